@@ -1,0 +1,309 @@
+"""The fake AB Tasty over HTTP (CONTRACT.md section 1)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from litestar import Litestar, Request, Response, Router, delete, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.logging.config import LoggingConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from harness.clock import format_instant, parse_instant
+from harness.domain import AbTasty
+from harness.domain.spec import (
+    MAX_MESSAGE_BYTES,
+    decode_json_object,
+    message_too_large,
+    validate_message,
+)
+from harness.errors import HarnessError
+from harness.http.admin import admin_token_middleware
+from harness.http.control import control_router
+from harness.http.errors import EXCEPTION_HANDLERS
+from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal, journal_middleware
+from harness.http.wire import (
+    AccountIn,
+    AccountOut,
+    ApiKeyOut,
+    ApiKeyStatusOut,
+    ConnectorIn,
+    ConnectorOut,
+    ConnectorsOut,
+    CriteriaGroupOut,
+    CriteriaItemOut,
+    CriteriaOut,
+    ExplainOut,
+    RefreshesOut,
+    RefreshOut,
+    SegmentIn,
+    SegmentOut,
+    TraitOut,
+    ValueOut,
+    VisitorIn,
+    VisitorOut,
+    VisitorSegmentsOut,
+    WebhookOut,
+)
+
+MAX_SETUP_BODY_BYTES = 1_000_000
+Service = NamedDependency[AbTasty]
+AccountId = FromPath[str]
+
+
+# setup: what the AB Tasty UI does ------------------------------------------------------
+@post("/accounts", sync_to_thread=False)
+def create_account(data: JSONBody[AccountIn], service: Service) -> AccountOut:
+    """Create an account (timezone: an IANA name; refresh_hour: 0-23)."""
+    return AccountOut.of(service.create_account(data.name, data.timezone, data.refresh_hour))
+
+
+@get("/accounts/{account_id:str}", sync_to_thread=False)
+def read_account(account_id: AccountId, service: Service) -> AccountOut:
+    """An account."""
+    return AccountOut.of(service.account(account_id))
+
+
+@post("/accounts/{account_id:str}/integrations/pull/segment", sync_to_thread=False)
+def create_connector(
+    account_id: AccountId, data: JSONBody[ConnectorIn], service: Service
+) -> ConnectorOut:
+    """Integration Hub > Pull > Segment > Setup connector."""
+    return ConnectorOut.of(service.create_segment_connector(account_id, data.name))
+
+
+@get("/accounts/{account_id:str}/integrations", sync_to_thread=False)
+def list_connectors(account_id: AccountId, service: Service) -> ConnectorsOut:
+    """The account's connectors, oldest first."""
+    return ConnectorsOut([ConnectorOut.of(c) for c in service.connectors(account_id)])
+
+
+@delete("/accounts/{account_id:str}/integrations/{connector_id:str}", sync_to_thread=False)
+def delete_connector(account_id: AccountId, connector_id: FromPath[str], service: Service) -> None:
+    """Remove a connector."""
+    service.delete_connector(account_id, connector_id)
+
+
+@post("/accounts/{account_id:str}/settings/integrations/api-key", sync_to_thread=False)
+def generate_api_key(account_id: AccountId, service: Service) -> ApiKeyOut:
+    """Settings > Integrations > API Key > Generate: the only time the full key is shown."""
+    return ApiKeyOut(service.generate_api_key(account_id))
+
+
+@post("/accounts/{account_id:str}/settings/integrations/api-key/regenerate", sync_to_thread=False)
+def regenerate_api_key(account_id: AccountId, service: Service) -> ApiKeyOut:
+    """Replace the key; the old one stops working at once."""
+    return ApiKeyOut(service.regenerate_api_key(account_id))
+
+
+@get("/accounts/{account_id:str}/settings/integrations/api-key", sync_to_thread=False)
+def read_api_key(account_id: AccountId, service: Service) -> ApiKeyStatusOut:
+    """Whether a key exists, since when, and its last 4 characters."""
+    status = service.api_key_status(account_id)
+    created = status.created_at
+    return ApiKeyStatusOut(status.exists, parse_out(created), status.last4)
+
+
+@delete("/accounts/{account_id:str}/settings/integrations/api-key", sync_to_thread=False)
+def revoke_api_key(account_id: AccountId, service: Service) -> None:
+    """Delete the key."""
+    service.revoke_api_key(account_id)
+
+
+def parse_out(value: datetime | None) -> str | None:
+    """Format an optional instant for the wire."""
+    return None if value is None else format_instant(value)
+
+
+# the AB Tasty tag ----------------------------------------------------------------------
+@post("/accounts/{account_id:str}/visitors", sync_to_thread=False)
+def record_visitor(
+    account_id: AccountId, data: JSONBody[VisitorIn], service: Service
+) -> Response[VisitorOut]:
+    """The tag read the ajs_anonymous_id cookie in a visitor's browser (201 new visitor, 200 after)."""
+    seen_at = None
+    if data.seen_at is not None:
+        try:
+            seen_at = parse_instant(data.seen_at)
+        except (ValueError, OverflowError):
+            raise HarnessError(
+                "invalid_body",
+                f"seen_at {data.seen_at[:40]!r} is not an ISO-8601 timestamp with an offset.",
+            ) from None
+    created = service.record_sighting(
+        account_id, data.visitor_id, data.segment_anonymous_id, seen_at
+    )
+    body = VisitorOut(data.visitor_id.lower(), data.segment_anonymous_id, created)
+    return Response(body, status_code=201 if created else 200)
+
+
+# nightly refresh and the segment builder ----------------------------------------------
+@get("/accounts/{account_id:str}/audiences/refreshes", sync_to_thread=False)
+def list_refreshes(account_id: AccountId, service: Service) -> RefreshesOut:
+    """The refresh runs, oldest first, and when the next one is due."""
+    runs = [RefreshOut.of(r) for r in service.refreshes(account_id)]
+    return RefreshesOut(runs, parse_out(service.next_refresh(account_id).scheduled_for) or "")
+
+
+@get("/accounts/{account_id:str}/segment-builder/criteria", sync_to_thread=False)
+def criteria(account_id: AccountId, service: Service) -> CriteriaOut:
+    """EXTERNAL DATA: the traits with at least one matched, activated visitor."""
+    items = [
+        CriteriaItemOut(
+            item.connector_id,
+            item.connector_name,
+            item.integration,
+            [
+                TraitOut(t.key, [ValueOut(v.value, v.visitors) for v in t.values])
+                for t in item.traits
+            ],
+        )
+        for item in service.criteria(account_id)
+    ]
+    return CriteriaOut([CriteriaGroupOut("EXTERNAL DATA", items)])
+
+
+@post("/accounts/{account_id:str}/segments", sync_to_thread=False)
+def create_segment(
+    account_id: AccountId, data: JSONBody[SegmentIn], service: Service
+) -> SegmentOut:
+    """Create a segment from conditions on traits the builder shows."""
+    conditions = [(c.connector_id, c.trait, c.operator, c.value) for c in data.conditions]
+    return SegmentOut.of(service.create_segment(account_id, data.name, data.match, conditions))
+
+
+@get("/accounts/{account_id:str}/visitors/{visitor_id:str}/segments", sync_to_thread=False)
+def visitor_segments(
+    account_id: AccountId, visitor_id: FromPath[str], service: Service
+) -> VisitorSegmentsOut:
+    """The segments the visitor is in now, from activated data only."""
+    return VisitorSegmentsOut(service.visitor_segments(account_id, visitor_id))
+
+
+@get("/accounts/{account_id:str}/segments/{segment_id:str}/explain", sync_to_thread=False)
+def explain(
+    account_id: AccountId, segment_id: FromPath[str], visitor_id: FromQuery[str], service: Service
+) -> ExplainOut:
+    """Why a visitor is, or is not, in a segment."""
+    explanation = service.explain(account_id, segment_id, visitor_id)
+    return ExplainOut(explanation.matches, list(explanation.reasons))
+
+
+# the Segment destination webhook ------------------------------------------------------
+async def read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """Read a request body, refusing it with ``message_too_large`` as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise message_too_large(int(declared))
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > limit:
+            raise message_too_large(limit, more=True)
+    return bytes(chunks)
+
+
+@post("/segment/webhook", status_code=200, tags=["Segment destination"])
+async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookOut:
+    """One Segment Spec message, as Segment's AB Tasty destination delivers it.
+
+    Authorization: Basic base64("<api_key>:"). identify and group only (others: 501).
+    """
+    authorization = request.headers.get("authorization")
+    owner = service.key_owner(authorization)
+    if owner is not None:
+        request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = owner
+    account, connector = service.authenticate(authorization)
+    body = await read_limited(request, MAX_MESSAGE_BYTES)
+    message = validate_message(decode_json_object(body, what="The message"))
+    receipt = service.ingest(account.id, connector.id, message)
+    return WebhookOut(receipt.status, receipt.warning)
+
+
+def abtasty_routes(service: AbTasty) -> list[Router]:
+    """The AB Tasty routes (``/api`` and the webhook) over a service."""
+    provide = {"service": Provide(lambda: service, sync_to_thread=False)}
+    api = Router(
+        "/api",
+        route_handlers=[
+            create_account,
+            read_account,
+            create_connector,
+            list_connectors,
+            delete_connector,
+            generate_api_key,
+            regenerate_api_key,
+            read_api_key,
+            revoke_api_key,
+            record_visitor,
+            list_refreshes,
+            criteria,
+            create_segment,
+            visitor_segments,
+            explain,
+        ],
+        dependencies=provide,
+        tags=["AB Tasty"],
+    )
+    hook = Router("/", route_handlers=[webhook], dependencies=provide)
+    return [api, hook]
+
+
+def create_abtasty_app(
+    service: AbTasty | None = None,
+    *,
+    journal: RequestJournal | None = None,
+    admin_token: str | None = None,
+    debug: bool = False,
+) -> Litestar:
+    """Build the fake AB Tasty as a Litestar app.
+
+    Args:
+        service: The domain service; a fresh in-memory one by default.
+        journal: Where requests are recorded; a new bounded journal by default.
+        admin_token: When set, ``/api/`` and ``/_harness/`` routes need ``Bearer <token>``.
+        debug: Litestar's debug mode (tracebacks in logs).
+
+    Returns:
+        The app; ``app.state.abtasty`` and ``app.state.journal`` give its parts.
+    """
+    service = service if service is not None else AbTasty()
+    journal = journal if journal is not None else RequestJournal()
+
+    def reset_state(account_id: str | None) -> None:
+        if account_id is not None:
+            service.account(account_id)  # 404 for an unknown tenant
+        service.reset(account_id)
+
+    app = Litestar(
+        route_handlers=[
+            *abtasty_routes(service),
+            control_router(service.clock, journal, reset_state),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            journal_middleware(journal, service.clock),
+            admin_token_middleware(admin_token),
+        ],
+        openapi_config=OpenAPIConfig(
+            title="Fake AB Tasty (segment-abtasty-harness)",
+            version="1.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        logging_config=LoggingConfig(
+            root={"level": "WARNING", "handlers": ["queue_listener"]},
+            log_exceptions="always" if debug else "debug",
+            disable_stack_trace={404, 405, 400, 401, 403, 409, 501},
+        ),
+        request_max_body_size=MAX_SETUP_BODY_BYTES,
+        debug=debug,
+    )
+    app.state.abtasty = service
+    app.state.journal = journal
+    logging.getLogger("litestar").setLevel(logging.WARNING)
+    return app

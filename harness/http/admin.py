@@ -1,0 +1,54 @@
+"""The admin token: when set, setup and control-plane routes need ``Bearer <token>``."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from harness.http.errors import send_error
+
+PROTECTED_PREFIXES = ("/api/", "/_harness/", "/_segment/")
+
+
+def admin_token_middleware(token: str | None) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware refusing protected routes without ``Authorization: Bearer <token>``.
+
+    With ``token`` None it lets everything through. The webhook and the Tracking API keep
+    their own key auth and are never protected by the admin token.
+    """
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        if token is None:
+            return app
+        expected = token.encode()
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == ScopeType.HTTP and scope.get("path", "").startswith(
+                PROTECTED_PREFIXES
+            ):
+                supplied = dict(scope.get("headers", [])).get(b"authorization")
+                if supplied is None:
+                    await send_error(
+                        send,
+                        "missing_admin_token",
+                        "This server was started with --admin-token: send Authorization: Bearer <token>.",
+                    )
+                    return
+                scheme, _, credentials = supplied.partition(b" ")
+                if scheme.lower() != b"bearer" or not secrets.compare_digest(
+                    credentials.strip(), expected
+                ):
+                    await send_error(
+                        send,
+                        "invalid_admin_token",
+                        "The admin token is wrong; send Authorization: Bearer <token>.",
+                    )
+                    return
+            await app(scope, receive, send)
+
+        return guarded
+
+    return middleware

@@ -1,0 +1,112 @@
+"""The harness control plane (``/_harness``): health, the shared clock, the journal, reset."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from litestar import Router, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, JSONBody
+
+from harness.clock import Clock, format_instant, parse_instant
+from harness.errors import HarnessError
+from harness.http.journal import RequestJournal, entry_json
+from harness.http.wire import AdvanceIn, ClockIn, ClockOut, HealthOut, ResetOut
+
+MAX_JOURNAL_LIMIT = 10_000
+MAX_ADVANCE_SECONDS = 100 * 366 * 24 * 3600
+
+
+def _clock_out(clock: Clock) -> ClockOut:
+    return ClockOut(format_instant(clock.now()), clock.mode)
+
+
+@get("/health", sync_to_thread=False)
+def health() -> HealthOut:
+    """Liveness: 200 when the fake answers."""
+    return HealthOut("ok")
+
+
+@get("/clock", sync_to_thread=False)
+def read_clock(clock: NamedDependency[Clock]) -> ClockOut:
+    """The shared clock's time and mode."""
+    return _clock_out(clock)
+
+
+@put("/clock", sync_to_thread=False)
+def set_clock(data: JSONBody[ClockIn], clock: NamedDependency[Clock]) -> ClockOut:
+    """Move the manual clock to an instant (never backwards)."""
+    try:
+        when = parse_instant(data.now)
+    except (ValueError, OverflowError):
+        raise HarnessError(
+            "invalid_body", f"now {data.now[:40]!r} is not an ISO-8601 timestamp with an offset."
+        ) from None
+    clock.move_to(when)
+    return _clock_out(clock)
+
+
+@post("/clock/advance", status_code=200, sync_to_thread=False)
+def advance_clock(data: JSONBody[AdvanceIn], clock: NamedDependency[Clock]) -> ClockOut:
+    """Move the manual clock forward by a number of seconds."""
+    if not math.isfinite(data.seconds) or data.seconds > MAX_ADVANCE_SECONDS:
+        raise HarnessError("invalid_body", "seconds must be a finite number of at most a century.")
+    if clock.mode == "manual" and data.seconds >= 0:
+        try:
+            clock.now() + timedelta(seconds=data.seconds)
+        except OverflowError:
+            raise HarnessError(
+                "invalid_body", "That would move the clock past the year 9999."
+            ) from None
+    clock.advance(data.seconds)
+    return _clock_out(clock)
+
+
+@get("/requests", sync_to_thread=False)
+def list_requests(
+    journal: NamedDependency[RequestJournal],
+    account_id: FromQuery[str | None] = None,
+    limit: FromQuery[int | None] = None,
+) -> dict[str, Any]:
+    """The request journal, newest last, secrets masked."""
+    if limit is not None and not 1 <= limit <= MAX_JOURNAL_LIMIT:
+        raise HarnessError("invalid_body", f"limit must be from 1 to {MAX_JOURNAL_LIMIT}.")
+    return {"requests": [entry_json(e) for e in journal.entries(account_id, limit)]}
+
+
+@post("/reset", status_code=200, sync_to_thread=False)
+def reset(
+    reset_state: NamedDependency[Callable[[str | None], None]],
+    journal: NamedDependency[RequestJournal],
+    account_id: FromQuery[str | None] = None,
+) -> ResetOut:
+    """Clear all state, or one tenant's (``?account_id=``); the clock is kept."""
+    reset_state(account_id)
+    journal.clear(account_id)
+    return ResetOut(account_id or "all")
+
+
+def control_router(
+    clock: Clock, journal: RequestJournal, reset_state: Callable[[str | None], None]
+) -> Router:
+    """The ``/_harness`` routes over a clock, a journal and a reset function.
+
+    Args:
+        clock: The shared clock.
+        journal: The request journal to show and clear.
+        reset_state: Clears everything (None) or one tenant; raises a HarnessError for an
+            unknown tenant.
+    """
+    return Router(
+        "/_harness",
+        route_handlers=[health, read_clock, set_clock, advance_clock, list_requests, reset],
+        dependencies={
+            "clock": Provide(lambda: clock, sync_to_thread=False),
+            "journal": Provide(lambda: journal, sync_to_thread=False),
+            "reset_state": Provide(lambda: reset_state, sync_to_thread=False),
+        },
+        tags=["harness control plane"],
+    )

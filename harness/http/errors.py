@@ -1,0 +1,180 @@
+"""The one place where error codes become HTTP statuses.
+
+Every error leaves as ``{"code": ..., "message": ...}``; nothing a client sends can get a
+5xx (the one deliberate exception is the webhook's 501 ``unsupported_type``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap, HTTPResponseStartEvent, Send
+
+from harness.errors import HarnessError
+
+logger = logging.getLogger("harness.http")
+
+STATUS_BY_CODE: dict[str, int] = {
+    # 400: the request itself is at fault
+    "invalid_json": 400,
+    "invalid_body": 400,
+    "invalid_message": 400,
+    "missing_identity": 400,
+    "message_too_large": 400,
+    "batch_too_large": 400,
+    "invalid_timezone": 400,
+    "invalid_name": 400,
+    "invalid_visitor_id": 400,
+    "criterion_not_available": 400,
+    # 401 / 403: who is asking
+    "missing_api_key": 401,
+    "invalid_api_key": 401,
+    "missing_admin_token": 401,
+    "invalid_admin_token": 401,
+    "invalid_write_key": 401,
+    "no_segment_connector": 403,
+    # 404 / 405
+    "not_found": 404,
+    "account_not_found": 404,
+    "connector_not_found": 404,
+    "api_key_not_found": 404,
+    "segment_not_found": 404,
+    "visitor_not_found": 404,
+    "source_not_found": 404,
+    "method_not_allowed": 405,
+    # 409: the state does not allow it
+    "connector_exists": 409,
+    "api_key_exists": 409,
+    "clock_backwards": 409,
+    "clock_not_manual": 409,
+    # 413, 429, 501
+    "body_too_large": 413,
+    "rate_limited": 429,
+    "unsupported_type": 501,
+}
+
+AUTH_CHALLENGES = {
+    "missing_api_key": "Basic",
+    "invalid_api_key": "Basic",
+    "invalid_write_key": "Basic",
+    "missing_admin_token": "Bearer",
+    "invalid_admin_token": "Bearer",
+}
+
+_CODE_BY_HTTP_STATUS = {
+    400: "invalid_body",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "invalid_body",
+    429: "rate_limited",
+}
+
+
+def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    """The JSON error response for a code, with its status (400 for an unknown code)."""
+    status = STATUS_BY_CODE.get(code, 400)
+    all_headers = dict(headers or {})
+    if code in AUTH_CHALLENGES:
+        all_headers["WWW-Authenticate"] = AUTH_CHALLENGES[code]
+    return Response({"code": code, "message": message}, status_code=status, headers=all_headers)
+
+
+def _harness_error(_: Request[Any, Any, Any], exc: HarnessError) -> Response[Any]:
+    return error_response(exc.code, exc.message)
+
+
+def _is_undecodable(detail: str) -> bool:
+    return any(sign in detail for sign in ("JSON is malformed", "truncated", "decode", "UTF-8"))
+
+
+def _validation_message(exc: ValidationException) -> tuple[str, str]:
+    detail = str(exc.detail)
+    if _is_undecodable(detail):
+        return "invalid_json", "The body is not valid UTF-8 JSON; send one JSON object."
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    problems = []
+    for item in extra:
+        if isinstance(item, dict):
+            where = item.get("key") or item.get("source") or "body"
+            problems.append(f"{where}: {item.get('message', 'invalid')}")
+    if problems:
+        return "invalid_body", "The request is not what this route expects: " + "; ".join(
+            problems
+        ) + "."
+    return "invalid_body", f"The request is not what this route expects: {detail}."
+
+
+def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        code, message = _validation_message(exc)
+        return error_response(code, message)
+    status = exc.status_code
+    if status == 404:
+        return error_response(
+            "not_found", "There is no such route; see /schema for the routes this fake serves."
+        )
+    if status == 405:
+        return error_response(
+            "method_not_allowed", "This route does not take that HTTP method; see /schema."
+        )
+    if status == 413:
+        return error_response(
+            "body_too_large", "The request body is larger than this route accepts."
+        )
+    if status >= 500:
+        logger.error("server error: %s", exc.detail)
+        return Response(
+            {
+                "code": "internal_error",
+                "message": "The fake failed; please report this with the request.",
+            },
+            status_code=500,
+        )
+    if status == 400 and _is_undecodable(str(exc.detail)):
+        return error_response(
+            "invalid_json",
+            f"The body is not valid UTF-8 JSON ({exc.detail}); send one JSON object.",
+        )
+    code = _CODE_BY_HTTP_STATUS.get(status, "invalid_body")
+    return Response(
+        {"code": code, "message": str(exc.detail)}, status_code=status, headers=exc.headers or {}
+    )
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    logger.exception("unexpected error", exc_info=exc)
+    return Response(
+        {
+            "code": "internal_error",
+            "message": "The fake failed; please report this with the request.",
+        },
+        status_code=500,
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    HarnessError: _harness_error,
+    HTTPException: _http_exception,
+    Exception: _unexpected,
+}
+
+
+async def send_error(send: Send, code: str, message: str) -> None:
+    """Answer an ASGI request with the JSON error for ``code`` (for middleware, before routing)."""
+    body = msgspec.json.encode({"code": code, "message": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if code in AUTH_CHALLENGES:
+        headers.append((b"www-authenticate", AUTH_CHALLENGES[code].encode()))
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": STATUS_BY_CODE.get(code, 400),
+        "headers": headers,
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,202 @@
+"""The request journal: what the fakes were sent, newest last, with secrets masked."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+from harness.clock import Clock, format_instant
+from harness.errors import mask_secret
+
+SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
+KEPT_BODY_BYTES = 8_192
+_ACCOUNT_IN_PATH = re.compile(r"^/api/accounts/([^/]+)")
+_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema")
+
+
+def mask_authorization(value: str) -> str:
+    """Mask the credentials of an Authorization header, keeping the scheme and last 4 characters."""
+    scheme, _, credentials = value.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            username = (
+                base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")[0]
+            )
+        except (binascii.Error, ValueError):
+            username = credentials
+        return f"Basic {mask_secret(username)}"
+    return f"{scheme} {mask_secret(credentials)}" if credentials else mask_secret(scheme)
+
+
+def mask_document(value: Any) -> Any:
+    """A copy of a JSON value with every secret-bearing field masked."""
+    if isinstance(value, dict):
+        return {
+            key: mask_secret(item)
+            if key in SECRET_FIELDS and isinstance(item, str)
+            else mask_document(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_document(item) for item in value]
+    return value
+
+
+def _readable(raw: bytes) -> Any:
+    if not raw:
+        return None
+    if len(raw) > KEPT_BODY_BYTES:
+        return f"<over {KEPT_BODY_BYTES:,} bytes, not kept>"
+    try:
+        return mask_document(msgspec.json.decode(raw))
+    except (msgspec.DecodeError, RecursionError):
+        return raw.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One request the fake answered."""
+
+    at: datetime
+    method: str
+    path: str
+    status: int
+    account_id: str | None
+    headers: dict[str, str]
+    body: Any
+    response: Any
+
+
+class RequestJournal:
+    """A bounded, thread-safe record of requests, oldest dropped first.
+
+    Args:
+        capacity: How many requests to keep.
+    """
+
+    def __init__(self, capacity: int = 1_000) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+
+    def record(self, entry: JournalEntry) -> None:
+        """Add an entry."""
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(
+        self, account_id: str | None = None, limit: int | None = None
+    ) -> list[JournalEntry]:
+        """Entries, newest last; optionally one account's, and only the last ``limit``."""
+        with self._lock:
+            found = [e for e in self._entries if account_id is None or e.account_id == account_id]
+        return found[-limit:] if limit else found
+
+    def clear(self, account_id: str | None = None) -> None:
+        """Forget everything, or one account's entries."""
+        with self._lock:
+            if account_id is None:
+                self._entries.clear()
+            else:
+                kept = [e for e in self._entries if e.account_id != account_id]
+                self._entries.clear()
+                self._entries.extend(kept)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def entry_json(entry: JournalEntry) -> dict[str, Any]:
+    """The wire form of a journal entry."""
+    return {
+        "at": format_instant(entry.at),
+        "method": entry.method,
+        "path": entry.path,
+        "status": entry.status,
+        "account_id": entry.account_id,
+        "headers": entry.headers,
+        "body": entry.body,
+        "response": entry.response,
+    }
+
+
+ACCOUNT_STATE_KEY = "journal_account_id"
+
+
+def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware that files every HTTP request in ``journal``.
+
+    A handler may set ``request.state.journal_account_id`` to file the call under an
+    account its path does not name (the webhook does, from the key).
+    """
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def journaled(scope: Scope, receive: Receive, send: Send) -> None:
+            path = scope.get("path", "")
+            if scope["type"] != ScopeType.HTTP or path.startswith(_UNJOURNALED):
+                await app(scope, receive, send)
+                return
+            request_body = bytearray()
+            response_body = bytearray()
+            status = 0
+
+            async def receive_and_keep() -> ReceiveMessage:
+                message = await receive()
+                if message["type"] == "http.request" and len(request_body) <= KEPT_BODY_BYTES:
+                    request_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
+                return message
+
+            async def send_and_keep(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                elif (
+                    message["type"] == "http.response.body"
+                    and len(response_body) <= KEPT_BODY_BYTES
+                ):
+                    response_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
+                await send(message)
+
+            try:
+                await app(scope, receive_and_keep, send_and_keep)
+            finally:
+                state = scope.get("state") or {}
+                account_id = state.get(ACCOUNT_STATE_KEY)
+                if account_id is None and (match := _ACCOUNT_IN_PATH.match(path)):
+                    account_id = match.group(1)
+                headers = {}
+                for raw_name, raw_value in scope.get("headers", []):
+                    name = raw_name.decode("latin-1").lower()
+                    value = raw_value.decode("latin-1")[:512]
+                    if name == "authorization":
+                        value = mask_authorization(value)
+                    elif name == "x-segment-settings":
+                        value = mask_secret(value)
+                    headers[name] = value
+                query = scope.get("query_string", b"").decode("latin-1")
+                journal.record(
+                    JournalEntry(
+                        at=clock.now(),
+                        method=str(scope.get("method", "")),
+                        path=path + (f"?{query}" if query else ""),
+                        status=status,
+                        account_id=account_id,
+                        headers=headers,
+                        body=_readable(bytes(request_body)),
+                        response=_readable(bytes(response_body)),
+                    )
+                )
+
+        return journaled
+
+    return middleware

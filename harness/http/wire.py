@@ -1,0 +1,257 @@
+"""Request and response bodies on the wire (documented in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from harness.clock import format_instant
+from harness.records import Account, Connector, RefreshRun, Segment
+
+
+class ErrorOut(msgspec.Struct):
+    """Every error: a stable code and a sentence."""
+
+    code: str
+    message: str
+
+
+class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
+    """Create an account."""
+
+    name: str
+    timezone: str = "UTC"
+    refresh_hour: int = 3
+
+
+class AccountOut(msgspec.Struct):
+    """An account."""
+
+    id: str
+    name: str
+    timezone: str
+    refresh_hour: int
+
+    @classmethod
+    def of(cls, account: Account) -> AccountOut:
+        """The wire form of an account."""
+        return cls(account.id, account.name, account.timezone, account.refresh_hour)
+
+
+class ConnectorIn(msgspec.Struct):
+    """Set up a Segment pull connector."""
+
+    name: str
+
+
+class ConnectorOut(msgspec.Struct):
+    """A connector in the Integration Hub."""
+
+    id: str
+    name: str
+    integration: str
+    direction: str
+    created_at: str
+
+    @classmethod
+    def of(cls, connector: Connector) -> ConnectorOut:
+        """The wire form of a connector."""
+        return cls(
+            connector.id,
+            connector.name,
+            connector.integration,
+            connector.direction,
+            format_instant(connector.created_at),
+        )
+
+
+class ConnectorsOut(msgspec.Struct):
+    """The account's connectors, oldest first."""
+
+    connectors: list[ConnectorOut]
+
+
+class ApiKeyOut(msgspec.Struct):
+    """A newly generated API key: the only time it is shown whole."""
+
+    api_key: str
+
+
+class ApiKeyStatusOut(msgspec.Struct):
+    """Whether the account has an API key (never the key itself)."""
+
+    exists: bool
+    created_at: str | None
+    last4: str | None
+
+
+class WebhookOut(msgspec.Struct, omit_defaults=True):
+    """The webhook's acknowledgement."""
+
+    status: Literal["accepted", "duplicate"]
+    warning: str | None = None
+
+
+class VisitorIn(msgspec.Struct):
+    """The tag read Segment's anonymousId in a visitor's browser."""
+
+    visitor_id: str
+    segment_anonymous_id: str
+    seen_at: str | None = None
+
+
+class VisitorOut(msgspec.Struct):
+    """A recorded sighting."""
+
+    visitor_id: str
+    segment_anonymous_id: str
+    created: bool
+
+
+class RefreshOut(msgspec.Struct):
+    """One nightly refresh run."""
+
+    scheduled_for: str
+    cutoff: str
+    messages: int
+    profiles: int
+    matched_profiles: int
+    cohorts: int
+
+    @classmethod
+    def of(cls, run: RefreshRun) -> RefreshOut:
+        """The wire form of a run."""
+        return cls(
+            format_instant(run.scheduled_for),
+            format_instant(run.cutoff),
+            run.messages,
+            run.profiles,
+            run.matched_profiles,
+            run.cohorts,
+        )
+
+
+class RefreshesOut(msgspec.Struct):
+    """The account's refresh runs, oldest first, and when the next one is due."""
+
+    refreshes: list[RefreshOut]
+    next_refresh_at: str
+
+
+class ValueOut(msgspec.Struct):
+    """A trait value and its cohort's size."""
+
+    value: Any
+    visitors: int
+
+
+class TraitOut(msgspec.Struct):
+    """A trait with at least one non-empty cohort."""
+
+    key: str
+    values: list[ValueOut]
+
+
+class CriteriaItemOut(msgspec.Struct):
+    """One connector's item in the EXTERNAL DATA group."""
+
+    connector_id: str
+    connector_name: str
+    integration: str
+    traits: list[TraitOut]
+
+
+class CriteriaGroupOut(msgspec.Struct):
+    """A criteria group of the segment builder."""
+
+    name: str
+    items: list[CriteriaItemOut]
+
+
+class CriteriaOut(msgspec.Struct):
+    """The segment builder's criteria."""
+
+    groups: list[CriteriaGroupOut]
+
+
+class ConditionIn(msgspec.Struct):
+    """A segment condition."""
+
+    connector_id: str
+    trait: str
+    operator: str
+    value: Any = None
+
+
+class SegmentIn(msgspec.Struct):
+    """Create a segment."""
+
+    name: str
+    conditions: list[ConditionIn]
+    match: str = "all"
+
+
+class SegmentOut(msgspec.Struct):
+    """A segment."""
+
+    id: str
+    name: str
+    match: str
+    conditions: list[ConditionIn]
+    created_at: str
+
+    @classmethod
+    def of(cls, segment: Segment) -> SegmentOut:
+        """The wire form of a segment."""
+        return cls(
+            segment.id,
+            segment.name,
+            segment.match,
+            [ConditionIn(c.connector_id, c.trait, c.operator, c.value) for c in segment.conditions],
+            format_instant(segment.created_at),
+        )
+
+
+class VisitorSegmentsOut(msgspec.Struct):
+    """The segments a visitor is in now."""
+
+    segments: list[str]
+
+
+class ExplainOut(msgspec.Struct):
+    """Why a visitor is or is not in a segment."""
+
+    matches: bool
+    reasons: list[str]
+
+
+class ClockOut(msgspec.Struct):
+    """The shared clock."""
+
+    now: str
+    mode: str
+
+
+class ClockIn(msgspec.Struct):
+    """Set the manual clock."""
+
+    now: str
+
+
+class AdvanceIn(msgspec.Struct):
+    """Move the manual clock forward."""
+
+    seconds: float
+
+
+class HealthOut(msgspec.Struct):
+    """Liveness."""
+
+    status: str
+
+
+class ResetOut(msgspec.Struct):
+    """What a reset cleared."""
+
+    reset: str

@@ -1,0 +1,176 @@
+"""Plain records that the domain works with and every store keeps.
+
+They depend on nothing, so a store implementation never needs to import the domain.
+Records are values: a store hands out copies (or immutable objects), never live state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+JsonValue = Any
+"""Any value that JSON can carry (traits may hold nested objects and lists)."""
+
+MessageType = Literal["identify", "group"]
+MatchMode = Literal["all", "any"]
+Operator = Literal["equals", "not_equals", "contains", "exists", "greater_than", "less_than"]
+OPERATORS: tuple[Operator, ...] = (
+    "equals",
+    "not_equals",
+    "contains",
+    "exists",
+    "greater_than",
+    "less_than",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An AB Tasty account: a tenant of the fake."""
+
+    id: str
+    name: str
+    timezone: str
+    refresh_hour: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """A Segment pull connector (Integration Hub > Pull > Segment > Setup connector)."""
+
+    id: str
+    account_id: str
+    name: str
+    created_at: datetime
+    integration: str = "segment"
+    direction: str = "pull"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An account's API key, kept only as a SHA-256 digest and its last 4 characters."""
+
+    account_id: str
+    digest: bytes
+    last4: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """An identify or group call accepted by the webhook.
+
+    ``seq`` is assigned by the store and identifies this stored copy.
+    """
+
+    account_id: str
+    connector_id: str
+    message_id: str
+    type: MessageType
+    anonymous_id: str | None
+    user_id: str | None
+    group_id: str | None
+    traits: dict[str, JsonValue]
+    timestamp: datetime
+    received_at: datetime
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """The AB Tasty tag saw Segment's anonymousId in the browser of a visitor."""
+
+    account_id: str
+    visitor_id: str
+    anonymous_id: str
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TraitValue:
+    """One trait's value and the message that set it; the newest (timestamp, messageId) wins."""
+
+    value: JsonValue
+    timestamp: datetime
+    message_id: str
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        """The key that decides which of two values is newer, whatever the arrival order."""
+        return (self.timestamp, self.message_id)
+
+
+@dataclass(slots=True)
+class Profile:
+    """What Segment told AB Tasty about one anonymousId, through one connector."""
+
+    connector_id: str
+    anonymous_id: str
+    traits: dict[str, TraitValue] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class GroupProfile:
+    """The traits of one group (a company, say); they reach its members as ``group.<trait>``."""
+
+    connector_id: str
+    group_id: str
+    traits: dict[str, TraitValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRun:
+    """One nightly audience refresh: what it took and the state after it."""
+
+    account_id: str
+    scheduled_for: datetime
+    cutoff: datetime
+    messages: int
+    profiles: int
+    matched_profiles: int
+    cohorts: int
+
+
+VisitorTraits = dict[str, dict[str, tuple[JsonValue, ...]]]
+"""connector id -> trait key -> the activated values (several on a shared device or list trait)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """The activated audience data after a refresh: what the segment builder and segments use.
+
+    Attributes:
+        visitors: visitor id -> that visitor's activated traits.
+        matched: (connector id, anonymousId) of every matched profile.
+    """
+
+    account_id: str
+    scheduled_for: datetime
+    visitors: dict[str, VisitorTraits]
+    matched: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One criterion of a segment, as dragged in from EXTERNAL DATA."""
+
+    connector_id: str
+    trait: str
+    operator: Operator
+    value: JsonValue = None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A segment built in the segment builder."""
+
+    id: str
+    account_id: str
+    name: str
+    match: MatchMode
+    conditions: tuple[Condition, ...]
+    created_at: datetime

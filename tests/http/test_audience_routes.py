@@ -1,0 +1,200 @@
+"""Visitors, refreshes, the segment builder and segments over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.http.conftest import Api, assert_error
+from tests.support import message
+
+
+@pytest.fixture
+def ready(api: Api) -> Api:
+    api.setup()
+    api.move_to("2026-03-02T20:00:00Z")
+    return api
+
+
+def _identify(api: Api, anonymous_id: str, **traits: object) -> None:
+    body = json.dumps(message(anonymous_id=anonymous_id, traits=traits)).encode()
+    assert api.client.post("/segment/webhook", content=body, headers=api.auth).status_code == 200
+
+
+def test_visitors_201_then_200_and_lowercased(ready: Api) -> None:
+    first = ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "AbC-1", "segment_anonymous_id": "a1"}
+    )
+    assert first.status_code == 201
+    assert first.json()["visitor_id"] == "abc-1"
+    again = ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "abc-1", "segment_anonymous_id": "a2"}
+    )
+    assert again.status_code == 200
+
+
+@pytest.mark.parametrize("visitor_id", ["", "x" * 33, "has space", "under_score", "é"])
+def test_visitors_invalid_visitor_id(ready: Api, visitor_id: str) -> None:
+    response = ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": visitor_id, "segment_anonymous_id": "a"}
+    )
+    assert_error(response, 400, "invalid_visitor_id")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"visitor_id": "v1"},
+        {"visitor_id": "v1", "segment_anonymous_id": ""},
+        {"visitor_id": "v1", "segment_anonymous_id": "a", "seen_at": "last week"},
+        {"visitor_id": "v1", "segment_anonymous_id": "a", "seen_at": "2030-01-01T00:00:00Z"},
+    ],
+)
+def test_visitors_invalid_body(ready: Api, body: dict[str, str]) -> None:
+    assert_error(ready.client.post(f"{ready.base}/visitors", json=body), 400, "invalid_body")
+
+
+def test_refreshes_listed_oldest_first_with_next(ready: Api) -> None:
+    ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "v1", "segment_anonymous_id": "a1"}
+    )
+    _identify(ready, "a1", plan="pro")
+    ready.move_to("2026-03-04T03:00:00Z")
+    body = ready.client.get(f"{ready.base}/audiences/refreshes").json()
+    assert body["refreshes"] == [
+        {
+            "scheduled_for": "2026-03-03T03:00:00Z",
+            "cutoff": "2026-03-03T00:00:00Z",
+            "messages": 1,
+            "profiles": 1,
+            "matched_profiles": 1,
+            "cohorts": 1,
+        },
+        {
+            "scheduled_for": "2026-03-04T03:00:00Z",
+            "cutoff": "2026-03-04T00:00:00Z",
+            "messages": 0,
+            "profiles": 1,
+            "matched_profiles": 1,
+            "cohorts": 1,
+        },
+    ]
+    assert body["next_refresh_at"] == "2026-03-05T03:00:00Z"
+
+
+def test_criteria_external_data_hides_empty_cohorts(ready: Api) -> None:
+    ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "v1", "segment_anonymous_id": "a1"}
+    )
+    _identify(ready, "a1", plan="pro")
+    _identify(ready, "a-unseen", plan="free", tier="gold")
+    assert (
+        ready.client.get(f"{ready.base}/segment-builder/criteria").json()["groups"][0]["items"][0][
+            "traits"
+        ]
+        == []
+    )
+    ready.move_to("2026-03-03T03:00:00Z")
+    assert ready.client.get(f"{ready.base}/segment-builder/criteria").json() == {
+        "groups": [
+            {
+                "name": "EXTERNAL DATA",
+                "items": [
+                    {
+                        "connector_id": ready.connector_id,
+                        "connector_name": "Segment",
+                        "integration": "segment",
+                        "traits": [{"key": "plan", "values": [{"value": "pro", "visitors": 1}]}],
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def test_segments_create_membership_and_explain(ready: Api) -> None:
+    ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "v1", "segment_anonymous_id": "a1"}
+    )
+    ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "v2", "segment_anonymous_id": "a2"}
+    )
+    _identify(ready, "a1", plan="pro")
+    _identify(ready, "a2", plan="free")
+    ready.move_to("2026-03-03T03:00:00Z")
+    condition = {
+        "connector_id": ready.connector_id,
+        "trait": "plan",
+        "operator": "equals",
+        "value": "pro",
+    }
+    created = ready.client.post(
+        f"{ready.base}/segments", json={"name": "Pros", "match": "all", "conditions": [condition]}
+    )
+    assert created.status_code == 201
+    segment = created.json()
+    assert segment["conditions"] == [condition] and segment["match"] == "all"
+    assert ready.client.get(f"{ready.base}/visitors/v1/segments").json() == {
+        "segments": [segment["id"]]
+    }
+    assert ready.client.get(f"{ready.base}/visitors/v2/segments").json() == {"segments": []}
+    explained = ready.client.get(
+        f"{ready.base}/segments/{segment['id']}/explain", params={"visitor_id": "v2"}
+    ).json()
+    assert explained["matches"] is False
+    assert any("value differs" in reason for reason in explained["reasons"])
+
+
+def test_segments_criterion_not_available(ready: Api) -> None:
+    condition = {"connector_id": ready.connector_id, "trait": "plan", "operator": "exists"}
+    response = ready.client.post(
+        f"{ready.base}/segments", json={"name": "P", "conditions": [condition]}
+    )
+    assert_error(response, 400, "criterion_not_available")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "P", "conditions": []},
+        {"name": "P", "match": "most", "conditions": []},
+        {"name": "P"},
+        {"name": "P", "conditions": [{"trait": "plan"}]},
+        {"name": "P", "conditions": "plan"},
+    ],
+)
+def test_segments_invalid_body(ready: Api, body: dict[str, object]) -> None:
+    assert_error(ready.client.post(f"{ready.base}/segments", json=body), 400, "invalid_body")
+
+
+def test_explain_not_found_codes(ready: Api) -> None:
+    ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "v1", "segment_anonymous_id": "a1"}
+    )
+    assert_error(
+        ready.client.get(f"{ready.base}/segments/seg_x/explain", params={"visitor_id": "v1"}),
+        404,
+        "segment_not_found",
+    )
+    _identify(ready, "a1", plan="pro")
+    ready.move_to("2026-03-03T03:00:00Z")
+    condition = {"connector_id": ready.connector_id, "trait": "plan", "operator": "exists"}
+    segment = ready.client.post(
+        f"{ready.base}/segments", json={"name": "P", "conditions": [condition]}
+    ).json()["id"]
+    assert_error(
+        ready.client.get(
+            f"{ready.base}/segments/{segment}/explain", params={"visitor_id": "ghost"}
+        ),
+        404,
+        "visitor_not_found",
+    )
+    assert_error(
+        ready.client.get(
+            f"{ready.base}/segments/{segment}/explain", params={"visitor_id": "bad id"}
+        ),
+        400,
+        "invalid_visitor_id",
+    )
+    assert_error(ready.client.get(f"{ready.base}/segments/{segment}/explain"), 400, "invalid_body")
