@@ -25,11 +25,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the fake AB Tasty on a socket")
+    serve = commands.add_parser(
+        "serve", help="run the fake AB Tasty and the fake Segment on loopback"
+    )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    serve.add_argument("--port", type=int, default=8080, help="AB Tasty port (default 8080)")
+    serve.add_argument("--port", type=int, default=8080, help="fake AB Tasty port (default 8080)")
+    serve.add_argument(
+        "--segment-port", type=int, default=8081, help="fake Segment port (default 8081)"
+    )
     serve.add_argument(
         "--clock",
         choices=["system", "manual"],
@@ -48,13 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from harness.domain import AbTasty
-    from harness.http import create_abtasty_app
-    from harness.http.journal import RequestJournal
-    from harness.server import check_bind
-    from harness.store import MemoryStore
+    from harness.server import ServerGroup, check_bind
+    from harness.stack import Harness
 
     check_bind(args.host, args.admin_token)
     if args.store != "memory":
@@ -64,16 +64,20 @@ def _serve(args: argparse.Namespace) -> int:
     if args.now is not None and args.clock != "manual":
         raise HarnessError("clock_not_manual", "--now needs --clock manual.")
     clock: Clock = ManualClock(args.now) if args.clock == "manual" else SystemClock()
-    service = AbTasty(MemoryStore(), clock)
-    app = create_abtasty_app(
-        service, journal=RequestJournal(args.journal_size), admin_token=args.admin_token
+    abtasty_url = f"http://{args.host}:{args.port}"
+    harness = Harness(clock, abtasty_url=abtasty_url, journal_size=args.journal_size)
+    group = ServerGroup(
+        [
+            (harness.abtasty_app(args.admin_token), args.host, args.port),
+            (harness.segment_app(args.admin_token), args.host, args.segment_port),
+        ]
     )
     print(
-        f"Fake AB Tasty on http://{args.host}:{args.port} "
-        f"(clock: {clock.mode}, now {format_instant(clock.now())}; schema at /schema)",
+        f"Fake AB Tasty on {abtasty_url}, fake Segment on http://{args.host}:{args.segment_port} "
+        f"(clock: {clock.mode}, now {format_instant(clock.now())}; schemas at /schema)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    group.run()
     return 0
 
 

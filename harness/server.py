@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import threading
@@ -46,52 +47,64 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-class LiveServer:
-    """An app served by uvicorn from a background thread, on a free loopback port.
+class ServerGroup:
+    """Several apps served by uvicorn on one event loop, each on its own loopback port.
 
-    Use it as a context manager; it stops what it started.
+    One loop serves them all, so the fakes never run handlers concurrently. Use
+    :meth:`start` / :meth:`stop` (or a ``with`` block) to run it from a background thread,
+    or :meth:`run` to serve in the foreground until interrupted.
 
     Args:
-        app: The Litestar app to serve.
-        host: A loopback address.
-        port: The port; a free one by default.
+        apps: (app, host, port) for each server; port 0 picks a free one.
     """
 
-    def __init__(self, app: Litestar, host: str = "127.0.0.1", port: int | None = None) -> None:
-        check_bind(host, None)
-        self.app = app
-        self.host = host
-        self.port = port if port is not None else free_port(host)
-        config = uvicorn.Config(
-            app, host=self.host, port=self.port, log_level="warning", lifespan="on"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, name=f"harness-{self.port}", daemon=True
-        )
+    def __init__(self, apps: list[tuple[Litestar, str, int]]) -> None:
+        self._servers: list[uvicorn.Server] = []
+        self.addresses: list[tuple[str, int]] = []
+        for app, host, port in apps:
+            chosen = port or free_port(host)
+            config = uvicorn.Config(app, host=host, port=chosen, log_level="warning", lifespan="on")
+            self._servers.append(uvicorn.Server(config))
+            self.addresses.append((host, chosen))
+        self._thread: threading.Thread | None = None
 
     @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:50123``."""
-        return f"http://{self.host}:{self.port}"
+    def urls(self) -> list[str]:
+        """The base URL of each server, in the order given."""
+        return [f"http://{host}:{port}" for host, port in self.addresses]
 
-    def start(self, timeout: float = 10.0) -> LiveServer:
-        """Start serving and wait until the socket accepts connections."""
+    async def serve(self) -> None:
+        """Serve until one server stops (a signal, or :meth:`stop`), then stop them all."""
+        tasks = [asyncio.create_task(server.serve()) for server in self._servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in self._servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def run(self) -> None:
+        """Serve in the foreground."""
+        asyncio.run(self.serve())
+
+    def start(self, timeout: float = 10.0) -> ServerGroup:
+        """Serve from a daemon thread and wait until every socket accepts connections."""
+        self._thread = threading.Thread(target=self.run, name="harness-servers", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
+        while not all(server.started for server in self._servers):
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the server on {self.url} did not start")
+                self.stop()
+                raise RuntimeError(f"the servers on {', '.join(self.urls)} did not start")
             time.sleep(0.01)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving and wait for the thread to end."""
-        self._server.should_exit = True
-        if self._thread.is_alive():
+        for server in self._servers:
+            server.should_exit = True
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> ServerGroup:
         return self.start()
 
     def __exit__(
@@ -101,3 +114,27 @@ class LiveServer:
         trace: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class LiveServer(ServerGroup):
+    """One app served by uvicorn from a background thread, on a free loopback port.
+
+    Args:
+        app: The Litestar app to serve.
+        host: A loopback address.
+        port: The port; a free one by default.
+    """
+
+    def __init__(self, app: Litestar, host: str = "127.0.0.1", port: int | None = None) -> None:
+        check_bind(host, None)
+        super().__init__([(app, host, port or 0)])
+        self.host, self.port = self.addresses[0]
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:50123``."""
+        return self.urls[0]
+
+    def __enter__(self) -> LiveServer:
+        self.start()
+        return self

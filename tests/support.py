@@ -117,3 +117,25 @@ class World:
     def segments_of(self, visitor_id: str) -> list[str]:
         """The segments a visitor is in now."""
         return self.service.visitor_segments(self.account.id, visitor_id)
+
+
+class ScriptedDestination:
+    """A destination whose answers follow a script: status codes (None = timeout) in order.
+
+    After the script runs out it answers ``then``. Every call is kept in ``calls``.
+    """
+
+    def __init__(self, script: list[int | None] | None = None, then: int = 200) -> None:
+        from harness.segment.delivery import TransportResponse
+
+        self._response = TransportResponse
+        self.script = list(script or [])
+        self.then = then
+        self.calls: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+
+    def post(self, url: str, headers: dict[str, str], body: bytes) -> Any:
+        self.calls.append((url, headers, json.loads(body)))
+        status = self.script.pop(0) if self.script else self.then
+        if status is None:
+            return self._response(None, "", "timeout")
+        return self._response(status, json.dumps({"status": status}))

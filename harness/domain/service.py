@@ -518,6 +518,12 @@ class AbTasty:
         """Forget all state, or one account's; the clock is never touched."""
         self.store.reset(account_id)
 
+    def reset_tenant(self, account_id: str | None) -> None:
+        """Like :meth:`reset`, but an unknown account is ``account_not_found``."""
+        if account_id is not None:
+            self.account(account_id)
+        self.reset(account_id)
+
 
 def _sort_key(key: tuple[str, JsonValue]) -> tuple[str, str]:
     return (key[0], as_text(key[1]))

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.logging.config import LoggingConfig
-from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from harness.clock import format_instant, parse_instant
@@ -23,8 +20,8 @@ from harness.domain.spec import (
 )
 from harness.errors import HarnessError
 from harness.http.admin import admin_token_middleware
+from harness.http.common import app_settings, read_limited
 from harness.http.control import control_router
-from harness.http.errors import EXCEPTION_HANDLERS
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal, journal_middleware
 from harness.http.wire import (
     AccountIn,
@@ -49,8 +46,8 @@ from harness.http.wire import (
     VisitorSegmentsOut,
     WebhookOut,
 )
+from harness.timeline import Waker
 
-MAX_SETUP_BODY_BYTES = 1_000_000
 Service = NamedDependency[AbTasty]
 AccountId = FromPath[str]
 
@@ -194,19 +191,6 @@ def explain(
 
 
 # the Segment destination webhook ------------------------------------------------------
-async def read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
-    """Read a request body, refusing it with ``message_too_large`` as soon as it passes ``limit``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise message_too_large(int(declared))
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks.extend(chunk)
-        if len(chunks) > limit:
-            raise message_too_large(limit, more=True)
-    return bytes(chunks)
-
-
 @post("/segment/webhook", status_code=200, tags=["Segment destination"])
 async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookOut:
     """One Segment Spec message, as Segment's AB Tasty destination delivers it.
@@ -218,7 +202,9 @@ async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookO
     if owner is not None:
         request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = owner
     account, connector = service.authenticate(authorization)
-    body = await read_limited(request, MAX_MESSAGE_BYTES)
+    body = await read_limited(
+        request, MAX_MESSAGE_BYTES, lambda limit: message_too_large(limit, more=True)
+    )
     message = validate_message(decode_json_object(body, what="The message"))
     receipt = service.ingest(account.id, connector.id, message)
     return WebhookOut(receipt.status, receipt.warning)
@@ -258,7 +244,8 @@ def create_abtasty_app(
     *,
     journal: RequestJournal | None = None,
     admin_token: str | None = None,
-    debug: bool = False,
+    reset_state: Callable[[str | None], None] | None = None,
+    wakers: Sequence[Waker] = (),
 ) -> Litestar:
     """Build the fake AB Tasty as a Litestar app.
 
@@ -266,44 +253,25 @@ def create_abtasty_app(
         service: The domain service; a fresh in-memory one by default.
         journal: Where requests are recorded; a new bounded journal by default.
         admin_token: When set, ``/api/`` and ``/_harness/`` routes need ``Bearer <token>``.
-        debug: Litestar's debug mode (tracebacks in logs).
+        reset_state: What ``/_harness/reset`` clears; this service's state by default.
+        wakers: Work scheduled on the shared clock that a clock move must not skip.
 
     Returns:
         The app; ``app.state.abtasty`` and ``app.state.journal`` give its parts.
     """
     service = service if service is not None else AbTasty()
     journal = journal if journal is not None else RequestJournal()
-
-    def reset_state(account_id: str | None) -> None:
-        if account_id is not None:
-            service.account(account_id)  # 404 for an unknown tenant
-        service.reset(account_id)
-
     app = Litestar(
         route_handlers=[
             *abtasty_routes(service),
-            control_router(service.clock, journal, reset_state),
+            control_router(service.clock, journal, reset_state or service.reset_tenant, wakers),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             journal_middleware(journal, service.clock),
             admin_token_middleware(admin_token),
         ],
-        openapi_config=OpenAPIConfig(
-            title="Fake AB Tasty (segment-abtasty-harness)",
-            version="1.0",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
-        ),
-        logging_config=LoggingConfig(
-            root={"level": "WARNING", "handlers": ["queue_listener"]},
-            log_exceptions="always" if debug else "debug",
-            disable_stack_trace={404, 405, 400, 401, 403, 409, 501},
-        ),
-        request_max_body_size=MAX_SETUP_BODY_BYTES,
-        debug=debug,
+        **app_settings("Fake AB Tasty (segment-abtasty-harness)"),
     )
     app.state.abtasty = service
     app.state.journal = journal
-    logging.getLogger("litestar").setLevel(logging.WARNING)
     return app

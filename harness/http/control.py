@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +15,8 @@ from harness.clock import Clock, format_instant, parse_instant
 from harness.errors import HarnessError
 from harness.http.journal import RequestJournal, entry_json
 from harness.http.wire import AdvanceIn, ClockIn, ClockOut, HealthOut, ResetOut
+from harness.timeline import Waker, move_clock
+from harness.timeline import advance_clock as advance_clock_by
 
 MAX_JOURNAL_LIMIT = 10_000
 MAX_ADVANCE_SECONDS = 100 * 366 * 24 * 3600
@@ -37,7 +39,9 @@ def read_clock(clock: NamedDependency[Clock]) -> ClockOut:
 
 
 @put("/clock", sync_to_thread=False)
-def set_clock(data: JSONBody[ClockIn], clock: NamedDependency[Clock]) -> ClockOut:
+def set_clock(
+    data: JSONBody[ClockIn], clock: NamedDependency[Clock], wakers: NamedDependency[Sequence[Waker]]
+) -> ClockOut:
     """Move the manual clock to an instant (never backwards)."""
     try:
         when = parse_instant(data.now)
@@ -45,12 +49,16 @@ def set_clock(data: JSONBody[ClockIn], clock: NamedDependency[Clock]) -> ClockOu
         raise HarnessError(
             "invalid_body", f"now {data.now[:40]!r} is not an ISO-8601 timestamp with an offset."
         ) from None
-    clock.move_to(when)
+    move_clock(clock, when, wakers)
     return _clock_out(clock)
 
 
 @post("/clock/advance", status_code=200, sync_to_thread=False)
-def advance_clock(data: JSONBody[AdvanceIn], clock: NamedDependency[Clock]) -> ClockOut:
+def advance_clock(
+    data: JSONBody[AdvanceIn],
+    clock: NamedDependency[Clock],
+    wakers: NamedDependency[Sequence[Waker]],
+) -> ClockOut:
     """Move the manual clock forward by a number of seconds."""
     if not math.isfinite(data.seconds) or data.seconds > MAX_ADVANCE_SECONDS:
         raise HarnessError("invalid_body", "seconds must be a finite number of at most a century.")
@@ -61,7 +69,7 @@ def advance_clock(data: JSONBody[AdvanceIn], clock: NamedDependency[Clock]) -> C
             raise HarnessError(
                 "invalid_body", "That would move the clock past the year 9999."
             ) from None
-    clock.advance(data.seconds)
+    advance_clock_by(clock, data.seconds, wakers)
     return _clock_out(clock)
 
 
@@ -82,15 +90,23 @@ def reset(
     reset_state: NamedDependency[Callable[[str | None], None]],
     journal: NamedDependency[RequestJournal],
     account_id: FromQuery[str | None] = None,
+    source_id: FromQuery[str | None] = None,
 ) -> ResetOut:
-    """Clear all state, or one tenant's (``?account_id=``); the clock is kept."""
-    reset_state(account_id)
-    journal.clear(account_id)
-    return ResetOut(account_id or "all")
+    """Clear all state, or one tenant's (``?account_id=`` on AB Tasty, ``?source_id=`` on Segment).
+
+    The clock is never reset.
+    """
+    tenant = account_id or source_id
+    reset_state(tenant)
+    journal.clear(tenant)
+    return ResetOut(tenant or "all")
 
 
 def control_router(
-    clock: Clock, journal: RequestJournal, reset_state: Callable[[str | None], None]
+    clock: Clock,
+    journal: RequestJournal,
+    reset_state: Callable[[str | None], None],
+    wakers: Sequence[Waker] = (),
 ) -> Router:
     """The ``/_harness`` routes over a clock, a journal and a reset function.
 
@@ -99,6 +115,7 @@ def control_router(
         journal: The request journal to show and clear.
         reset_state: Clears everything (None) or one tenant; raises a HarnessError for an
             unknown tenant.
+        wakers: Work scheduled on the clock (retries) that a clock move must not skip.
     """
     return Router(
         "/_harness",
@@ -107,6 +124,7 @@ def control_router(
             "clock": Provide(lambda: clock, sync_to_thread=False),
             "journal": Provide(lambda: journal, sync_to_thread=False),
             "reset_state": Provide(lambda: reset_state, sync_to_thread=False),
+            "wakers": Provide(lambda: wakers, sync_to_thread=False),
         },
         tags=["harness control plane"],
     )

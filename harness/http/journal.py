@@ -133,6 +133,42 @@ def entry_json(entry: JournalEntry) -> dict[str, Any]:
 ACCOUNT_STATE_KEY = "journal_account_id"
 
 
+def record_call(
+    journal: RequestJournal,
+    clock: Clock,
+    *,
+    method: str,
+    path: str,
+    status: int,
+    account_id: str | None,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    response: bytes,
+) -> None:
+    """File one call in the journal, with every secret masked."""
+    kept: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        name = raw_name.lower()
+        value = raw_value[:512]
+        if name == "authorization":
+            value = mask_authorization(value)
+        elif name == "x-segment-settings":
+            value = mask_secret(value)
+        kept[name] = value
+    journal.record(
+        JournalEntry(
+            at=clock.now(),
+            method=method,
+            path=path,
+            status=status,
+            account_id=account_id,
+            headers=kept,
+            body=_readable(body),
+            response=_readable(response),
+        )
+    )
+
+
 def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIApp], ASGIApp]:
     """ASGI middleware that files every HTTP request in ``journal``.
 
@@ -174,27 +210,20 @@ def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIA
                 account_id = state.get(ACCOUNT_STATE_KEY)
                 if account_id is None and (match := _ACCOUNT_IN_PATH.match(path)):
                     account_id = match.group(1)
-                headers = {}
-                for raw_name, raw_value in scope.get("headers", []):
-                    name = raw_name.decode("latin-1").lower()
-                    value = raw_value.decode("latin-1")[:512]
-                    if name == "authorization":
-                        value = mask_authorization(value)
-                    elif name == "x-segment-settings":
-                        value = mask_secret(value)
-                    headers[name] = value
                 query = scope.get("query_string", b"").decode("latin-1")
-                journal.record(
-                    JournalEntry(
-                        at=clock.now(),
-                        method=str(scope.get("method", "")),
-                        path=path + (f"?{query}" if query else ""),
-                        status=status,
-                        account_id=account_id,
-                        headers=headers,
-                        body=_readable(bytes(request_body)),
-                        response=_readable(bytes(response_body)),
-                    )
+                record_call(
+                    journal,
+                    clock,
+                    method=str(scope.get("method", "")),
+                    path=path + (f"?{query}" if query else ""),
+                    status=status,
+                    account_id=account_id,
+                    headers=[
+                        (k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in scope.get("headers", [])
+                    ],
+                    body=bytes(request_body),
+                    response=bytes(response_body),
                 )
 
         return journaled

@@ -255,3 +255,62 @@ class ResetOut(msgspec.Struct):
     """What a reset cleared."""
 
     reset: str
+
+
+class SuccessOut(msgspec.Struct):
+    """The Tracking API's acknowledgement."""
+
+    success: bool
+
+
+class SourceIn(msgspec.Struct):
+    """Create a source."""
+
+    name: str
+
+
+class SourceOut(msgspec.Struct):
+    """A new source; the only time its write key is shown whole."""
+
+    id: str
+    name: str
+    write_key: str
+
+
+class DestinationIn(msgspec.Struct):
+    """Connect an AB Tasty destination."""
+
+    api_key: str
+    type: str = "ab_tasty"
+    endpoint: str | None = None
+
+
+class DestinationOut(msgspec.Struct):
+    """A destination (its API key shown only by its last 4 characters)."""
+
+    id: str
+    source_id: str
+    type: str
+    name: str
+    endpoint: str
+    api_key_last4: str
+
+
+class DeliveryOut(msgspec.Struct):
+    """One message's delivery state for one destination."""
+
+    message_id: str | None
+    type: str | None
+    destination_id: str | None
+    stage: str
+    attempts: int
+    last_status: int | None
+    last_body: str | None
+    next_attempt_at: str | None
+
+
+class OverviewOut(msgspec.Struct):
+    """A source's delivery overview."""
+
+    stages: dict[str, int]
+    messages: list[DeliveryOut]

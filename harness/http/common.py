@@ -1,0 +1,51 @@
+"""What both fake apps share: app settings and reading a body under a size limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request
+from litestar.logging.config import LoggingConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from harness.errors import HarnessError
+from harness.http.errors import EXCEPTION_HANDLERS
+
+MAX_SETUP_BODY_BYTES = 1_000_000
+
+
+def app_settings(title: str) -> dict[str, Any]:
+    """Litestar settings common to the fakes: error mapping, OpenAPI at /schema, quiet logs."""
+    return {
+        "exception_handlers": EXCEPTION_HANDLERS,
+        "openapi_config": OpenAPIConfig(
+            title=title, version="1.0", path="/schema", render_plugins=[SwaggerRenderPlugin()]
+        ),
+        "logging_config": LoggingConfig(
+            root={"level": "WARNING", "handlers": ["queue_listener"]},
+            log_exceptions="debug",
+            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 429, 501},
+        ),
+        "request_max_body_size": MAX_SETUP_BODY_BYTES,
+    }
+
+
+async def read_limited(
+    request: Request[Any, Any, Any], limit: int, too_large: Callable[[int], HarnessError]
+) -> bytes:
+    """Read a request body, refusing it as soon as it passes ``limit`` bytes.
+
+    A declared Content-Length over the limit is refused before a byte is read; a streamed
+    body is refused as soon as it passes the limit, never read whole into memory.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > limit:
+            raise too_large(limit)
+    return bytes(chunks)

@@ -1,0 +1,154 @@
+"""The fake Segment over HTTP (CONTRACT.md section 2): the Tracking API and workspace setup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from litestar import Litestar, Request, Router, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
+
+from harness.clock import format_instant
+from harness.errors import HarnessError
+from harness.http.admin import admin_token_middleware
+from harness.http.common import app_settings, read_limited
+from harness.http.control import control_router
+from harness.http.journal import RequestJournal, journal_middleware
+from harness.http.wire import (
+    DeliveryOut,
+    DestinationIn,
+    DestinationOut,
+    OverviewOut,
+    SourceIn,
+    SourceOut,
+    SuccessOut,
+)
+from harness.segment import FakeSegment
+from harness.segment.tracking import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
+from harness.timeline import Waker
+
+Segment = NamedDependency[FakeSegment]
+CALLS = ("identify", "group", "track", "page", "screen", "alias", "batch")
+
+
+def _too_large(size: int, batch: bool) -> HarnessError:
+    if batch:
+        return HarnessError(
+            "batch_too_large",
+            f"The batch is more than {size:,} bytes; Segment takes at most 500 KB per batch.",
+        )
+    return HarnessError(
+        "message_too_large",
+        f"The message is more than {size:,} bytes; Segment takes at most 32 KB per message.",
+    )
+
+
+def _tracking_handler(call: str) -> Any:
+    batch = call == "batch"
+    limit = MAX_BATCH_BYTES if batch else MAX_MESSAGE_BYTES
+
+    async def handler(request: Request[Any, Any, Any], segment: Segment) -> SuccessOut:
+        raw = await read_limited(request, limit, lambda size: _too_large(size, batch))
+        segment.track(call, request.headers.get("authorization"), raw)
+        return SuccessOut(True)
+
+    handler.__name__ = f"track_{call}"
+    handler.__doc__ = (
+        f"Segment Tracking API: {call}. Write key as Basic user name or writeKey in the body."
+    )
+    return post(f"/v1/{call}", status_code=200, tags=["Segment Tracking API"])(handler)
+
+
+TRACKING_ROUTES = [_tracking_handler(call) for call in CALLS]
+
+
+@post("/_segment/sources", sync_to_thread=False)
+def create_source(data: JSONBody[SourceIn], segment: Segment) -> SourceOut:
+    """Create a source; the response is the only time its write key is shown."""
+    source, write_key = segment.create_source(data.name)
+    return SourceOut(source.id, source.name, write_key)
+
+
+@post("/_segment/sources/{source_id:str}/destinations", sync_to_thread=False)
+def add_destination(
+    source_id: FromPath[str], data: JSONBody[DestinationIn], segment: Segment
+) -> DestinationOut:
+    """Connect an AB Tasty destination (by default, the fake AB Tasty served beside)."""
+    destination = segment.add_destination(source_id, data.api_key, data.endpoint, data.type)
+    return DestinationOut(
+        destination.id,
+        destination.source_id,
+        destination.type,
+        destination.name,
+        destination.endpoint,
+        destination.api_key[-4:],
+    )
+
+
+@get("/_segment/sources/{source_id:str}/delivery-overview", sync_to_thread=False)
+def delivery_overview(source_id: FromPath[str], segment: Segment) -> OverviewOut:
+    """Counts per stage and each message's delivery state, oldest first."""
+    overview = segment.overview(source_id)
+    return OverviewOut(
+        overview.stages,
+        [
+            DeliveryOut(
+                r.message_id,
+                r.type,
+                r.destination_id,
+                r.stage,
+                r.attempts,
+                r.last_status,
+                r.last_body,
+                format_instant(r.next_attempt_at) if r.next_attempt_at else None,
+            )
+            for r in overview.messages
+        ],
+    )
+
+
+def create_segment_app(
+    segment: FakeSegment,
+    *,
+    journal: RequestJournal | None = None,
+    admin_token: str | None = None,
+    reset_state: Callable[[str | None], None] | None = None,
+    wakers: Sequence[Waker] | None = None,
+    lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+) -> Litestar:
+    """Build the fake Segment as a Litestar app.
+
+    Args:
+        segment: The fake Segment workspace.
+        journal: Where requests are recorded; a new bounded journal by default.
+        admin_token: When set, ``/_segment/`` and ``/_harness/`` routes need ``Bearer <token>``.
+        reset_state: What ``/_harness/reset`` clears; the workspace (or one source) by default.
+        wakers: Work a clock move must not skip; the workspace's retries by default.
+        lifespan: Context managers wrapping the app's lifespan (background work).
+    """
+    journal = journal if journal is not None else RequestJournal()
+    provide = {"segment": Provide(lambda: segment, sync_to_thread=False)}
+    routes = Router(
+        "/",
+        route_handlers=[*TRACKING_ROUTES, create_source, add_destination, delivery_overview],
+        dependencies=provide,
+    )
+    control = control_router(
+        segment.clock,
+        journal,
+        reset_state if reset_state is not None else segment.reset,
+        wakers if wakers is not None else [segment],
+    )
+    app = Litestar(
+        route_handlers=[routes, control],
+        middleware=[
+            journal_middleware(journal, segment.clock),
+            admin_token_middleware(admin_token),
+        ],
+        **app_settings("Fake Segment (segment-abtasty-harness)"),
+    )
+    app.state.segment = segment
+    app.state.journal = journal
+    return app

@@ -1,0 +1,192 @@
+"""Segment's HTTP Tracking API rules: limits, the write key, and how a message is normalised.
+
+Segment answers 200 for everything but invalid JSON and oversize bodies; a message it
+cannot use is accepted and then recorded as failed on ingest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from harness.clock import format_instant, parse_instant
+from harness.domain.spec import decode_json_object
+from harness.errors import HarnessError
+
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_MESSAGES = 2_500
+CALL_TYPES = frozenset({"identify", "group", "track", "page", "screen", "alias"})
+
+
+def write_key_of(authorization: str | None, body: dict[str, Any]) -> str:
+    """The write key: the Basic user name, else ``writeKey`` in the body.
+
+    Raises:
+        HarnessError: ``invalid_write_key`` when neither carries one.
+    """
+    if authorization:
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                username = (
+                    base64.b64decode(credentials.strip(), validate=True)
+                    .decode("utf-8")
+                    .partition(":")[0]
+                )
+            except (binascii.Error, ValueError):
+                username = ""
+            if username:
+                return username
+    key = body.get("writeKey")
+    if isinstance(key, str) and key:
+        return key
+    raise HarnessError(
+        "invalid_write_key",
+        "No write key: send it as the Basic user name (base64('<write_key>:')) or as writeKey in the body.",
+    )
+
+
+def decode_request(raw: bytes, *, batch: bool) -> dict[str, Any]:
+    """Decode a Tracking API body after checking Segment's size limits.
+
+    Raises:
+        HarnessError: ``message_too_large``, ``batch_too_large`` or ``invalid_json``.
+    """
+    limit, code, what = (
+        (MAX_BATCH_BYTES, "batch_too_large", "batch")
+        if batch
+        else (MAX_MESSAGE_BYTES, "message_too_large", "message")
+    )
+    if len(raw) > limit:
+        raise HarnessError(
+            code,
+            f"The {what} is {len(raw):,} bytes; Segment takes at most {limit // 1024} KB per {what}.",
+        )
+    return decode_json_object(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRejection:
+    """A message Segment accepted with 200 but could not use (failed on ingest)."""
+
+    message_id: str | None
+    type: str | None
+    reason: str
+
+
+def batch_items(
+    body: dict[str, Any], encoded_size: Callable[[Any], int]
+) -> tuple[list[dict[str, Any]], list[IngestRejection]]:
+    """The items of a batch, with top-level context and integrations merged into each.
+
+    Raises:
+        HarnessError: ``invalid_body`` when ``batch`` is not a list; ``message_too_large``
+            when an item is over 32 KB.
+    """
+    items = body.get("batch")
+    if not isinstance(items, list):
+        raise HarnessError("invalid_body", "batch must be a list of messages.")
+    if len(items) > MAX_BATCH_MESSAGES:
+        reason = (
+            f"the batch has {len(items):,} messages; Segment takes at most {MAX_BATCH_MESSAGES:,}"
+        )
+        return [], [IngestRejection(_text(i, "messageId"), _text(i, "type"), reason) for i in items]
+    accepted: list[dict[str, Any]] = []
+    rejected: list[IngestRejection] = []
+    shared = {
+        key: body[key] for key in ("context", "integrations") if isinstance(body.get(key), dict)
+    }
+    for item in items:
+        if not isinstance(item, dict):
+            rejected.append(IngestRejection(None, None, "a batch item is not a JSON object"))
+            continue
+        if encoded_size(item) > MAX_MESSAGE_BYTES:
+            raise HarnessError(
+                "message_too_large",
+                "A message in the batch is over 32 KB; Segment takes at most 32 KB per message.",
+            )
+        merged = dict(item)
+        for key, value in shared.items():
+            own = merged.get(key)
+            merged[key] = (
+                {**value, **own} if isinstance(own, dict) else (own if own is not None else value)
+            )
+        if "sentAt" not in merged and isinstance(body.get("sentAt"), str):
+            merged["sentAt"] = body["sentAt"]
+        accepted.append(merged)
+    return accepted, rejected
+
+
+def _text(item: Any, key: str) -> str | None:
+    value = item.get(key) if isinstance(item, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _instant(message: dict[str, Any], key: str) -> datetime | None:
+    value = message.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be an ISO-8601 string")
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise ValueError(
+            f"{key} {value[:40]!r} is not an ISO-8601 timestamp with an offset"
+        ) from None
+
+
+def normalize(
+    item: dict[str, Any], received_at: datetime, new_message_id: Callable[[], str]
+) -> dict[str, Any] | IngestRejection:
+    """What Segment makes of a message on ingest, or why it could not use it.
+
+    Fills ``messageId``, sets ``receivedAt`` and corrects
+    ``timestamp = receivedAt - (sentAt - originalTimestamp)``; the client's event time is
+    ``originalTimestamp``, else ``timestamp``. The write key never travels further.
+    """
+    message = {key: value for key, value in item.items() if key != "writeKey"}
+    kind = message.get("type")
+    message_id = message.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        message_id = message["messageId"] = new_message_id()
+    if not isinstance(kind, str) or kind not in CALL_TYPES:
+        return IngestRejection(
+            message_id,
+            kind if isinstance(kind, str) else None,
+            "type must be one of " + ", ".join(sorted(CALL_TYPES)),
+        )
+    for key in ("userId", "anonymousId"):
+        if message.get(key) is not None and not isinstance(message[key], str | int | float):
+            return IngestRejection(message_id, kind, f"{key} must be a string")
+        if isinstance(message.get(key), int | float) and not isinstance(message[key], bool):
+            message[key] = str(message[key])  # Segment's libraries send numeric ids as strings
+    if not message.get("userId") and not message.get("anonymousId"):
+        return IngestRejection(message_id, kind, "the message has neither userId nor anonymousId")
+    if kind == "group" and not message.get("groupId"):
+        return IngestRejection(message_id, kind, "a group call needs a groupId")
+    if len(message_id) > 100:
+        return IngestRejection(message_id[:100], kind, "messageId is over 100 characters")
+    try:
+        original = _instant(message, "originalTimestamp") or _instant(message, "timestamp")
+        sent_at = _instant(message, "sentAt")
+        if original is not None and sent_at is not None:
+            timestamp = received_at - (sent_at - original)
+        else:
+            timestamp = original or received_at
+        if original is not None:
+            message["originalTimestamp"] = format_instant(original)
+        message["timestamp"] = format_instant(timestamp)
+    except (ValueError, OverflowError) as problem:
+        return IngestRejection(
+            message_id,
+            kind,
+            str(problem) if isinstance(problem, ValueError) else "a timestamp is out of range",
+        )
+    message["receivedAt"] = format_instant(received_at)
+    return message
