@@ -49,7 +49,111 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--journal-size", type=int, default=1_000, help="requests kept in the journal"
     )
+    simulate = commands.add_parser(
+        "simulate", help="generate users and their calls, delivered the way Segment delivers"
+    )
+    simulate.add_argument("--users", type=int, default=1_000, help="synthetic users (default 1000)")
+    simulate.add_argument("--days", type=int, default=3, help="simulated days (default 3)")
+    simulate.add_argument(
+        "--seed", type=int, default=0, help="same seed, same users, calls and faults"
+    )
+    simulate.add_argument(
+        "--start", type=_instant, help="midnight of the first day (default 2026-03-02T00:00:00Z)"
+    )
+    where = simulate.add_mutually_exclusive_group()
+    where.add_argument(
+        "--target", metavar="URL", help="deliver to this webhook URL (needs --api-key)"
+    )
+    where.add_argument(
+        "--out", metavar="FILE.jsonl", help="write every delivery as a JSON line instead"
+    )
+    simulate.add_argument("--api-key", help="the API key the target expects")
+    simulate.add_argument(
+        "--failure-rate",
+        type=float,
+        default=0.0,
+        help="share of attempts failing with 5xx/429/timeout",
+    )
+    simulate.add_argument(
+        "--duplicate-rate", type=float, default=0.0, help="share of messages delivered twice"
+    )
+    simulate.add_argument(
+        "--reorder-window", type=float, default=0.0, help="seconds a message may be held back"
+    )
+    simulate.add_argument(
+        "--late-share", type=float, default=0.0, help="share of messages delivered 2 hours late"
+    )
+    simulate.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on a terminal)",
+    )
     return parser
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import json
+    from contextlib import ExitStack
+    from datetime import timedelta
+
+    from harness.simulate import FaultConfig, PopulationConfig, StreamConfig
+    from harness.simulate.recorder import CaptureRecorder
+    from harness.simulate.runner import Simulation, SimulationConfig
+
+    if args.target and not args.api_key:
+        raise HarnessError(
+            "invalid_arguments", "--target needs --api-key: the key the receiver expects."
+        )
+    for name in ("failure_rate", "duplicate_rate", "late_share"):
+        if not 0 <= getattr(args, name) <= 1:
+            raise HarnessError(
+                "invalid_arguments", f"--{name.replace('_', '-')} must be between 0 and 1."
+            )
+    if args.users < 1 or args.days < 1:
+        raise HarnessError("invalid_arguments", "--users and --days must be at least 1.")
+    stream = (
+        StreamConfig(days=args.days, seed=args.seed)
+        if args.start is None
+        else StreamConfig(start=args.start, days=args.days, seed=args.seed)
+    )
+    config = SimulationConfig(
+        PopulationConfig(users=args.users, seed=args.seed),
+        stream,
+        FaultConfig(
+            failure_rate=args.failure_rate,
+            duplicate_rate=args.duplicate_rate,
+            reorder_window=timedelta(seconds=args.reorder_window),
+            late_share=args.late_share,
+            seed=args.seed,
+        ),
+    )
+    with ExitStack() as stack:
+        if args.out:
+            capture = stack.enter_context(open(args.out, "w", encoding="utf-8"))
+            clock = ManualClock(stream.start)
+            recorder = CaptureRecorder(capture, clock)
+            simulation = Simulation(
+                config, destination=recorder, api_key=args.api_key or "abt_simulated", clock=clock
+            )
+        elif args.target:
+            simulation = Simulation(config, endpoint=args.target, api_key=args.api_key)
+        else:
+            simulation = Simulation(config)
+        events = simulation.events()
+        show = sys.stderr.isatty() if args.progress is None else args.progress
+        if show:
+            from rich.progress import Progress
+
+            progress = stack.enter_context(Progress(transient=True))
+            task = progress.add_task("simulating", total=len(events))
+            summary = simulation.run(
+                events, on_progress=lambda done: progress.update(task, completed=done)
+            )
+        else:
+            summary = simulation.run(events)
+    print(json.dumps(summary.as_dict()))
+    return 1 if summary.failed else 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -87,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "simulate":
+            return _simulate(args)
     except HarnessError as error:
         print(f"harness: {error.message}", file=sys.stderr)
         return 2

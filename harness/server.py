@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Self
 
 import uvicorn
 from litestar import Litestar
@@ -85,7 +86,7 @@ class ServerGroup:
         """Serve in the foreground."""
         asyncio.run(self.serve())
 
-    def start(self, timeout: float = 10.0) -> ServerGroup:
+    def start(self, timeout: float = 10.0) -> Self:
         """Serve from a daemon thread and wait until every socket accepts connections."""
         self._thread = threading.Thread(target=self.run, name="harness-servers", daemon=True)
         self._thread.start()
@@ -104,7 +105,7 @@ class ServerGroup:
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
 
-    def __enter__(self) -> ServerGroup:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -134,7 +135,3 @@ class LiveServer(ServerGroup):
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:50123``."""
         return self.urls[0]
-
-    def __enter__(self) -> LiveServer:
-        self.start()
-        return self

@@ -20,7 +20,7 @@ from harness.http.journal import RequestJournal
 from harness.http.segment import create_segment_app
 from harness.segment import FakeSegment, RetryPolicy, Transport
 from harness.store import MemoryStore, Store
-from harness.timeline import advance_clock, move_clock
+from harness.timeline import Waker, advance_clock, move_clock
 from harness.transports import (
     INPROCESS_ABTASTY,
     InProcessAbTasty,
@@ -75,15 +75,17 @@ class Harness:
             retry_policy=retry_policy,
             seed=seed,
         )
+        self.wakers: list[Waker] = [self.segment]
+        """Everything with work on the clock; a simulation adds its held deliveries."""
 
     # time ----------------------------------------------------------------------------------
     def move_to(self, when: datetime) -> None:
         """Move the (manual) clock, making each Segment retry at its due time on the way."""
-        move_clock(self.clock, when, [self.segment])
+        move_clock(self.clock, when, self.wakers)
 
     def advance(self, seconds: float) -> None:
         """Move the (manual) clock forward, making retries on the way."""
-        advance_clock(self.clock, seconds, [self.segment])
+        advance_clock(self.clock, seconds, self.wakers)
 
     # control -------------------------------------------------------------------------------
     def reset_abtasty(self, account_id: str | None) -> None:
@@ -108,7 +110,7 @@ class Harness:
             journal=self.abtasty_journal,
             admin_token=admin_token,
             reset_state=self.reset_abtasty,
-            wakers=[self.segment],
+            wakers=self.wakers,
         )
 
     def segment_app(self, admin_token: str | None = None) -> Litestar:
@@ -118,7 +120,7 @@ class Harness:
             journal=self.segment_journal,
             admin_token=admin_token,
             reset_state=self.reset_segment,
-            wakers=[self.segment],
+            wakers=self.wakers,
             lifespan=[self._retry_ticker],
         )
 

@@ -171,8 +171,11 @@ class FakeSegment:
                 "api_key is required: the AB Tasty API key from Settings > Integrations > API Key.",
             )
         target = endpoint or self.default_endpoint
-        if not target.startswith(("http://", "https://", "inprocess://")):
-            raise HarnessError("invalid_body", f"endpoint {target[:60]!r} is not an http(s) URL.")
+        if "://" not in target or any(c.isspace() for c in target):
+            raise HarnessError(
+                "invalid_body",
+                f"endpoint {target[:60]!r} is not a URL, e.g. http://127.0.0.1:9000/hook.",
+            )
         destination = Destination(f"dst_{secrets.token_hex(6)}", source_id, type, api_key, target)
         with self._lock:
             self._state.destinations[destination.id] = destination

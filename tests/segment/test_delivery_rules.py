@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import random
 from datetime import timedelta
@@ -99,9 +100,9 @@ def test_retry_schedule_never_past_window(seed: int) -> None:
 @given(seed=st.integers(0, 2**32))
 def test_retry_backoff_grows(seed: int) -> None:
     waits = _schedule(RetryPolicy(), seed)
-    assert all(later >= earlier for earlier, later in zip(waits, waits[1:], strict=False))
+    assert all(later >= earlier for earlier, later in itertools.pairwise(waits))
     uncapped = [w for w in waits if w < RetryPolicy().max_delay]
-    assert all(later > earlier for earlier, later in zip(uncapped, uncapped[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(uncapped))
 
 
 @given(

@@ -1,0 +1,25 @@
+"""A simulated Segment: synthetic users, their calls over simulated time, Segment-like delivery."""
+
+from harness.simulate.faults import FaultConfig, FaultyTransport
+from harness.simulate.population import (
+    Company,
+    Population,
+    PopulationConfig,
+    SyntheticUser,
+    build_population,
+)
+from harness.simulate.streams import ClientCall, StreamConfig, VisitorSeen, generate_events
+
+__all__ = [
+    "ClientCall",
+    "Company",
+    "FaultConfig",
+    "FaultyTransport",
+    "Population",
+    "PopulationConfig",
+    "StreamConfig",
+    "SyntheticUser",
+    "VisitorSeen",
+    "build_population",
+    "generate_events",
+]

@@ -1,0 +1,153 @@
+"""Play a synthetic population through the fake Segment into a destination, on simulated time."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from harness import ManualClock
+from harness.segment.delivery import Transport
+from harness.simulate.faults import FaultConfig, FaultyTransport
+from harness.simulate.population import PopulationConfig, build_population
+from harness.simulate.streams import ClientCall, Event, StreamConfig, VisitorSeen, generate_events
+from harness.stack import Harness
+
+EXTERNAL_ENDPOINT = "simulated://destination"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    """Population, stream and faults of one simulated run."""
+
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    drain: timedelta = timedelta(days=2)
+    """Simulated time after the last day, for retries, held messages and their refreshes."""
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a run did."""
+
+    users: int = 0
+    days: int = 0
+    generated: int = 0
+    sightings: int = 0
+    sent: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    injected_failures: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain data (one JSON line for the CLI and benchmarks)."""
+        return asdict(self)
+
+
+class Simulation:
+    """One simulated run.
+
+    By default the fake Segment delivers to an in-process fake AB Tasty with an account,
+    a Segment connector and an API key set up, and the tag's sightings are recorded there
+    too. With ``endpoint`` (a URL, reached over HTTP) or ``destination`` (a transport, such
+    as a recorder), deliveries go there instead, with ``api_key``.
+
+    Args:
+        config: The run's knobs.
+        endpoint: A webhook URL to deliver to: an integrator's receiver or a live ``harness serve``.
+        destination: A transport to deliver to instead of the in-process AB Tasty.
+        api_key: The API key the destination expects (required with either).
+        clock: The simulated clock, if the caller needs it first (it starts at the stream's start).
+    """
+
+    def __init__(
+        self,
+        config: SimulationConfig,
+        *,
+        endpoint: str | None = None,
+        destination: Transport | None = None,
+        api_key: str | None = None,
+        clock: ManualClock | None = None,
+    ) -> None:
+        external = endpoint is not None or destination is not None
+        if external and not api_key:
+            raise ValueError("an external destination needs the api_key it expects")
+        self.config = config
+        self.clock = clock if clock is not None else ManualClock(config.stream.start)
+        self.harness = Harness(self.clock, seed=config.stream.seed)
+        self.account_id: str | None = None
+        if not external:
+            abtasty = self.harness.abtasty
+            account = abtasty.create_account("Simulated shop")
+            abtasty.create_segment_connector(account.id, "Segment")
+            api_key = abtasty.generate_api_key(account.id)
+            self.account_id = account.id
+        elif destination is not None:
+            endpoint = endpoint or EXTERNAL_ENDPOINT
+            self.harness.transport.routes[endpoint] = destination
+        self.faults = FaultyTransport(self.harness.segment.transport, self.clock, config.faults)
+        self.harness.segment.transport = self.faults
+        self.harness.wakers.append(self.faults)
+        source, write_key = self.harness.segment.create_source("Simulated web")
+        self.source_id = source.id
+        assert api_key is not None
+        self.harness.segment.add_destination(
+            source.id, api_key, EXTERNAL_ENDPOINT if destination else None
+        )
+        self._auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+    def events(self) -> list[Event]:
+        """The run's sightings and calls, in time order (deterministic for the seeds)."""
+        return generate_events(build_population(self.config.population), self.config.stream)
+
+    def run(
+        self,
+        events: Iterable[Event] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Summary:
+        """Play every event at its time, then let retries and refreshes finish."""
+        started = time.perf_counter()
+        planned = list(events) if events is not None else self.events()
+        summary = Summary(users=self.config.population.users, days=self.config.stream.days)
+        encode = msgspec.json.encode
+        segment, abtasty = self.harness.segment, self.harness.abtasty
+        for done, event in enumerate(planned, 1):
+            if event.at > self.clock.now():
+                self.harness.move_to(event.at)
+            if isinstance(event, VisitorSeen):
+                summary.sightings += 1
+                if self.account_id is not None:
+                    abtasty.record_sighting(self.account_id, event.visitor_id, event.anonymous_id)
+            elif isinstance(event, ClientCall):
+                summary.generated += 1
+                segment.track(event.type, self._auth, encode(event.body))
+                summary.sent += 1
+            if on_progress is not None and done % 1_000 == 0:
+                on_progress(done)
+        end = self.config.stream.start + timedelta(days=self.config.stream.days) + self.config.drain
+        if end > self.clock.now():
+            self.harness.move_to(end)
+        overview = segment.overview(self.source_id)
+        summary.delivered = overview.stages["delivered"]
+        summary.failed = overview.stages["failed_delivery"] + overview.stages["failed_on_ingest"]
+        summary.retried = sum(max(0, r.attempts - 1) for r in overview.messages)
+        summary.duplicates = self.faults.stats.duplicates
+        summary.injected_failures = self.faults.stats.injected_failures
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    def cohorts(self) -> dict[str, dict[Any, int]]:
+        """The in-process AB Tasty's EXTERNAL DATA: trait -> value -> visitors."""
+        if self.account_id is None:
+            raise ValueError("this run delivered to an external destination")
+        (item,) = self.harness.abtasty.criteria(self.account_id)
+        return {trait.key: {v.value: v.visitors for v in trait.values} for trait in item.traits}
