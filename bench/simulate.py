@@ -1,6 +1,6 @@
 """Simulation speed: users/s and messages/s generated with a seed, and the full run.
 
-    python -m bench.simulate [--users N] [--days D]
+python -m bench.simulate [--users N] [--days D]
 """
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ import argparse
 import time
 
 from bench.common import report
-from harness.simulate import ClientCall, PopulationConfig, StreamConfig, build_population, generate_events
+from harness.simulate import (
+    ClientCall,
+    PopulationConfig,
+    StreamConfig,
+    build_population,
+    generate_events,
+)
 from harness.simulate.runner import Simulation, SimulationConfig
 
 
@@ -37,7 +43,9 @@ def main() -> None:
         targets={"users_per_s": 100_000, "messages_per_s": 200_000},
     )
 
-    simulation = Simulation(SimulationConfig(PopulationConfig(users=args.run_users), StreamConfig(days=args.days)))
+    simulation = Simulation(
+        SimulationConfig(PopulationConfig(users=args.run_users), StreamConfig(days=args.days))
+    )
     summary = simulation.run()
     report(
         "simulation_end_to_end",

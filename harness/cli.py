@@ -49,6 +49,30 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--journal-size", type=int, default=1_000, help="requests kept in the journal"
     )
+    play = commands.add_parser(
+        "play", help="play scenario files (YAML) and check their expectations"
+    )
+    play.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    play.add_argument(
+        "--url",
+        help="play against a live harness serve (the fake AB Tasty's URL) instead of in-process",
+    )
+    play.add_argument(
+        "--segment-url", help="the live fake Segment's URL (default: --url's port + 1)"
+    )
+    play.add_argument("--admin-token", help="the live server's admin token")
+    play.add_argument(
+        "--report",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("FORMAT", "FILE"),
+        help="write a json or junit report",
+    )
+    play.add_argument(
+        "-q", "--quiet", action="store_true", help="print failures and the total only"
+    )
+
     simulate = commands.add_parser(
         "simulate", help="generate users and their calls, delivered the way Segment delivers"
     )
@@ -156,6 +180,77 @@ def _simulate(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _play(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from harness.scenarios import (
+        LiveDriver,
+        ScenarioError,
+        load_scenario,
+        run_scenario,
+        scenario_files,
+        shared_in_process_driver,
+    )
+    from harness.scenarios.driver import Driver
+    from harness.scenarios.report import json_report, junit_report
+    from harness.scenarios.runner import ScenarioResult
+
+    for fmt, _ in args.report:
+        if fmt not in ("json", "junit"):
+            raise HarnessError("invalid_arguments", f"--report {fmt!r}: use json or junit.")
+    files = scenario_files([Path(p) for p in args.paths])
+    missing = [f for f in files if not f.exists()]
+    if missing or not files:
+        raise HarnessError(
+            "invalid_arguments",
+            f"No scenario file at {', '.join(map(str, missing or args.paths))}.",
+        )
+    scenarios, results = [], []
+    for file in files:  # validate every file before anything runs
+        try:
+            scenarios.append(load_scenario(file))
+        except ScenarioError as error:
+            results.append(ScenarioResult(file.stem, str(file), passed=False, error=str(error)))
+    if results:
+        for result in results:
+            print(f"INVALID {result.error}", file=sys.stderr)
+        print(f"{len(results)} invalid scenario file(s); nothing was played.", file=sys.stderr)
+        return 2
+    driver: Driver = (
+        LiveDriver(args.url, args.segment_url, args.admin_token)
+        if args.url
+        else shared_in_process_driver()
+    )
+    if args.url:
+        scenarios.sort(key=lambda s: s.start)  # a live clock only moves forward
+    started = time.perf_counter()
+    for scenario in scenarios:
+        result = run_scenario(scenario, driver)
+        results.append(result)
+        mark = "PASS" if result.passed else "FAIL"
+        if not args.quiet or not result.passed:
+            print(f"{mark} {scenario.name}  ({scenario.file}, {result.seconds * 1000:.0f} ms)")
+        if not args.quiet:
+            for step in result.steps:
+                if step.status != "skipped":
+                    note = f"  {step.message}" if step.message and step.status == "passed" else ""
+                    print(
+                        f"  {'ok ' if step.status == 'passed' else 'X  '} line {step.line}: {step.action}{note}"
+                    )
+        if result.failure is not None:
+            print(f"  {result.failure}")
+    passed = sum(r.passed for r in results)
+    print(
+        f"{passed} passed, {len(results) - passed} failed in {time.perf_counter() - started:.2f}s ({driver.mode})"
+    )
+    for fmt, target in args.report:
+        Path(target).write_text(
+            json_report(results) if fmt == "json" else junit_report(results), encoding="utf-8"
+        )
+    return 0 if passed == len(results) else 1
+
+
 def _serve(args: argparse.Namespace) -> int:
     from harness.server import ServerGroup, check_bind
     from harness.stack import Harness
@@ -193,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "play":
+            return _play(args)
     except HarnessError as error:
         print(f"harness: {error.message}", file=sys.stderr)
         return 2

@@ -94,6 +94,15 @@ class ManualClock:
                 )
             self._now = target
 
+    def restart_at(self, when: datetime) -> None:
+        """Set the time to ``when``, even backwards: only for a harness whose state was wiped.
+
+        Never exposed over HTTP (where the clock must not move back); test fixtures and
+        scenario playback call it after resetting every piece of state that read the clock.
+        """
+        with self._lock:
+            self._now = ensure_utc(when)
+
     def advance(self, seconds: float) -> None:
         """Move forward by ``seconds`` (a negative amount is refused)."""
         if seconds < 0:

@@ -13,12 +13,14 @@ from datetime import datetime
 
 from litestar import Litestar
 
-from harness.clock import Clock, SystemClock
+from harness.clock import Clock, ManualClock, SystemClock
 from harness.domain import AbTasty
+from harness.errors import HarnessError
 from harness.http import create_abtasty_app
 from harness.http.journal import RequestJournal
 from harness.http.segment import create_segment_app
 from harness.segment import FakeSegment, RetryPolicy, Transport
+from harness.segment.faults import ScriptedFaults
 from harness.store import MemoryStore, Store
 from harness.timeline import Waker, advance_clock, move_clock
 from harness.transports import (
@@ -68,14 +70,16 @@ class Harness:
             routes[endpoint] = inprocess
         self.http = RequestsTransport(timeout=http_timeout)
         self.transport = RoutingTransport(self.http, routes)
+        self.faults = ScriptedFaults(self.transport, self.clock)
+        """Scripted delivery faults between the fake Segment and its destinations."""
         self.segment = FakeSegment(
             self.clock,
-            self.transport,
+            self.faults,
             default_endpoint=endpoint,
             retry_policy=retry_policy,
             seed=seed,
         )
-        self.wakers: list[Waker] = [self.segment]
+        self.wakers: list[Waker] = [self.segment, self.faults]
         """Everything with work on the clock; a simulation adds its held deliveries."""
 
     # time ----------------------------------------------------------------------------------
@@ -93,14 +97,35 @@ class Harness:
         self.abtasty.reset_tenant(account_id)
         if account_id is None:
             self.segment.reset()
+            self.faults.clear()
             self.segment_journal.clear()
 
     def reset_segment(self, source_id: str | None) -> None:
         """Reset Segment (one source, or everything: then AB Tasty too)."""
         self.segment.reset(source_id)
         if source_id is None:
+            self.faults.clear()
             self.abtasty.reset()
             self.abtasty_journal.clear()
+
+    def restart(self, start: datetime | None = None) -> None:
+        """Wipe every fake's state and journal and, on a manual clock, restart it at ``start``.
+
+        The apps stay valid (they hold these same objects), so a process builds them once
+        and restarts the harness for each test or scenario.
+        """
+        self.abtasty.reset()
+        self.segment.reset()
+        self.faults.clear()
+        self.abtasty_journal.clear()
+        self.segment_journal.clear()
+        del self.wakers[2:]
+        if start is not None:
+            if not isinstance(self.clock, ManualClock):
+                raise HarnessError(
+                    "clock_not_manual", "Only a manual clock can restart at a given time."
+                )
+            self.clock.restart_at(start)
 
     # apps ----------------------------------------------------------------------------------
     def abtasty_app(self, admin_token: str | None = None) -> Litestar:
@@ -121,6 +146,7 @@ class Harness:
             admin_token=admin_token,
             reset_state=self.reset_segment,
             wakers=self.wakers,
+            faults=self.faults,
             lifespan=[self._retry_ticker],
         )
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar, Request, Router, get, post
+from litestar import Litestar, Request, Router, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from harness.clock import format_instant
+from harness.clock import format_instant, parse_instant
 from harness.errors import HarnessError
 from harness.http.admin import admin_token_middleware
 from harness.http.common import app_settings, read_limited
@@ -20,12 +21,15 @@ from harness.http.wire import (
     DeliveryOut,
     DestinationIn,
     DestinationOut,
+    FaultsIn,
+    FaultsOut,
     OverviewOut,
     SourceIn,
     SourceOut,
     SuccessOut,
 )
 from harness.segment import FakeSegment
+from harness.segment.faults import Outage, ScriptedFaults
 from harness.segment.tracking import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from harness.timeline import Waker
 
@@ -109,6 +113,59 @@ def delivery_overview(source_id: FromPath[str], segment: Segment) -> OverviewOut
     )
 
 
+def _faults_out(faults: ScriptedFaults) -> FaultsOut:
+    outage = faults.outage
+    return FaultsOut(
+        outage.status if outage else None,
+        format_instant(outage.until) if outage else None,
+        faults.duplicate_next,
+        faults.hold_next,
+        faults.hold_for.total_seconds(),
+        len(faults.held),
+    )
+
+
+@get("/_harness/faults", sync_to_thread=False)
+def read_faults(faults: NamedDependency[ScriptedFaults]) -> FaultsOut:
+    """The scripted delivery faults in force."""
+    return _faults_out(faults)
+
+
+@put("/_harness/faults", sync_to_thread=False)
+def set_faults(data: JSONBody[FaultsIn], faults: NamedDependency[ScriptedFaults]) -> FaultsOut:
+    """Script delivery faults: an outage until a time, the next N delivered twice, the next N held back."""
+    if data.outage is not None:
+        status = data.outage.status
+        if status is not None and not (status == 429 or 400 <= status <= 599):
+            raise HarnessError(
+                "invalid_body",
+                "outage.status must be an HTTP error status (4xx or 5xx), or null for a timeout.",
+            )
+        try:
+            until = parse_instant(data.outage.until)
+        except (ValueError, OverflowError):
+            raise HarnessError(
+                "invalid_body", "outage.until must be an ISO-8601 timestamp with an offset."
+            ) from None
+        faults.outage = Outage(status, until)
+    for name, value in (("duplicate_next", data.duplicate_next), ("hold_next", data.hold_next)):
+        if value is not None:
+            if not 0 <= value <= 1_000_000:
+                raise HarnessError("invalid_body", f"{name} must be from 0 to 1,000,000.")
+            setattr(faults, name, value)
+    if data.hold_seconds is not None:
+        if not 0 <= data.hold_seconds <= 30 * 86_400:
+            raise HarnessError("invalid_body", "hold_seconds must be from 0 to 30 days.")
+        faults.hold_for = timedelta(seconds=data.hold_seconds)
+    return _faults_out(faults)
+
+
+@delete("/_harness/faults", sync_to_thread=False)
+def clear_faults(faults: NamedDependency[ScriptedFaults]) -> None:
+    """Switch every delivery fault off."""
+    faults.clear()
+
+
 def create_segment_app(
     segment: FakeSegment,
     *,
@@ -116,6 +173,7 @@ def create_segment_app(
     admin_token: str | None = None,
     reset_state: Callable[[str | None], None] | None = None,
     wakers: Sequence[Waker] | None = None,
+    faults: ScriptedFaults | None = None,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
 ) -> Litestar:
     """Build the fake Segment as a Litestar app.
@@ -126,15 +184,16 @@ def create_segment_app(
         admin_token: When set, ``/_segment/`` and ``/_harness/`` routes need ``Bearer <token>``.
         reset_state: What ``/_harness/reset`` clears; the workspace (or one source) by default.
         wakers: Work a clock move must not skip; the workspace's retries by default.
+        faults: Scripted delivery faults to drive through ``/_harness/faults``.
         lifespan: Context managers wrapping the app's lifespan (background work).
     """
     journal = journal if journal is not None else RequestJournal()
     provide = {"segment": Provide(lambda: segment, sync_to_thread=False)}
-    routes = Router(
-        "/",
-        route_handlers=[*TRACKING_ROUTES, create_source, add_destination, delivery_overview],
-        dependencies=provide,
-    )
+    handlers: list[Any] = [*TRACKING_ROUTES, create_source, add_destination, delivery_overview]
+    if faults is not None:
+        provide["faults"] = Provide(lambda: faults, sync_to_thread=False)
+        handlers += [read_faults, set_faults, clear_faults]
+    routes = Router("/", route_handlers=handlers, dependencies=provide)
     control = control_router(
         segment.clock,
         journal,

@@ -314,3 +314,30 @@ class OverviewOut(msgspec.Struct):
 
     stages: dict[str, int]
     messages: list[DeliveryOut]
+
+
+class OutageIn(msgspec.Struct):
+    """Every delivery attempt fails until ``until``: with ``status``, or a timeout when null."""
+
+    until: str
+    status: int | None = 503
+
+
+class FaultsIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Scripted delivery faults (each field left out keeps its current setting)."""
+
+    outage: OutageIn | None = None
+    duplicate_next: int | None = None
+    hold_next: int | None = None
+    hold_seconds: float | None = None
+
+
+class FaultsOut(msgspec.Struct):
+    """The delivery faults in force."""
+
+    outage_status: int | None
+    outage_until: str | None
+    duplicate_next: int
+    hold_next: int
+    hold_seconds: float
+    held: int

@@ -123,6 +123,7 @@ class FakeSegment:
         self.transport = transport
         self.default_endpoint = default_endpoint
         self.retry_policy = retry_policy or RetryPolicy()
+        self._seed = seed
         self._rng = random.Random(seed)
         self._ids = random.Random(None if seed is None else seed + 1)
         self._state = _Workspace()
@@ -339,6 +340,8 @@ class FakeSegment:
             if source_id is None:
                 self._state = _Workspace()
                 self._due.clear()
+                self._rng.seed(self._seed)
+                self._ids.seed(None if self._seed is None else self._seed + 1)
                 return
             self.source(source_id)
             state = self._state

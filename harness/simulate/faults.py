@@ -8,14 +8,13 @@ shared clock reaches their time.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from harness.clock import Clock
 from harness.segment.delivery import Transport, TransportResponse, is_delivered
+from harness.segment.faults import HeldDeliveries
 
 INJECTED_FAILURES: tuple[int | None, ...] = (500, 502, 503, 429, None)
 
@@ -52,15 +51,6 @@ class FaultStats:
     held_failed: int = 0
 
 
-@dataclass(order=True)
-class _Held:
-    due: datetime
-    order: int
-    url: str = field(compare=False)
-    headers: dict[str, str] = field(compare=False)
-    body: bytes = field(compare=False)
-
-
 class FaultyTransport:
     """A transport that misbehaves as configured; also a clock waker for held messages.
 
@@ -76,8 +66,7 @@ class FaultyTransport:
         self.config = config
         self.stats = FaultStats()
         self._rng = random.Random(config.seed * 7_919 + 3)
-        self._held: list[_Held] = []
-        self._order = itertools.count()
+        self.held = HeldDeliveries(target, clock)
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> TransportResponse:
         """Deliver, fail, duplicate or hold one message."""
@@ -93,37 +82,26 @@ class FaultyTransport:
         if rng.random() < config.late_share:
             delay += config.late_delay
         if delay > timedelta(0):
-            self._hold(delay, url, headers, body)
+            self.stats.held += 1
+            self.held.hold(delay, url, headers, body)
             answer = TransportResponse(200, '{"status": "accepted"}')
         else:
             answer = self.target.post(url, headers, body)
         if is_delivered(answer) and rng.random() < config.duplicate_rate:
             self.stats.duplicates += 1
-            self._hold(
-                timedelta(seconds=rng.uniform(0, max(1.0, config.reorder_window.total_seconds()))),
-                url,
-                headers,
-                body,
+            self.stats.held += 1
+            later = timedelta(
+                seconds=rng.uniform(0, max(1.0, config.reorder_window.total_seconds()))
             )
+            self.held.hold(later, url, headers, body)
         return answer
-
-    def _hold(self, delay: timedelta, url: str, headers: dict[str, str], body: bytes) -> None:
-        self.stats.held += 1
-        heapq.heappush(
-            self._held, _Held(self.clock.now() + delay, next(self._order), url, dict(headers), body)
-        )
 
     def next_due(self) -> datetime | None:
         """When the next held message is handed over."""
-        return self._held[0].due if self._held else None
+        return self.held.next_due()
 
     def run_due(self) -> int:
         """Hand over the held messages that are due."""
-        ran = 0
-        now = self.clock.now()
-        while self._held and self._held[0].due <= now:
-            held = heapq.heappop(self._held)
-            if not is_delivered(self.target.post(held.url, held.headers, held.body)):
-                self.stats.held_failed += 1
-            ran += 1
+        ran = self.held.run_due()
+        self.stats.held_failed = self.held.failed
         return ran
