@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     play.add_argument("--admin-token", help="the live server's admin token")
     play.add_argument(
+        "--restart",
+        action="store_true",
+        help="live: wipe the server and restart its clock before each scenario",
+    )
+    play.add_argument(
         "--report",
         nargs=2,
         action="append",
@@ -72,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     play.add_argument(
         "-q", "--quiet", action="store_true", help="print failures and the total only"
     )
+
+    check = commands.add_parser(
+        "verify", help="check captured webhook requests (JSON lines or HAR) against the contract"
+    )
+    check.add_argument("capture", help="the capture file")
+    check.add_argument("--api-key", help="the account's API key, to check requests carry it")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     simulate = commands.add_parser(
         "simulate", help="generate users and their calls, delivered the way Segment delivers"
@@ -92,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE.jsonl", help="write every delivery as a JSON line instead"
     )
     simulate.add_argument("--api-key", help="the API key the target expects")
+    simulate.add_argument(
+        "--scenario-out",
+        metavar="FILE.yaml",
+        help="also write the run as a scenario that plays back to the same result",
+    )
     simulate.add_argument(
         "--failure-rate",
         type=float,
@@ -120,6 +137,7 @@ def _simulate(args: argparse.Namespace) -> int:
     import json
     from contextlib import ExitStack
     from datetime import timedelta
+    from pathlib import Path
 
     from harness.simulate import FaultConfig, PopulationConfig, StreamConfig
     from harness.simulate.recorder import CaptureRecorder
@@ -163,7 +181,12 @@ def _simulate(args: argparse.Namespace) -> int:
         elif args.target:
             simulation = Simulation(config, endpoint=args.target, api_key=args.api_key)
         else:
-            simulation = Simulation(config)
+            simulation = Simulation(config, record=bool(args.scenario_out))
+        if args.scenario_out and (args.out or args.target):
+            raise HarnessError(
+                "invalid_arguments",
+                "--scenario-out records the in-process AB Tasty: use it without --out and --target.",
+            )
         events = simulation.events()
         show = sys.stderr.isatty() if args.progress is None else args.progress
         if show:
@@ -176,6 +199,8 @@ def _simulate(args: argparse.Namespace) -> int:
             )
         else:
             summary = simulation.run(events)
+    if args.scenario_out:
+        simulation.write_scenario(Path(args.scenario_out))
     print(json.dumps(summary.as_dict()))
     return 1 if summary.failed else 0
 
@@ -218,11 +243,11 @@ def _play(args: argparse.Namespace) -> int:
         print(f"{len(results)} invalid scenario file(s); nothing was played.", file=sys.stderr)
         return 2
     driver: Driver = (
-        LiveDriver(args.url, args.segment_url, args.admin_token)
+        LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)
         if args.url
         else shared_in_process_driver()
     )
-    if args.url:
+    if args.url and not args.restart:
         scenarios.sort(key=lambda s: s.start)  # a live clock only moves forward
     started = time.perf_counter()
     for scenario in scenarios:
@@ -249,6 +274,28 @@ def _play(args: argparse.Namespace) -> int:
             json_report(results) if fmt == "json" else junit_report(results), encoding="utf-8"
         )
     return 0 if passed == len(results) else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from harness.verify import read_capture, verify
+
+    report = verify(read_capture(Path(args.capture)), args.api_key)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        for finding in report.deviations:
+            print(
+                f"{args.capture}:{finding.position}: {finding.status} {finding.code}: {finding.message}"
+            )
+        for finding in report.notes:
+            print(f"{args.capture}:{finding.position}: note {finding.code}: {finding.message}")
+        print(
+            f"{report.requests} requests: {report.accepted} accepted, {len(report.deviations)} refused, {len(report.notes)} notes"
+        )
+    return 0 if report.passed else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -290,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "play":
             return _play(args)
+        if args.command == "verify":
+            return _verify(args)
     except HarnessError as error:
         print(f"harness: {error.message}", file=sys.stderr)
         return 2

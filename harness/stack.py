@@ -136,6 +136,7 @@ class Harness:
             admin_token=admin_token,
             reset_state=self.reset_abtasty,
             wakers=self.wakers,
+            restart_state=self.restart,
         )
 
     def segment_app(self, admin_token: str | None = None) -> Litestar:
@@ -147,6 +148,7 @@ class Harness:
             reset_state=self.reset_segment,
             wakers=self.wakers,
             faults=self.faults,
+            restart_state=self.restart,
             lifespan=[self._retry_ticker],
         )
 

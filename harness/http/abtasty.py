@@ -246,6 +246,7 @@ def create_abtasty_app(
     admin_token: str | None = None,
     reset_state: Callable[[str | None], None] | None = None,
     wakers: Sequence[Waker] = (),
+    restart_state: Callable[[datetime], None] | None = None,
 ) -> Litestar:
     """Build the fake AB Tasty as a Litestar app.
 
@@ -255,6 +256,7 @@ def create_abtasty_app(
         admin_token: When set, ``/api/`` and ``/_harness/`` routes need ``Bearer <token>``.
         reset_state: What ``/_harness/reset`` clears; this service's state by default.
         wakers: Work scheduled on the shared clock that a clock move must not skip.
+        restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``).
 
     Returns:
         The app; ``app.state.abtasty`` and ``app.state.journal`` give its parts.
@@ -264,7 +266,9 @@ def create_abtasty_app(
     app = Litestar(
         route_handlers=[
             *abtasty_routes(service),
-            control_router(service.clock, journal, reset_state or service.reset_tenant, wakers),
+            control_router(
+                service.clock, journal, reset_state or service.reset_tenant, wakers, restart_state
+            ),
         ],
         middleware=[
             journal_middleware(journal, service.clock),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Router, get, post, put
@@ -102,11 +102,35 @@ def reset(
     return ResetOut(tenant or "all")
 
 
+@post("/restart", status_code=200, sync_to_thread=False)
+def restart(
+    data: JSONBody[ClockIn],
+    clock: NamedDependency[Clock],
+    restart_state: NamedDependency[Callable[[datetime], None]],
+    journal: NamedDependency[RequestJournal],
+) -> ClockOut:
+    """Wipe every tenant of both fakes and set the manual clock to ``now``, even backwards.
+
+    Unlike ``PUT /_harness/clock``, nothing that read the old time survives, so the clock
+    may go back: this is how a live server plays scenarios that start at the same date.
+    """
+    try:
+        when = parse_instant(data.now)
+    except (ValueError, OverflowError):
+        raise HarnessError(
+            "invalid_body", f"now {data.now[:40]!r} is not an ISO-8601 timestamp with an offset."
+        ) from None
+    restart_state(when)
+    journal.clear()
+    return _clock_out(clock)
+
+
 def control_router(
     clock: Clock,
     journal: RequestJournal,
     reset_state: Callable[[str | None], None],
     wakers: Sequence[Waker] = (),
+    restart_state: Callable[[datetime], None] | None = None,
 ) -> Router:
     """The ``/_harness`` routes over a clock, a journal and a reset function.
 
@@ -116,15 +140,33 @@ def control_router(
         reset_state: Clears everything (None) or one tenant; raises a HarnessError for an
             unknown tenant.
         wakers: Work scheduled on the clock (retries) that a clock move must not skip.
+        restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``);
+            without it, that route answers ``clock_not_manual``.
     """
+
+    def cannot_restart(when: datetime) -> None:
+        raise HarnessError(
+            "clock_not_manual",
+            "This server cannot restart its clock; run harness serve --clock manual.",
+        )
+
     return Router(
         "/_harness",
-        route_handlers=[health, read_clock, set_clock, advance_clock, list_requests, reset],
+        route_handlers=[
+            health,
+            read_clock,
+            set_clock,
+            advance_clock,
+            list_requests,
+            reset,
+            restart,
+        ],
         dependencies={
             "clock": Provide(lambda: clock, sync_to_thread=False),
             "journal": Provide(lambda: journal, sync_to_thread=False),
             "reset_state": Provide(lambda: reset_state, sync_to_thread=False),
             "wakers": Provide(lambda: wakers, sync_to_thread=False),
+            "restart_state": Provide(lambda: restart_state or cannot_restart, sync_to_thread=False),
         },
         tags=["harness control plane"],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Litestar, Request, Router, delete, get, post, put
@@ -174,6 +174,7 @@ def create_segment_app(
     reset_state: Callable[[str | None], None] | None = None,
     wakers: Sequence[Waker] | None = None,
     faults: ScriptedFaults | None = None,
+    restart_state: Callable[[datetime], None] | None = None,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
 ) -> Litestar:
     """Build the fake Segment as a Litestar app.
@@ -185,6 +186,7 @@ def create_segment_app(
         reset_state: What ``/_harness/reset`` clears; the workspace (or one source) by default.
         wakers: Work a clock move must not skip; the workspace's retries by default.
         faults: Scripted delivery faults to drive through ``/_harness/faults``.
+        restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``).
         lifespan: Context managers wrapping the app's lifespan (background work).
     """
     journal = journal if journal is not None else RequestJournal()
@@ -199,6 +201,7 @@ def create_segment_app(
         journal,
         reset_state if reset_state is not None else segment.reset,
         wakers if wakers is not None else [segment],
+        restart_state,
     )
     app = Litestar(
         route_handlers=[routes, control],

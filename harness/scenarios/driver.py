@@ -137,6 +137,8 @@ class LiveDriver:
         segment_url: The fake Segment's base URL (default: AB Tasty's port + 1).
         admin_token: Sent as ``Bearer`` when the server requires one.
         timeout: Seconds per request.
+        restart: Wipe the server and restart its clock for each scenario (``/_harness/restart``);
+            otherwise each scenario's start must not be behind the server's clock.
     """
 
     mode = "live"
@@ -147,6 +149,7 @@ class LiveDriver:
         segment_url: str | None = None,
         admin_token: str | None = None,
         timeout: float = 30.0,
+        restart: bool = False,
     ) -> None:
         self.urls = {
             "abtasty": abtasty_url.rstrip("/"),
@@ -155,12 +158,20 @@ class LiveDriver:
         self.session = requests.Session()
         self.admin_token = admin_token
         self.timeout = timeout
+        self.restart = restart
 
     def begin(self, start: datetime) -> Reply | None:
-        """Move the server's manual clock to ``start`` (refused if that is backwards)."""
+        """Move the server's manual clock to ``start`` (or restart the server there)."""
         from harness.clock import format_instant
 
-        reply = self.call("abtasty", "PUT", "/_harness/clock", json={"now": format_instant(start)})
+        if self.restart:
+            reply = self.call(
+                "abtasty", "POST", "/_harness/restart", json={"now": format_instant(start)}
+            )
+        else:
+            reply = self.call(
+                "abtasty", "PUT", "/_harness/clock", json={"now": format_instant(start)}
+            )
         return None if reply.status == 200 else reply
 
     @contextmanager

@@ -561,7 +561,7 @@ def run_scenario(scenario: Scenario, driver: Driver) -> ScenarioResult:
         result.failure = StepFailure(
             scenario,
             None,
-            f"the clock at or before {format_instant(scenario.start)} (restart harness serve with --clock manual --now)",
+            f"the clock at or before {format_instant(scenario.start)} (play with --restart, or start harness serve with --clock manual --now)",
             _describe(refused),
         )
     for step in scenario.steps:

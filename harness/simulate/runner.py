@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,8 +16,10 @@ from harness import ManualClock
 from harness.segment.delivery import Transport
 from harness.simulate.faults import FaultConfig, FaultyTransport
 from harness.simulate.population import PopulationConfig, build_population
+from harness.simulate.recording import DeliveryRecorder, write_scenario
 from harness.simulate.streams import ClientCall, Event, StreamConfig, VisitorSeen, generate_events
 from harness.stack import Harness
+from harness.transports import INPROCESS_ABTASTY
 
 EXTERNAL_ENDPOINT = "simulated://destination"
 
@@ -53,6 +56,17 @@ class Summary:
         return asdict(self)
 
 
+def describe_faults(faults: FaultConfig) -> str:
+    """The fault knobs in words."""
+    if faults == FaultConfig(seed=faults.seed):
+        return "none"
+    return (
+        f"{faults.failure_rate:.0%} of attempts failing, {faults.duplicate_rate:.0%} duplicated, "
+        f"reordered within {faults.reorder_window.total_seconds():.0f} s, {faults.late_share:.0%} late by "
+        f"{faults.late_delay.total_seconds() / 3600:g} h, seed {faults.seed}"
+    )
+
+
 class Simulation:
     """One simulated run.
 
@@ -67,6 +81,7 @@ class Simulation:
         destination: A transport to deliver to instead of the in-process AB Tasty.
         api_key: The API key the destination expects (required with either).
         clock: The simulated clock, if the caller needs it first (it starts at the stream's start).
+        record: Note what reaches the in-process AB Tasty, for :meth:`write_scenario`.
     """
 
     def __init__(
@@ -77,6 +92,7 @@ class Simulation:
         destination: Transport | None = None,
         api_key: str | None = None,
         clock: ManualClock | None = None,
+        record: bool = False,
     ) -> None:
         external = endpoint is not None or destination is not None
         if external and not api_key:
@@ -94,6 +110,11 @@ class Simulation:
         elif destination is not None:
             endpoint = endpoint or EXTERNAL_ENDPOINT
             self.harness.transport.routes[endpoint] = destination
+        self.recorder: DeliveryRecorder | None = None
+        if record and not external:
+            routes = self.harness.transport.routes
+            self.recorder = DeliveryRecorder(routes[INPROCESS_ABTASTY], self.clock)
+            routes[INPROCESS_ABTASTY] = self.recorder
         self.faults = FaultyTransport(self.harness.segment.transport, self.clock, config.faults)
         self.harness.segment.transport = self.faults
         self.harness.wakers.append(self.faults)
@@ -127,6 +148,8 @@ class Simulation:
                 summary.sightings += 1
                 if self.account_id is not None:
                     abtasty.record_sighting(self.account_id, event.visitor_id, event.anonymous_id)
+                    if self.recorder is not None:
+                        self.recorder.sighting(event.at, event.visitor_id, event.anonymous_id)
             elif isinstance(event, ClientCall):
                 summary.generated += 1
                 segment.track(event.type, self._auth, encode(event.body))
@@ -144,6 +167,27 @@ class Simulation:
         summary.injected_failures = self.faults.stats.injected_failures
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def write_scenario(self, path: Path) -> None:
+        """Write this (finished, recorded) run as a scenario that plays back to the same result."""
+        if self.recorder is None or self.account_id is None:
+            raise ValueError(
+                "only a recorded run on the in-process AB Tasty can be written as a scenario"
+            )
+        config = self.config
+        write_scenario(
+            path,
+            name=f"Recorded simulation: {config.population.users} users, {config.stream.days} days, seed {config.stream.seed}",
+            description=(
+                "Written by harness simulate --scenario-out: what AB Tasty received during the run, "
+                f"when it received it (faults: {describe_faults(config.faults)}), and the cohorts it ended with."
+            ),
+            start=config.stream.start,
+            end=self.clock.now(),
+            steps=self.recorder.steps,
+            cohorts=self.cohorts(),
+            refreshes=len(self.harness.abtasty.refreshes(self.account_id)),
+        )
 
     def cohorts(self) -> dict[str, dict[Any, int]]:
         """The in-process AB Tasty's EXTERNAL DATA: trait -> value -> visitors."""
