@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from harness.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
 from harness.errors import HarnessError
+from harness.store import MemoryStore, SqliteStore, Store
 
 
 def _instant(text: str) -> object:
@@ -45,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--admin-token", help="require Authorization: Bearer TOKEN on /api/ and /_harness/"
     )
-    serve.add_argument("--store", default="memory", help="where state lives: memory (default)")
+    serve.add_argument(
+        "--store",
+        default="memory",
+        help="where AB Tasty's state lives: memory (default) or sqlite:PATH",
+    )
     serve.add_argument(
         "--journal-size", type=int, default=1_000, help="requests kept in the journal"
     )
@@ -298,20 +305,40 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def open_store(spec: str) -> Store:
+    """The store named by ``--store``: ``memory``, or ``sqlite:PATH``."""
+    if spec == "memory":
+        return MemoryStore()
+    kind, _, path = spec.partition(":")
+    if kind == "sqlite" and path:
+        try:
+            return SqliteStore(path)
+        except sqlite3.Error as error:
+            raise HarnessError(
+                "invalid_store", f"Cannot open the SQLite store {path!r}: {error}."
+            ) from None
+    raise HarnessError(
+        "invalid_store", f"--store {spec!r} is not a store; use memory or sqlite:PATH."
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     from harness.server import ServerGroup, check_bind
     from harness.stack import Harness
 
     check_bind(args.host, args.admin_token)
-    if args.store != "memory":
-        raise HarnessError(
-            "invalid_store", f"--store {args.store!r} is not supported; use 'memory'."
-        )
     if args.now is not None and args.clock != "manual":
         raise HarnessError("clock_not_manual", "--now needs --clock manual.")
-    clock: Clock = ManualClock(args.now) if args.clock == "manual" else SystemClock()
+    store = open_store(args.store)
+    clock: Clock = SystemClock()
+    if args.clock == "manual":
+        start = args.now or datetime.now(UTC)
+        latest = store.latest_instant() if isinstance(store, SqliteStore) else None
+        clock = ManualClock(
+            max(start, latest) if latest else start
+        )  # a file store never goes back in time
     abtasty_url = f"http://{args.host}:{args.port}"
-    harness = Harness(clock, abtasty_url=abtasty_url, journal_size=args.journal_size)
+    harness = Harness(clock, store=store, abtasty_url=abtasty_url, journal_size=args.journal_size)
     group = ServerGroup(
         [
             (harness.abtasty_app(args.admin_token), args.host, args.port),

@@ -2,5 +2,6 @@
 
 from harness.store.base import Store
 from harness.store.memory import MemoryStore
+from harness.store.sqlite import SqliteStore
 
-__all__ = ["MemoryStore", "Store"]
+__all__ = ["MemoryStore", "SqliteStore", "Store"]

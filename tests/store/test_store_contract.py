@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,16 +20,22 @@ from harness.records import (
     StoredMessage,
     TraitValue,
 )
-from harness.store import MemoryStore, Store
+from harness.store import MemoryStore, SqliteStore, Store
 from tests.support import START
 
-BACKENDS: dict[str, Callable[[], Store]] = {"memory": MemoryStore}
+BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "memory": lambda _: MemoryStore(),
+    "sqlite": lambda folder: SqliteStore(folder / "harness.sqlite"),
+}
 DAY = timedelta(hours=24)
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def store(request: pytest.FixtureRequest) -> Store:
-    return BACKENDS[request.param]()
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    backend = BACKENDS[request.param](tmp_path)
+    yield backend
+    if isinstance(backend, SqliteStore):
+        backend.close()
 
 
 def _account(store: Store, account_id: str = "acc_1") -> Account:
