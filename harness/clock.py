@@ -35,6 +35,12 @@ class Clock(Protocol):
         ...
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""A manual clock stays in [EARLIEST, LATEST): a fake that jumped to the year 9999 would owe
+millions of nightly refreshes."""
+
+
 def ensure_utc(when: datetime) -> datetime:
     """Return ``when`` in UTC; naive datetimes are refused rather than guessed."""
     if when.tzinfo is None or when.utcoffset() is None:
@@ -42,6 +48,22 @@ def ensure_utc(when: datetime) -> datetime:
             "invalid_body", "Timestamps must carry a UTC offset, e.g. 2026-01-01T03:00:00Z."
         )
     return when.astimezone(UTC)
+
+
+def clock_time(when: datetime) -> datetime:
+    """``when`` in UTC, if a manual clock may show it.
+
+    Raises:
+        HarnessError: ``invalid_body`` outside 1970-01-01 to 2199-12-31.
+    """
+    instant = ensure_utc(when)
+    if not EARLIEST <= instant < LATEST:
+        raise HarnessError(
+            "invalid_body",
+            f"The clock can be set from {format_instant(EARLIEST)} to before {format_instant(LATEST)}, "
+            f"not {format_instant(instant)}.",
+        )
+    return instant
 
 
 class SystemClock:
@@ -75,7 +97,7 @@ class ManualClock:
     mode: ClockMode = "manual"
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = ensure_utc(start) if start is not None else datetime.now(UTC)
+        self._now = clock_time(start) if start is not None else datetime.now(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -84,7 +106,7 @@ class ManualClock:
 
     def move_to(self, when: datetime) -> None:
         """Move to ``when``; moving backwards is refused with ``clock_backwards``."""
-        target = ensure_utc(when)
+        target = clock_time(when)
         with self._lock:
             if target < self._now:
                 raise HarnessError(
@@ -101,7 +123,7 @@ class ManualClock:
         scenario playback call it after resetting every piece of state that read the clock.
         """
         with self._lock:
-            self._now = ensure_utc(when)
+            self._now = clock_time(when)
 
     def advance(self, seconds: float) -> None:
         """Move forward by ``seconds`` (a negative amount is refused)."""
@@ -110,6 +132,8 @@ class ManualClock:
                 "clock_backwards",
                 "The clock only moves forward; give a positive number of seconds.",
             )
+        if seconds >= (LATEST - self._now).total_seconds():
+            self.move_to(LATEST)  # refused, naming the clock's range
         self.move_to(self._now + timedelta(seconds=seconds))
 
 

@@ -41,6 +41,7 @@ STATUS_BY_CODE: dict[str, int] = {
     # 413, 429, 501
     "body_too_large": 413,
     "rate_limited": 429,
+    "headers_too_large": 431,
     "unsupported_type": 501,
 }
 

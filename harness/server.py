@@ -64,7 +64,16 @@ class ServerGroup:
         self.addresses: list[tuple[str, int]] = []
         for app, host, port in apps:
             chosen = port or free_port(host)
-            config = uvicorn.Config(app, host=host, port=chosen, log_level="warning", lifespan="on")
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=chosen,
+                log_level="warning",
+                lifespan="on",
+                # Let header blocks up to 1 MB reach the app, which answers 431 in JSON past 64 KB.
+                h11_max_incomplete_event_size=1024 * 1024,
+            )
+
             self._servers.append(uvicorn.Server(config))
             self.addresses.append((host, chosen))
         self._thread: threading.Thread | None = None

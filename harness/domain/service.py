@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -326,22 +326,39 @@ class AbTasty:
 
     # nightly refresh -------------------------------------------------------------------
     def _catch_up(self, account: Account) -> None:
-        runs = self.store.refreshes(account.id)
-        previous = runs[-1].cutoff if runs else None
-        for due in schedule.due_refreshes(account, previous, self.clock.now()):
-            self._run_refresh(account, due)
+        previous = self.store.last_refresh(account.id)
+        due = list(
+            schedule.due_refreshes(account, previous.cutoff if previous else None, self.clock.now())
+        )
+        if not due:
+            return
+        sightings = self.store.sightings(account.id)
+        for run in due:
+            previous = self._run_refresh(account, run, sightings, previous)
 
-    def _run_refresh(self, account: Account, due: schedule.ScheduledRefresh) -> None:
+    def _run_refresh(
+        self,
+        account: Account,
+        due: schedule.ScheduledRefresh,
+        sightings: list[Sighting],
+        previous: RefreshRun | None,
+    ) -> RefreshRun:
         pending = self.store.pending_messages(account.id, due.cutoff)
+        if (
+            not pending
+            and previous is not None
+            and not any(previous.scheduled_for < s.seen_at <= due.scheduled_for for s in sightings)
+        ):
+            # Nothing arrived and nobody new was seen: the activated data is last night's.
+            # (This keeps catch-up over long idle stretches cheap.)
+            idle = replace(previous, scheduled_for=due.scheduled_for, cutoff=due.cutoff, messages=0)
+            self.store.commit_refresh(idle, [], [], [], None)
+            return idle
         profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
         groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
         result = audience.activate(
-            account.id,
-            due.scheduled_for,
-            profiles.values(),
-            groups.values(),
-            self.store.sightings(account.id),
+            account.id, due.scheduled_for, profiles.values(), groups.values(), sightings
         )
         run = RefreshRun(
             account_id=account.id,
@@ -359,6 +376,7 @@ class AbTasty:
             [groups[k] for k in changed_groups],
             result.activation,
         )
+        return run
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's refresh runs, oldest first."""
@@ -367,8 +385,8 @@ class AbTasty:
     def next_refresh(self, account_id: str) -> schedule.ScheduledRefresh:
         """The account's next nightly refresh."""
         account = self.account(account_id)
-        runs = self.store.refreshes(account.id)
-        return schedule.refresh_after(account, runs[-1].cutoff if runs else None)
+        last = self.store.last_refresh(account.id)
+        return schedule.refresh_after(account, last.cutoff if last else None)
 
     def _activation_of(self, account: Account, received_at: datetime) -> datetime:
         day = schedule.local_day(received_at, account.timezone) + timedelta(days=1)
@@ -544,7 +562,7 @@ class _Explainer:
         self.visitor = visitor
         self.sightings = sightings
         store = service.store
-        self.runs = store.refreshes(account.id)
+        self.last_run = store.last_refresh(account.id)
         self.live = {c.id for c in store.connectors(account.id)}
         self.messages = store.messages_for(account.id, [s.anonymous_id for s in sightings])
         self.next_run = format_instant(service.next_refresh(account.id).scheduled_for)
@@ -591,7 +609,7 @@ class _Explainer:
                 f"trait {condition.trait!r} received at {format_instant(first.received_at)} but not yet "
                 f"activated; the next refresh is at {self.next_run} and it is activated at {activation}."
             )
-        last = self.runs[-1] if self.runs else None
+        last = self.last_run
         if last is not None:
             late = [s for s in self.sightings if s.seen_at > last.scheduled_for]
             if len(late) == len(self.sightings):

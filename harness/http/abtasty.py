@@ -23,6 +23,7 @@ from harness.http.admin import admin_token_middleware
 from harness.http.common import app_settings, read_limited
 from harness.http.control import control_router
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal, journal_middleware
+from harness.http.limits import header_limit_middleware
 from harness.http.wire import (
     AccountIn,
     AccountOut,
@@ -271,6 +272,7 @@ def create_abtasty_app(
             ),
         ],
         middleware=[
+            header_limit_middleware(),
             journal_middleware(journal, service.clock),
             admin_token_middleware(admin_token),
         ],

@@ -101,6 +101,10 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[A
     )
 
 
+def _too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    return error_response("invalid_json", "The body is nested too deeply to read; flatten it.")
+
+
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     logger.exception("unexpected error", exc_info=exc)
     return Response(
@@ -115,6 +119,7 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HarnessError: _harness_error,
     HTTPException: _http_exception,
+    RecursionError: _too_deep,
     Exception: _unexpected,
 }
 

@@ -17,6 +17,7 @@ from harness.http.admin import admin_token_middleware
 from harness.http.common import app_settings, read_limited
 from harness.http.control import control_router
 from harness.http.journal import RequestJournal, journal_middleware
+from harness.http.limits import header_limit_middleware
 from harness.http.wire import (
     DeliveryOut,
     DestinationIn,
@@ -206,6 +207,7 @@ def create_segment_app(
     app = Litestar(
         route_handlers=[routes, control],
         middleware=[
+            header_limit_middleware(),
             journal_middleware(journal, segment.clock),
             admin_token_middleware(admin_token),
         ],

@@ -30,6 +30,9 @@ from harness.records import (
     StoredMessage,
 )
 
+MESSAGE_RETENTION = timedelta(days=7)
+"""How long a message a refresh has taken is kept (for explanations) before it is dropped."""
+
 
 class Store(Protocol):
     """Persistence for the fake AB Tasty's domain."""
@@ -127,13 +130,20 @@ class Store(Protocol):
         taken: Sequence[int],
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
-        activation: Activation,
+        activation: Activation | None,
     ) -> None:
         """Apply one refresh atomically.
 
         Marks the ``taken`` messages, replaces the given profiles and groups, records the
-        run and makes ``activation`` the account's activated data.
+        run and makes ``activation`` the account's activated data (None keeps the current
+        one: a night on which nothing changed). Taken messages received more than
+        ``MESSAGE_RETENTION`` before the run's cutoff are dropped: their traits live on in
+        the profiles, and a long-running fake must not grow without bound.
         """
+        ...
+
+    def last_refresh(self, account_id: str) -> RefreshRun | None:
+        """The account's latest refresh run, if any (without loading the whole history)."""
         ...
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:

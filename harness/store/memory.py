@@ -19,6 +19,7 @@ from harness.records import (
     Sighting,
     StoredMessage,
 )
+from harness.store.base import MESSAGE_RETENTION
 
 
 @dataclass
@@ -223,13 +224,22 @@ class MemoryStore:
         taken: Sequence[int],
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
-        activation: Activation,
+        activation: Activation | None,
     ) -> None:
         """Apply one refresh."""
         with self._lock:
             tenant = self._require(run.account_id)
             for seq in taken:
                 tenant.pending.pop(seq, None)
+            horizon = run.cutoff - MESSAGE_RETENTION
+            expired = []
+            for seq, message in tenant.messages.items():
+                if message.received_at >= horizon:
+                    break  # messages are kept in arrival order: the rest are younger
+                if seq not in tenant.pending:
+                    expired.append(seq)
+            for seq in expired:
+                del tenant.messages[seq]
             for profile in profiles:
                 tenant.profiles[(profile.connector_id, profile.anonymous_id)] = _copy_profile(
                     profile
@@ -237,7 +247,13 @@ class MemoryStore:
             for group in groups:
                 tenant.groups[(group.connector_id, group.group_id)] = _copy_group(group)
             tenant.refreshes.append(run)
-            tenant.activation = activation
+            if activation is not None:
+                tenant.activation = activation
+
+    def last_refresh(self, account_id: str) -> RefreshRun | None:
+        """The latest run."""
+        tenant = self._tenant(account_id)
+        return tenant.refreshes[-1] if tenant and tenant.refreshes else None
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's runs, oldest first."""

@@ -32,6 +32,7 @@ from harness.records import (
     StoredMessage,
     TraitValue,
 )
+from harness.store.base import MESSAGE_RETENTION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -387,12 +388,16 @@ class SqliteStore:
         taken: Sequence[int],
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
-        activation: Activation,
+        activation: Activation | None,
     ) -> None:
         """Apply one refresh in one transaction."""
         account = run.account_id
         with self._tx() as db:
             db.executemany("UPDATE messages SET taken = 1 WHERE seq = ?", ((seq,) for seq in taken))
+            db.execute(
+                "DELETE FROM messages WHERE account_id = ? AND taken = 1 AND received_at < ?",
+                (account, _text(run.cutoff - MESSAGE_RETENTION)),
+            )
             db.executemany(
                 "INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?, ?)",
                 (
@@ -423,6 +428,8 @@ class SqliteStore:
                     run.cohorts,
                 ),
             )
+            if activation is None:
+                return
             db.execute(
                 "INSERT OR REPLACE INTO activations VALUES (?, ?, ?, ?)",
                 (
@@ -443,6 +450,21 @@ class SqliteStore:
             RefreshRun(account_id, _instant(r[0]), _instant(r[1]), r[2], r[3], r[4], r[5])
             for r in rows
         ]
+
+    def last_refresh(self, account_id: str) -> RefreshRun | None:
+        """The latest run."""
+        row = self._one(
+            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes"
+            " WHERE account_id = ? ORDER BY seq DESC LIMIT 1",
+            account_id,
+        )
+        return (
+            RefreshRun(
+                account_id, _instant(row[0]), _instant(row[1]), row[2], row[3], row[4], row[5]
+            )
+            if row
+            else None
+        )
 
     def activation(self, account_id: str) -> Activation | None:
         """The latest activated data."""

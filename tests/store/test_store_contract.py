@@ -190,3 +190,33 @@ def test_store_reads_of_unknown_account_are_empty(store: Store) -> None:
     assert store.refreshes("x") == []
     assert store.activation("x") is None
     assert store.segments("x") == []
+
+
+def test_store_last_refresh_and_keeping_activation(store: Store) -> None:
+    _account(store)
+    assert store.last_refresh("acc_1") is None
+    first = RefreshRun("acc_1", START, START, 1, 1, 1, 1)
+    activation = Activation(
+        "acc_1", START, {"v1": {"con_1": {"plan": ("pro",)}}}, frozenset({("con_1", "a1")})
+    )
+    store.commit_refresh(first, [], [], [], activation)
+    idle = RefreshRun("acc_1", START + DAY, START + DAY, 0, 1, 1, 1)
+    store.commit_refresh(idle, [], [], [], None)
+    assert store.last_refresh("acc_1") == idle
+    assert store.refreshes("acc_1") == [first, idle]
+    assert store.activation("acc_1") == activation
+
+
+def test_store_drops_taken_messages_after_retention_keeps_pending(store: Store) -> None:
+    from harness.store.base import MESSAGE_RETENTION
+
+    _account(store)
+    old = store.add_message(_message("old", minutes=0), DAY)
+    store.add_message(_message("old-pending", minutes=1), DAY)
+    recent = store.add_message(_message("recent", minutes=60 * 24 * 10), DAY)
+    assert old is not None and recent is not None
+    cutoff = START + MESSAGE_RETENTION + DAY * 4
+    run = RefreshRun("acc_1", cutoff, cutoff, 2, 1, 0, 0)
+    store.commit_refresh(run, [old, recent], [], [], None)
+    kept = {m.message_id for m, _ in store.messages_for("acc_1", ["a1"])}
+    assert kept == {"old-pending", "recent"}

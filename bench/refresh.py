@@ -1,0 +1,114 @@
+"""The nightly refresh at scale: time, peak memory, and growth from one size to the next.
+
+    python -m bench.refresh [--profiles 100000] [--messages-per-profile 5] [--scale 10]
+
+Runs the refresh at --profiles, then (with --scale > 1) at --profiles x scale in a fresh
+process, and reports the growth ratios: linear means time and memory grow by about the
+scale. The default (100k profiles, 500k messages) runs in under a minute; 1M is
+--profiles 1000000 --scale 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import msgspec
+
+from bench.common import peak_rss_mb, report
+from harness import ManualClock
+from harness.clock import parse_instant
+from harness.stack import Harness
+from harness.testing import AccountHandle
+
+
+def one_size(profiles: int, per_profile: int) -> dict[str, float]:
+    """Ingest, then time the refresh that activates it all; returns its figures."""
+    baseline_rss = peak_rss_mb()
+    handle = AccountHandle.create(Harness(ManualClock(parse_instant("2026-03-02T12:00:00Z"))))
+    service = handle.service
+    for index in range(profiles):
+        service.record_sighting(handle.id, f"v{index}", f"anon-{index}")
+    plans = ("free", "pro", "enterprise")
+    receive, auth = service.receive, handle.auth
+    count = 0
+    for round_ in range(per_profile):
+        for index in range(profiles):
+            body = {
+                "type": "identify",
+                "messageId": f"m-{count}",
+                "anonymousId": f"anon-{index}",
+                "traits": {"plan": plans[(index + round_) % 3], "visits": round_},
+            }
+            receive(auth, msgspec.json.encode(body))
+            count += 1
+    stored_rss = peak_rss_mb()
+    handle.clock.move_to(handle.clock.now() + timedelta(days=1))
+    started = time.perf_counter()
+    (run,) = service.refreshes(handle.id)
+    seconds = time.perf_counter() - started
+    assert run.messages == count
+    assert run.matched_profiles == profiles
+    return {
+        "profiles": profiles,
+        "messages": count,
+        "refresh_seconds": round(seconds, 2),
+        "peak_rss_mb": peak_rss_mb(),
+        "bytes_per_message": round((stored_rss - baseline_rss) * 1024 * 1024 / count),
+        "cohorts": run.cohorts,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profiles", type=int, default=100_000)
+    parser.add_argument("--messages-per-profile", type=int, default=5)
+    parser.add_argument(
+        "--scale", type=int, default=1, help="also run at profiles x scale, for the growth ratio"
+    )
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.single:
+        print(json.dumps(one_size(args.profiles, args.messages_per_profile)))
+        return
+    sizes = [args.profiles] + ([args.profiles * args.scale] if args.scale > 1 else [])
+    results = []
+    for size in sizes:  # each size in a fresh process, so peak RSS is its own
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.refresh",
+                "--single",
+                "--profiles",
+                str(size),
+                "--messages-per-profile",
+                str(args.messages_per_profile),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    for result in results:
+        report(
+            "nightly_refresh",
+            **result,
+            targets={"refresh_seconds_at_1M": 20, "bytes_per_message": 2048},
+        )
+    if len(results) == 2:
+        small, large = results
+        report(
+            "nightly_refresh_growth",
+            scale=args.scale,
+            time_ratio=round(large["refresh_seconds"] / small["refresh_seconds"], 2),
+            memory_ratio=round(large["peak_rss_mb"] / small["peak_rss_mb"], 2),
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""What the harness costs a test suite: fixture overhead, a scenario, server start-up.
+
+python -m bench.suite_cost [--tests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bench.common import report
+from harness import ManualClock
+from harness.clock import parse_instant
+from harness.scenarios import load_scenario, run_scenario, shared_in_process_driver
+from harness.server import free_port
+from harness.stack import Harness
+from harness.testing import AccountHandle
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fixture_overhead(tests: int) -> float:
+    """Per test: what the plugin's harness + abtasty_account fixtures do (restart, new tenant)."""
+    harness = Harness(ManualClock())
+    harness.abtasty_app(), harness.segment_app()  # built once per session, not per test
+    start = parse_instant("2026-03-02T12:00:00Z")
+    started = time.perf_counter()
+    for _ in range(tests):
+        harness.restart(start)
+        AccountHandle.create(harness)
+    return (time.perf_counter() - started) / tests
+
+
+def scenario_time(repeats: int) -> tuple[float, float]:
+    """The 3 am activation scenario played in-process: first play and the median after."""
+    driver = shared_in_process_driver()
+    scenario = load_scenario(ROOT / "scenarios" / "activation_3am.yaml")
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        assert run_scenario(scenario, driver).passed
+        times.append(time.perf_counter() - started)
+    return times[0], sorted(times)[len(times) // 2]
+
+
+def serve_startup() -> float:
+    """From launching harness serve to its first health answer."""
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--segment-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/_harness/health", timeout=1)
+                return time.perf_counter() - started
+            except requests.ConnectionError:
+                time.sleep(0.01)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tests", type=int, default=2_000)
+    args = parser.parse_args()
+    report(
+        "fixture_overhead",
+        tests=args.tests,
+        ms_per_test=round(fixture_overhead(args.tests) * 1000, 3),
+        target_ms=2,
+    )
+    first, median = scenario_time(50)
+    report(
+        "scenario_3am_in_process",
+        first_ms=round(first * 1000, 1),
+        median_ms=round(median * 1000, 1),
+        target_ms=50,
+    )
+    startups = sorted(serve_startup() for _ in range(3))
+    report(
+        "serve_health_after_start",
+        seconds_median=round(startups[1], 2),
+        seconds_runs=[round(s, 2) for s in startups],
+        target_seconds=1.5,
+    )
+
+
+if __name__ == "__main__":
+    main()
