@@ -2,9 +2,10 @@
 
     python -m bench.soak [--seconds 120] [--store memory|sqlite:PATH]
 
-The clock moves 30 simulated minutes every 500 requests, so the 24-hour dedup window, the
-nightly refreshes and message retention all roll over many times. Prints one JSON line:
-requests served and the server's RSS after warm-up and at the end.
+The clock moves 4 simulated hours every 500 requests (about two simulated weeks in two
+minutes), so the 24-hour dedup window, the nightly refreshes and the 7-day message
+retention all roll over. Prints one JSON line: requests served and the server's RSS after
+warm-up (past the retention horizon) and at the end.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ def rss_mb(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=60.0,
+        help="seconds before the first RSS reading (past the retention)",
+    )
+    parser.add_argument(
+        "--hours-per-500", type=float, default=4.0, help="simulated hours per 500 requests"
+    )
     parser.add_argument("--store", default="memory")
     parser.add_argument("--profiles", type=int, default=5_000)
     args = parser.parse_args()
@@ -102,7 +111,7 @@ def main() -> None:
             sent += 1
             if sent % 500 == 0:
                 http.post(
-                    f"{url}/_harness/clock/advance", json={"seconds": 1_800}
+                    f"{url}/_harness/clock/advance", json={"seconds": args.hours_per_500 * 3_600}
                 ).raise_for_status()
                 http.get(
                     f"{url}/api/accounts/{account}/segment-builder/criteria"
@@ -111,7 +120,7 @@ def main() -> None:
                 rss_after_warmup = rss_mb(server.pid)
         elapsed = time.monotonic() - started
         rss_end = rss_mb(server.pid)
-        simulated_days = sent / 500 * 0.5 / 24
+        simulated_days = sent / 500 * args.hours_per_500 / 24
         report(
             "soak",
             store=args.store,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 JsonValue = Any
 """Any value that JSON can carry (traits may hold nested objects and lists)."""
@@ -59,11 +59,12 @@ class ApiKeyRecord:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredMessage:
     """An identify or group call accepted by the webhook.
 
-    ``seq`` is assigned by the store and identifies this stored copy.
+    ``seq`` is assigned by the store and identifies this stored copy. A store takes
+    ownership of the message it is given (it stamps ``seq`` on it): hand it a new object.
     """
 
     account_id: str
@@ -89,9 +90,11 @@ class Sighting:
     seen_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class TraitValue:
-    """One trait's value and the message that set it; the newest (timestamp, messageId) wins."""
+class TraitValue(NamedTuple):
+    """One trait's value and the message that set it; the newest (timestamp, messageId) wins.
+
+    A named tuple, not a dataclass: the refresh makes one per merged trait.
+    """
 
     value: JsonValue
     timestamp: datetime

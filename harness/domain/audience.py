@@ -7,6 +7,7 @@ the result is the same for any delivery order.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,16 +30,23 @@ MAX_TRAIT_DEPTH = 4
 
 GROUP_PREFIX = "group."
 
+_trait_value = functools.partial(tuple.__new__, TraitValue)
+"""TraitValue(value, timestamp, message_id) without the named tuple's Python-level __new__:
+the refresh makes one per merged trait."""
+
 
 def merge_traits(
     target: dict[str, TraitValue], traits: dict[str, Any], timestamp: datetime, message_id: str
 ) -> None:
     """Merge top-level ``traits`` into ``target``; a value only replaces an older one."""
     for key, value in traits.items():
-        candidate = TraitValue(value, timestamp, message_id)
         current = target.get(key)
-        if current is None or candidate.order > current.order:
-            target[key] = candidate
+        if (
+            current is None
+            or timestamp > current.timestamp
+            or (timestamp == current.timestamp and message_id > current.message_id)
+        ):
+            target[key] = _trait_value((value, timestamp, message_id))
 
 
 def fold_messages(
@@ -46,7 +54,10 @@ def fold_messages(
     profiles: dict[tuple[str, str], Profile],
     groups: dict[tuple[str, str], GroupProfile],
 ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """Fold identify and group messages into profiles and group profiles, in place.
+    """Fold identify and group messages into the ``profiles`` and ``groups`` maps.
+
+    Copy-on-write: a profile or group is copied the first time a message changes it, and
+    the copy replaces it in the map, so the records a store handed out are never edited.
 
     Returns:
         The keys of the profiles and of the groups that changed.
@@ -60,19 +71,27 @@ def fold_messages(
         if message.anonymous_id is not None:
             key = (connector, message.anonymous_id)
             profile = profiles.get(key)
-            if profile is None:
-                profile = profiles[key] = Profile(connector, message.anonymous_id)
-            changed_profiles.add(key)
+            if key not in changed_profiles:
+                if profile is None:
+                    profile = Profile(connector, message.anonymous_id)
+                else:
+                    profile = Profile(
+                        connector, profile.anonymous_id, dict(profile.traits), set(profile.groups)
+                    )
+                profiles[key] = profile
+                changed_profiles.add(key)
         if message.type == "identify":
             if profile is not None:
                 merge_traits(profile.traits, message.traits, when, message.message_id)
         elif message.group_id is not None:
             group_key = (connector, message.group_id)
             group = groups.get(group_key)
-            if group is None:
-                group = groups[group_key] = GroupProfile(connector, message.group_id)
+            if group_key not in changed_groups:
+                traits = dict(group.traits) if group is not None else {}
+                group = groups[group_key] = GroupProfile(connector, message.group_id, traits)
+                changed_groups.add(group_key)
+            assert group is not None
             merge_traits(group.traits, message.traits, when, message.message_id)
-            changed_groups.add(group_key)
             if profile is not None:
                 profile.groups.add(message.group_id)
     return changed_profiles, changed_groups
@@ -116,11 +135,12 @@ def flatten_traits(traits: dict[str, TraitValue], prefix: str = "") -> list[tupl
 
 def value_key(value: JsonValue) -> tuple[str, JsonValue]:
     """A hashable identity for a trait value that keeps ``true``, ``1`` and ``"1"`` apart."""
-    if isinstance(value, bool):
+    kind = value.__class__
+    if kind is str:
+        return ("s", value)
+    if kind is bool:
         return ("b", value)
-    if isinstance(value, int | float):
-        return ("n", value)
-    return ("s", value)
+    return ("n", value) if kind is int or kind is float else ("s", value)
 
 
 @dataclass(frozen=True, slots=True)

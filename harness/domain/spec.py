@@ -21,8 +21,8 @@ MAX_MESSAGE_BYTES = 32_768
 MAX_MESSAGE_ID_CHARS = 100
 ACCEPTED_TYPES: frozenset[str] = frozenset({"identify", "group"})
 UNSUPPORTED_TYPES: frozenset[str] = frozenset({"track", "page", "screen", "alias"})
-TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
-OBJECT_FIELDS = ("context", "integrations", "properties")
+TIMESTAMP_FIELDS = frozenset({"timestamp", "originalTimestamp", "sentAt", "receivedAt"})
+OBJECT_FIELDS = frozenset({"context", "integrations", "properties"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +154,9 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
     user_id = _optional_id(raw, "userId")
     group_id = _optional_id(raw, "groupId")
 
-    for name in OBJECT_FIELDS:
-        value = raw.get(name)
+    present = raw.keys()
+    for name in present & OBJECT_FIELDS:  # only the fields the message has (a C-level set op)
+        value = raw[name]
         if value is not None and not isinstance(value, dict):
             raise _invalid(f"{name} must be an object, not {_json_type(value)}.")
 
@@ -166,8 +167,8 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
         raise _invalid(f"traits must be an object, not {_json_type(traits)}.")
 
     times: dict[str, datetime] = {}
-    for name in TIMESTAMP_FIELDS:
-        value = raw.get(name)
+    for name in present & TIMESTAMP_FIELDS:
+        value = raw[name]
         if value is None:
             continue
         if not isinstance(value, str):

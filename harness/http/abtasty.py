@@ -199,10 +199,15 @@ async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookO
     Authorization: Basic base64("<api_key>:"). identify and group only (others: 501).
     """
     authorization = request.headers.get("authorization")
-    owner = service.key_owner(authorization)
-    if owner is not None:
-        request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = owner
-    account, connector = service.authenticate(authorization)
+    try:
+        account, connector = service.authenticate(authorization)
+    except HarnessError as refused:
+        if refused.code == "no_segment_connector":  # a live key: file the call under its account
+            request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = service.key_owner(
+                authorization
+            )
+        raise
+    request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = account.id
     body = await read_limited(
         request, MAX_MESSAGE_BYTES, lambda limit: message_too_large(limit, more=True)
     )

@@ -75,6 +75,7 @@ class JournalEntry:
     account_id: str | None
     headers: dict[str, str]
     body: Any
+    """Raw bytes (decoded and masked when listed), or an already masked value."""
     response: Any
 
 
@@ -125,9 +126,23 @@ def entry_json(entry: JournalEntry) -> dict[str, Any]:
         "status": entry.status,
         "account_id": entry.account_id,
         "headers": entry.headers,
-        "body": entry.body,
-        "response": entry.response,
+        "body": _readable(entry.body) if isinstance(entry.body, bytes) else entry.body,
+        "response": _readable(entry.response)
+        if isinstance(entry.response, bytes)
+        else entry.response,
     }
+
+
+_SECRET_MARKER = re.compile(rb'(?:key|Key|token)"')
+"""Matches every SECRET_FIELDS name as a JSON key (api_key, apiKey, write_key, writeKey, token)."""
+
+
+def _kept(raw: bytes) -> Any:
+    """What the journal keeps of a body: the bytes, decoded only when listed (cheap on the hot
+    path), unless they name a secret field: those are masked now, never kept raw."""
+    if len(raw) > KEPT_BODY_BYTES or _SECRET_MARKER.search(raw):
+        return _readable(raw)
+    return raw
 
 
 ACCOUNT_STATE_KEY = "journal_account_id"
@@ -163,8 +178,8 @@ def record_call(
             status=status,
             account_id=account_id,
             headers=kept,
-            body=_readable(body),
-            response=_readable(response),
+            body=_kept(body),
+            response=_kept(response),
         )
     )
 

@@ -3,8 +3,10 @@
 Every backend (memory now; SQLite and others later) implements this protocol and passes
 the one contract suite in ``tests/store``. The contract, beyond the signatures:
 
-- Records go in and come out as values. A caller never relies on mutating something it
-  got back; it saves changes through a method. (A shared store across processes needs it.)
+- Records go in and come out as values: a store takes ownership of the records it is
+  given, and the records it hands out are never edited by anyone; a caller changes state
+  only through a method (the refresh copies a profile before changing it). Nothing relies
+  on a live object reference across calls, so a store shared by processes fits.
 - Every method is atomic: a method that returns has fully applied its change, and a
   durable backend has committed it (a 2xx answer relies on this).
 - Lists come back oldest first (by creation or arrival).

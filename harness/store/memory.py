@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from harness.records import (
@@ -38,18 +38,6 @@ class _Tenant:
     refreshes: list[RefreshRun] = field(default_factory=list)
     activation: Activation | None = None
     segments: dict[str, Segment] = field(default_factory=dict)
-
-
-def _copy_profile(profile: Profile) -> Profile:
-    # Trait values are immutable by contract (the domain replaces, never edits, a
-    # TraitValue), so copying the containers is enough to hand out a value.
-    return Profile(
-        profile.connector_id, profile.anonymous_id, dict(profile.traits), set(profile.groups)
-    )
-
-
-def _copy_group(group: GroupProfile) -> GroupProfile:
-    return GroupProfile(group.connector_id, group.group_id, dict(group.traits))
 
 
 class MemoryStore:
@@ -134,8 +122,8 @@ class MemoryStore:
             if first is not None and message.received_at - first < dedup_window:
                 return None
             self._seq += 1
-            seq = self._seq
-            tenant.messages[seq] = replace(message, seq=seq)
+            seq = message.seq = self._seq  # the store owns the message it was given
+            tenant.messages[seq] = message
             tenant.pending[seq] = None
             tenant.first_arrival.pop(message.message_id, None)  # re-insert at the back
             tenant.first_arrival[message.message_id] = message.received_at
@@ -209,14 +197,14 @@ class MemoryStore:
 
     # nightly refresh
     def profiles(self, account_id: str) -> list[Profile]:
-        """Copies of every profile."""
+        """Every profile (shared records: never edited, replaced by commit_refresh)."""
         tenant = self._tenant(account_id)
-        return [_copy_profile(p) for p in tenant.profiles.values()] if tenant else []
+        return list(tenant.profiles.values()) if tenant else []
 
     def groups(self, account_id: str) -> list[GroupProfile]:
-        """Copies of every group profile."""
+        """Every group profile (shared records, as for profiles)."""
         tenant = self._tenant(account_id)
-        return [_copy_group(g) for g in tenant.groups.values()] if tenant else []
+        return list(tenant.groups.values()) if tenant else []
 
     def commit_refresh(
         self,
@@ -240,12 +228,10 @@ class MemoryStore:
                     expired.append(seq)
             for seq in expired:
                 del tenant.messages[seq]
-            for profile in profiles:
-                tenant.profiles[(profile.connector_id, profile.anonymous_id)] = _copy_profile(
-                    profile
-                )
+            for profile in profiles:  # the store takes ownership of what it is given
+                tenant.profiles[(profile.connector_id, profile.anonymous_id)] = profile
             for group in groups:
-                tenant.groups[(group.connector_id, group.group_id)] = _copy_group(group)
+                tenant.groups[(group.connector_id, group.group_id)] = group
             tenant.refreshes.append(run)
             if activation is not None:
                 tenant.activation = activation

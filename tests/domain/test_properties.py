@@ -140,3 +140,33 @@ def test_property_every_shown_value_has_matched_visitors(
         key: {value: len(visitors) for value, visitors in values.items()}
         for key, values in expected.items()
     }
+
+
+def test_refresh_never_edits_the_records_a_store_handed_out() -> None:
+    world = _world()
+    world.send(
+        message(
+            anonymous_id="anon-a",
+            traits={"plan": "free"},
+            message_id="m1",
+            timestamp="2026-03-02T01:00:00Z",
+        )
+    )
+    world.at("2026-03-03T03:00:00Z")
+    world.refreshes()
+    (before,) = world.service.store.profiles(world.account.id)
+    snapshot = (dict(before.traits), set(before.groups))
+    world.send(
+        message(
+            anonymous_id="anon-a",
+            traits={"plan": "pro"},
+            message_id="m2",
+            timestamp="2026-03-03T04:00:00Z",
+        )
+    )
+    world.send(message("group", anonymous_id="anon-a", group_id="g", message_id="m3"))
+    world.at("2026-03-04T03:00:00Z")
+    world.refreshes()
+    assert (before.traits, before.groups) == snapshot  # copy-on-write: the old record is untouched
+    (after,) = world.service.store.profiles(world.account.id)
+    assert (after.traits["plan"].value, after.groups) == ("pro", {"g"})

@@ -40,6 +40,6 @@ def test_bounded_journal_keeps_the_newest() -> None:
     from tests.support import START
 
     for index in range(1_000):
-        journal.record(JournalEntry(START, "GET", f"/{index}", 200, None, {}, None, None))
+        journal.record(JournalEntry(START, "GET", f"/{index}", 200, None, {}, b"", b""))
     assert len(journal) == 100
     assert journal.entries()[-1].path == "/999"

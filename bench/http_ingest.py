@@ -1,0 +1,139 @@
+"""Webhook ingest over real HTTP under wrk, side by side with a ceiling and the usual alternative.
+
+    python -m bench.http_ingest [--seconds 10] [--connections 16]
+
+Three servers, each on loopback with one process: `harness serve` (the fake AB Tasty, every
+request a new identify with a valid key), a bare Litestar endpoint that only parses the JSON
+(the ceiling), and pytest-httpserver answering the same request. wrk (Debian package `wrk`)
+drives each in turn; one JSON line per server and one with the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench.common import report
+from harness.server import free_port
+
+LUA = r"""
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+function init(args) counter = 0; prefix = tostring(tid) .. "-" .. tostring(math.random(1000000000)) end
+request = function()
+  counter = counter + 1
+  local body = string.format('{"type":"identify","messageId":"%s-%d","anonymousId":"anon-%d","traits":{"plan":"pro","seats":%d},"timestamp":"2026-03-02T11:00:00Z"}', prefix, counter, counter % 10000, counter % 50)
+  return wrk.format("POST", "/segment/webhook", {["Authorization"] = AUTH, ["Content-Type"] = "application/json", ["User-Agent"] = "Segment.io/1.0"}, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format('RESULT {"requests": %d, "seconds": %f, "non_2xx": %d, "errors": %d, "p50_ms": %f, "p99_ms": %f}\n',
+    summary.requests, summary.duration / 1e6, summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def wait_for(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.post(url, data=b"{}", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def run_wrk(port: int, auth: str, seconds: float, connections: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(f'AUTH = "{auth}"\n' + LUA)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "-s",
+            script.name,
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
+    result["per_s"] = round(result["requests"] / result["seconds"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    results = {}
+    for name in ("harness_serve", "bare_litestar", "pytest_httpserver"):
+        port = free_port()
+        command = {
+            "harness_serve": [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--segment-port",
+                str(free_port()),
+            ],
+            "bare_litestar": [sys.executable, "-m", "bench.servers.bare_litestar", str(port)],
+            "pytest_httpserver": [sys.executable, "-m", "bench.servers.httpserver", str(port)],
+        }[name]
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(f"{url}/segment/webhook")
+            auth = "Basic eDo="
+            if name == "harness_serve":
+                account = requests.post(f"{url}/api/accounts", json={"name": "Bench"}).json()["id"]
+                requests.post(
+                    f"{url}/api/accounts/{account}/integrations/pull/segment",
+                    json={"name": "Segment"},
+                )
+                key = requests.post(
+                    f"{url}/api/accounts/{account}/settings/integrations/api-key"
+                ).json()["api_key"]
+                auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+            run_wrk(port, auth, 2, args.connections)  # warm-up
+            results[name] = run_wrk(port, auth, args.seconds, args.connections)
+            report("http_ingest", server=name, **results[name])
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    ours, ceiling, alternative = (
+        results["harness_serve"],
+        results["bare_litestar"],
+        results["pytest_httpserver"],
+    )
+    report(
+        "http_ingest_ratios",
+        share_of_ceiling=round(ours["per_s"] / ceiling["per_s"], 3),
+        times_pytest_httpserver=round(ours["per_s"] / alternative["per_s"], 2),
+        targets={"share_of_ceiling": 0.6, "times_pytest_httpserver": 2},
+    )
+
+
+if __name__ == "__main__":
+    main()
