@@ -77,51 +77,71 @@ def run_wrk(port: int, auth: str, seconds: float, connections: int) -> dict[str,
     return result
 
 
+SERVERS = ("harness_serve", "bare_litestar", "pytest_httpserver")
+
+
+def measure(name: str, seconds: float, connections: int) -> dict[str, float]:
+    """Start one server, warm it up, and measure it under wrk."""
+    port = free_port()
+    command = {
+        "harness_serve": [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--segment-port",
+            str(free_port()),
+        ],
+        "bare_litestar": [sys.executable, "-m", "bench.servers.bare_litestar", str(port)],
+        "pytest_httpserver": [sys.executable, "-m", "bench.servers.httpserver", str(port)],
+    }[name]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(f"{url}/segment/webhook")
+        auth = "Basic eDo="
+        if name == "harness_serve":
+            account = requests.post(f"{url}/api/accounts", json={"name": "Bench"}).json()["id"]
+            requests.post(
+                f"{url}/api/accounts/{account}/integrations/pull/segment", json={"name": "Segment"}
+            )
+            key = requests.post(
+                f"{url}/api/accounts/{account}/settings/integrations/api-key"
+            ).json()["api_key"]
+            auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+        run_wrk(port, auth, 2, connections)  # warm-up
+        return run_wrk(port, auth, seconds, connections)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; the median is reported"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
+    for _ in range(args.rounds):  # interleaved rounds, then the median: the machine is noisy
+        for name in SERVERS:
+            runs[name].append(measure(name, args.seconds, args.connections))
     results = {}
-    for name in ("harness_serve", "bare_litestar", "pytest_httpserver"):
-        port = free_port()
-        command = {
-            "harness_serve": [
-                sys.executable,
-                "-m",
-                "harness.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--segment-port",
-                str(free_port()),
-            ],
-            "bare_litestar": [sys.executable, "-m", "bench.servers.bare_litestar", str(port)],
-            "pytest_httpserver": [sys.executable, "-m", "bench.servers.httpserver", str(port)],
-        }[name]
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(f"{url}/segment/webhook")
-            auth = "Basic eDo="
-            if name == "harness_serve":
-                account = requests.post(f"{url}/api/accounts", json={"name": "Bench"}).json()["id"]
-                requests.post(
-                    f"{url}/api/accounts/{account}/integrations/pull/segment",
-                    json={"name": "Segment"},
-                )
-                key = requests.post(
-                    f"{url}/api/accounts/{account}/settings/integrations/api-key"
-                ).json()["api_key"]
-                auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
-            run_wrk(port, auth, 2, args.connections)  # warm-up
-            results[name] = run_wrk(port, auth, args.seconds, args.connections)
-            report("http_ingest", server=name, **results[name])
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    for name in SERVERS:
+        results[name] = sorted(runs[name], key=lambda r: r["per_s"])[len(runs[name]) // 2]
+        report(
+            "http_ingest",
+            server=name,
+            rounds=args.rounds,
+            all_per_s=[r["per_s"] for r in runs[name]],
+            **results[name],
+        )
     ours, ceiling, alternative = (
         results["harness_serve"],
         results["bare_litestar"],

@@ -139,7 +139,7 @@ class ManualClock:
 
 def format_instant(when: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix, as every response of the fakes uses."""
-    text = when.astimezone(UTC).isoformat()
+    text = (when if when.tzinfo is UTC else when.astimezone(UTC)).isoformat()
     return text.removesuffix("+00:00") + "Z"
 
 

@@ -92,8 +92,15 @@ class ServerGroup:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def run(self) -> None:
-        """Serve in the foreground."""
-        asyncio.run(self.serve())
+        """Serve in the foreground, on uvloop when it is installed (as uvicorn.run would)."""
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+            factory = None
+        else:
+            factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(self.serve())
 
     def start(self, timeout: float = 10.0) -> Self:
         """Serve from a daemon thread and wait until every socket accepts connections."""

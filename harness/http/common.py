@@ -41,8 +41,10 @@ async def read_limited(
     body is refused as soon as it passes the limit, never read whole into memory.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
+    if declared.isdigit():
+        if int(declared) > limit:
+            raise too_large(limit)
+        return await request.body()  # the server holds it to the declared length
     chunks = bytearray()
     async for chunk in request.stream():
         chunks.extend(chunk)

@@ -6,8 +6,8 @@ Faker costs about 200 µs a call, so it only fills small value pools once; a see
 
 from __future__ import annotations
 
+import itertools
 import random
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,7 +111,9 @@ class _Pools:
 
 
 def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    from harness.simulate.streams import uuid4_text
+
+    return uuid4_text(rng)
 
 
 def build_population(config: PopulationConfig) -> Population:
@@ -119,7 +121,7 @@ def build_population(config: PopulationConfig) -> Population:
     pools = _Pools.from_faker(config.seed)
     rng = random.Random(config.seed)
     plans = list(config.plan_weights)
-    weights = [config.plan_weights[p] for p in plans]
+    weights = list(itertools.accumulate(config.plan_weights[p] for p in plans))  # cumulative
     company_count = max(1, config.users // max(1, config.users_per_company))
     companies = [
         Company(
@@ -128,7 +130,7 @@ def build_population(config: PopulationConfig) -> Population:
                 "name": rng.choice(pools.company_names),
                 "industry": rng.choice(pools.industries).split()[-1],
                 "employees": rng.choice([5, 12, 40, 120, 500, 2_000]),
-                "plan": rng.choices(plans, weights)[0],
+                "plan": rng.choices(plans, cum_weights=weights)[0],
                 "createdAt": (
                     datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(2_000))
                 )
@@ -156,7 +158,7 @@ def build_population(config: PopulationConfig) -> Population:
             "firstName": first,
             "lastName": last,
             "email": f"{first}.{last}.{index}@{rng.choice(pools.domains)}".lower(),
-            "plan": rng.choices(plans, weights)[0],
+            "plan": rng.choices(plans, cum_weights=weights)[0],
             "title": rng.choice(pools.titles),
             "address": {"city": rng.choice(pools.cities), "country": rng.choice(pools.countries)},
             "createdAt": (epoch + timedelta(minutes=rng.randrange(2_000_000)))

@@ -9,7 +9,6 @@ originalTimestamp and sentAt are skewed alike, and Segment's correction undoes i
 from __future__ import annotations
 
 import random
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,7 +82,7 @@ class _Calls:
         library = BROWSER_LIBRARY if user.anonymous_id is not None else SERVER_LIBRARY
         body: dict[str, Any] = {
             "type": kind,
-            "messageId": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "messageId": uuid4_text(self.rng),
             "originalTimestamp": format_instant(client_time),
             "sentAt": format_instant(
                 client_time + timedelta(milliseconds=self.rng.randrange(2_000))
@@ -99,8 +98,21 @@ class _Calls:
         return ClientCall(at, body)
 
 
+_HOUR_TABLE = [hour for hour, weight in enumerate(HOURLY_WEIGHTS) for _ in range(weight)]
+"""One entry per unit of weight: a uniform index into it draws an hour with those weights."""
+
+
+def uuid4_text(rng: random.Random) -> str:
+    """``str(uuid.UUID(int=rng.getrandbits(128), version=4))``, built without the UUID object."""
+    bits = rng.getrandbits(128)
+    bits = (bits & ~(0xC000 << 48)) | (0x8000 << 48)  # the RFC 4122 variant
+    bits = (bits & ~(0xF000 << 64)) | (4 << 76)  # version 4
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def _visit_time(rng: random.Random, day: datetime) -> datetime:
-    hour = rng.choices(range(24), HOURLY_WEIGHTS)[0]
+    hour = _HOUR_TABLE[rng.randrange(len(_HOUR_TABLE))]
     return day + timedelta(hours=hour, seconds=rng.randrange(3_600))
 
 

@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.clock import parse_instant
 from harness.domain.spec import validate_message
@@ -168,3 +170,15 @@ def test_simulation_capture_lines_are_json(tmp_path: object) -> None:
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines
     assert all(line["headers"]["Authorization"].startswith("Basic ****") for line in lines)
+
+
+@given(seed=st.integers(0, 2**64))
+def test_uuid4_text_equals_the_uuid_module(seed: int) -> None:
+    import random
+    import uuid
+
+    from harness.simulate.streams import uuid4_text
+
+    assert uuid4_text(random.Random(seed)) == str(
+        uuid.UUID(int=random.Random(seed).getrandbits(128), version=4)
+    )
