@@ -17,13 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
 
 from bench.common import report
-from harness.server import free_port
+from harness.server import free_port, wait_until_serving
 
 LUA = r"""
 local threads = 0
@@ -40,17 +39,6 @@ function done(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 """
-
-
-def wait_for(url: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            requests.post(url, data=b"{}", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def run_wrk(port: int, auth: str, seconds: float, connections: int) -> dict[str, float]:
@@ -100,7 +88,7 @@ def measure(name: str, seconds: float, connections: int) -> dict[str, float]:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(f"{url}/segment/webhook")
+        wait_until_serving(f"{url}/segment/webhook", process=server)
         auth = "Basic eDo="
         if name == "harness_serve":
             account = requests.post(f"{url}/api/accounts", json={"name": "Bench"}).json()["id"]

@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
 from bench.common import report
-from harness.server import free_port
+from harness.server import ServeProcess
 
 
 def rss_mb(pid: int) -> float:
@@ -48,36 +46,13 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=5_000)
     args = parser.parse_args()
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--segment-port",
-            str(free_port()),
-            "--clock",
-            "manual",
-            "--now",
-            "2026-03-02T00:00:00Z",
-            "--store",
-            args.store,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = ServeProcess(
+        "--clock", "manual", "--now", "2026-03-02T00:00:00Z", "--store", args.store
+    ).start()
+    assert server.process is not None
+    url = server.url
     http = requests.Session()
     try:
-        for _ in range(200):
-            try:
-                http.get(f"{url}/_harness/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
         account = http.post(f"{url}/api/accounts", json={"name": "Soak"}).json()["id"]
         http.post(
             f"{url}/api/accounts/{account}/integrations/pull/segment", json={"name": "Segment"}
@@ -117,9 +92,9 @@ def main() -> None:
                     f"{url}/api/accounts/{account}/segment-builder/criteria"
                 ).raise_for_status()
             if rss_after_warmup is None and time.monotonic() - started >= args.warmup:
-                rss_after_warmup = rss_mb(server.pid)
+                rss_after_warmup = rss_mb(server.process.pid)
         elapsed = time.monotonic() - started
-        rss_end = rss_mb(server.pid)
+        rss_end = rss_mb(server.process.pid)
         simulated_days = sent / 500 * args.hours_per_500 / 24
         report(
             "soak",
@@ -133,8 +108,7 @@ def main() -> None:
             rss_growth_mb=round(rss_end - (rss_after_warmup or rss_end), 1),
         )
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 if __name__ == "__main__":

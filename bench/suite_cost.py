@@ -6,18 +6,14 @@ python -m bench.suite_cost [--tests 2000]
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 from pathlib import Path
-
-import requests
 
 from bench.common import report
 from harness import ManualClock
 from harness.clock import parse_instant
 from harness.scenarios import load_scenario, run_scenario, shared_in_process_driver
-from harness.server import free_port
+from harness.server import ServeProcess
 from harness.stack import Harness
 from harness.testing import AccountHandle
 
@@ -50,32 +46,12 @@ def scenario_time(repeats: int) -> tuple[float, float]:
 
 def serve_startup() -> float:
     """From launching harness serve to its first health answer."""
-    port = free_port()
+    server = ServeProcess()
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--segment-port",
-            str(free_port()),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/_harness/health", timeout=1)
-                return time.perf_counter() - started
-            except requests.ConnectionError:
-                time.sleep(0.01)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    server.start()
+    elapsed = time.perf_counter() - started
+    server.stop()
+    return elapsed
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import subprocess
+import sys
 import threading
 import time
 from types import TracebackType
@@ -151,3 +153,102 @@ class LiveServer(ServerGroup):
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:50123``."""
         return self.urls[0]
+
+
+def wait_until_serving(
+    url: str, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until ``url`` answers HTTP (any status), or raise after ``timeout`` seconds.
+
+    With ``process``, give up as soon as that process has exited.
+    """
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing is serving {url}") from None
+            time.sleep(0.02)
+
+
+class ServeProcess:
+    """``harness serve`` in a subprocess on free loopback ports; it stops what it starts.
+
+    Args:
+        args: More ``harness serve`` arguments (``--clock manual``, ``--store sqlite:PATH``...).
+    """
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.segment_port = free_port()
+        self.args = [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--segment-port",
+            str(self.segment_port),
+            *args,
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The fake AB Tasty's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def segment_url(self) -> str:
+        """The fake Segment's base URL."""
+        return f"http://127.0.0.1:{self.segment_port}"
+
+    def start(self, timeout: float = 30.0) -> ServeProcess:
+        """Launch it and wait until it answers health checks."""
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            wait_until_serving(f"{self.url}/_harness/health", timeout, self.process)
+        except RuntimeError:
+            raise RuntimeError(f"harness serve did not start: {self.stop()}") from None
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no flush (for crash tests)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> str:
+        """Terminate (then kill, if need be); returns what it wrote to stderr."""
+        if self.process is None:
+            return ""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        errors = ""
+        if self.process.stderr is not None:
+            errors = self.process.stderr.read().decode(errors="replace")
+            self.process.stderr.close()
+        return errors
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()

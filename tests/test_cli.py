@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
 import pytest
 import requests
 
 from harness.cli import main
-from harness.server import free_port
+from harness.server import ServeProcess
 
 
 def test_cli_serve_refuses_non_loopback_without_token(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,49 +25,16 @@ def test_cli_serve_rejects_bad_now() -> None:
 
 
 def test_cli_serve_runs_and_answers_with_manual_clock_and_admin_token() -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--clock",
-            "manual",
-            "--now",
-            "2026-01-01T00:00:00Z",
-            "--admin-token",
-            "tok",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                health = requests.get(
-                    f"http://127.0.0.1:{port}/_harness/health",
-                    headers={"Authorization": "Bearer tok"},
-                    timeout=1,
-                )
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, (
-                    process.communicate()[1] if process.poll() is not None else "no answer"
-                )
-                time.sleep(0.05)
-        assert health.json() == {"status": "ok"}
-        clock = requests.get(
-            f"http://127.0.0.1:{port}/_harness/clock", headers={"Authorization": "Bearer tok"}
-        ).json()
+    with ServeProcess(
+        "--clock", "manual", "--now", "2026-01-01T00:00:00Z", "--admin-token", "tok"
+    ) as server:
+        admin = {"Authorization": "Bearer tok"}
+        assert requests.get(f"{server.url}/_harness/health", headers=admin).json() == {
+            "status": "ok"
+        }
+        clock = requests.get(f"{server.url}/_harness/clock", headers=admin).json()
         assert clock == {"now": "2026-01-01T00:00:00Z", "mode": "manual"}
-        assert requests.get(f"http://127.0.0.1:{port}/_harness/clock").status_code == 401
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        assert process.stdout is not None and process.stderr is not None
-        process.stdout.close()
-        process.stderr.close()
+        assert requests.get(f"{server.url}/_harness/clock").status_code == 401
+        assert (
+            requests.get(f"{server.segment_url}/_harness/clock", headers=admin).json() == clock
+        )  # one clock

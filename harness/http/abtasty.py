@@ -10,7 +10,7 @@ from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from harness.clock import format_instant, parse_instant
+from harness.clock import format_instant
 from harness.domain import AbTasty
 from harness.domain.spec import (
     MAX_MESSAGE_BYTES,
@@ -19,11 +19,9 @@ from harness.domain.spec import (
     validate_message,
 )
 from harness.errors import HarnessError
-from harness.http.admin import admin_token_middleware
-from harness.http.common import app_settings, read_limited
+from harness.http.common import app_settings, body_instant, fake_middleware, read_limited
 from harness.http.control import control_router
-from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal, journal_middleware
-from harness.http.limits import header_limit_middleware
+from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     AccountIn,
     AccountOut,
@@ -123,15 +121,7 @@ def record_visitor(
     account_id: AccountId, data: JSONBody[VisitorIn], service: Service
 ) -> Response[VisitorOut]:
     """The tag read the ajs_anonymous_id cookie in a visitor's browser (201 new visitor, 200 after)."""
-    seen_at = None
-    if data.seen_at is not None:
-        try:
-            seen_at = parse_instant(data.seen_at)
-        except (ValueError, OverflowError):
-            raise HarnessError(
-                "invalid_body",
-                f"seen_at {data.seen_at[:40]!r} is not an ISO-8601 timestamp with an offset.",
-            ) from None
+    seen_at = body_instant(data.seen_at, "seen_at") if data.seen_at is not None else None
     created = service.record_sighting(
         account_id, data.visitor_id, data.segment_anonymous_id, seen_at
     )
@@ -276,11 +266,7 @@ def create_abtasty_app(
                 service.clock, journal, reset_state or service.reset_tenant, wakers, restart_state
             ),
         ],
-        middleware=[
-            header_limit_middleware(),
-            journal_middleware(journal, service.clock),
-            admin_token_middleware(admin_token),
-        ],
+        middleware=fake_middleware(journal, service.clock, admin_token),
         **app_settings("Fake AB Tasty (segment-abtasty-harness)"),
     )
     app.state.abtasty = service

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from litestar import Request
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import Middleware
 
+from harness.clock import Clock, parse_instant
 from harness.errors import HarnessError
+from harness.http.admin import admin_token_middleware
 from harness.http.errors import EXCEPTION_HANDLERS
+from harness.http.journal import RequestJournal, journal_middleware
+from harness.http.limits import header_limit_middleware
 
 MAX_SETUP_BODY_BYTES = 1_000_000
 
@@ -51,3 +57,29 @@ async def read_limited(
         if len(chunks) > limit:
             raise too_large(limit)
     return bytes(chunks)
+
+
+def body_instant(value: str, field: str) -> datetime:
+    """A timestamp field of a request body, in UTC.
+
+    Raises:
+        HarnessError: ``invalid_body`` naming the field, for anything but ISO-8601 with an offset.
+    """
+    try:
+        return parse_instant(value)
+    except (ValueError, OverflowError):
+        raise HarnessError(
+            "invalid_body",
+            f"{field} {value[:40]!r} is not an ISO-8601 timestamp with an offset, e.g. 2026-03-02T23:00:00Z.",
+        ) from None
+
+
+def fake_middleware(
+    journal: RequestJournal, clock: Clock, admin_token: str | None
+) -> list[Middleware]:
+    """Both fakes' middleware, outermost first: header limit, request journal, admin token."""
+    return [
+        header_limit_middleware(),
+        journal_middleware(journal, clock),
+        admin_token_middleware(admin_token),
+    ]

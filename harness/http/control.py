@@ -11,8 +11,9 @@ from litestar import Router, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody
 
-from harness.clock import Clock, format_instant, parse_instant
+from harness.clock import Clock, format_instant
 from harness.errors import HarnessError
+from harness.http.common import body_instant
 from harness.http.journal import RequestJournal, entry_json
 from harness.http.wire import AdvanceIn, ClockIn, ClockOut, HealthOut, ResetOut
 from harness.timeline import Waker, move_clock
@@ -43,13 +44,7 @@ def set_clock(
     data: JSONBody[ClockIn], clock: NamedDependency[Clock], wakers: NamedDependency[Sequence[Waker]]
 ) -> ClockOut:
     """Move the manual clock to an instant (never backwards)."""
-    try:
-        when = parse_instant(data.now)
-    except (ValueError, OverflowError):
-        raise HarnessError(
-            "invalid_body", f"now {data.now[:40]!r} is not an ISO-8601 timestamp with an offset."
-        ) from None
-    move_clock(clock, when, wakers)
+    move_clock(clock, body_instant(data.now, "now"), wakers)
     return _clock_out(clock)
 
 
@@ -114,13 +109,7 @@ def restart(
     Unlike ``PUT /_harness/clock``, nothing that read the old time survives, so the clock
     may go back: this is how a live server plays scenarios that start at the same date.
     """
-    try:
-        when = parse_instant(data.now)
-    except (ValueError, OverflowError):
-        raise HarnessError(
-            "invalid_body", f"now {data.now[:40]!r} is not an ISO-8601 timestamp with an offset."
-        ) from None
-    restart_state(when)
+    restart_state(body_instant(data.now, "now"))
     journal.clear()
     return _clock_out(clock)
 

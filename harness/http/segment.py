@@ -11,13 +11,11 @@ from litestar import Litestar, Request, Router, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from harness.clock import format_instant, parse_instant
+from harness.clock import format_instant
 from harness.errors import HarnessError
-from harness.http.admin import admin_token_middleware
-from harness.http.common import app_settings, read_limited
+from harness.http.common import app_settings, body_instant, fake_middleware, read_limited
 from harness.http.control import control_router
-from harness.http.journal import RequestJournal, journal_middleware
-from harness.http.limits import header_limit_middleware
+from harness.http.journal import RequestJournal
 from harness.http.wire import (
     DeliveryOut,
     DestinationIn,
@@ -142,13 +140,7 @@ def set_faults(data: JSONBody[FaultsIn], faults: NamedDependency[ScriptedFaults]
                 "invalid_body",
                 "outage.status must be an HTTP error status (4xx or 5xx), or null for a timeout.",
             )
-        try:
-            until = parse_instant(data.outage.until)
-        except (ValueError, OverflowError):
-            raise HarnessError(
-                "invalid_body", "outage.until must be an ISO-8601 timestamp with an offset."
-            ) from None
-        faults.outage = Outage(status, until)
+        faults.outage = Outage(status, body_instant(data.outage.until, "outage.until"))
     for name, value in (("duplicate_next", data.duplicate_next), ("hold_next", data.hold_next)):
         if value is not None:
             if not 0 <= value <= 1_000_000:
@@ -206,11 +198,7 @@ def create_segment_app(
     )
     app = Litestar(
         route_handlers=[routes, control],
-        middleware=[
-            header_limit_middleware(),
-            journal_middleware(journal, segment.clock),
-            admin_token_middleware(admin_token),
-        ],
+        middleware=fake_middleware(journal, segment.clock, admin_token),
         **app_settings("Fake Segment (segment-abtasty-harness)"),
     )
     app.state.segment = segment
