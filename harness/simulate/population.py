@@ -14,6 +14,8 @@ from typing import Any
 
 from faker import Faker
 
+from harness.simulate.ids import uuid4_text
+
 POOL_SIZE = 128
 DEFAULT_PLAN_WEIGHTS = {"free": 0.6, "pro": 0.3, "enterprise": 0.1}
 
@@ -111,8 +113,6 @@ class _Pools:
 
 
 def _uuid(rng: random.Random) -> str:
-    from harness.simulate.streams import uuid4_text
-
     return uuid4_text(rng)
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.clock import format_instant
+from harness.simulate.ids import uuid4_text
 from harness.simulate.population import Population, SyntheticUser
 
 # Share of a day's visits in each hour (UTC): quiet at night, busy in the evening.
@@ -100,15 +101,6 @@ class _Calls:
 
 _HOUR_TABLE = [hour for hour, weight in enumerate(HOURLY_WEIGHTS) for _ in range(weight)]
 """One entry per unit of weight: a uniform index into it draws an hour with those weights."""
-
-
-def uuid4_text(rng: random.Random) -> str:
-    """``str(uuid.UUID(int=rng.getrandbits(128), version=4))``, built without the UUID object."""
-    bits = rng.getrandbits(128)
-    bits = (bits & ~(0xC000 << 48)) | (0x8000 << 48)  # the RFC 4122 variant
-    bits = (bits & ~(0xF000 << 64)) | (4 << 76)  # version 4
-    text = f"{bits:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _visit_time(rng: random.Random, day: datetime) -> datetime:

@@ -177,7 +177,7 @@ def test_uuid4_text_equals_the_uuid_module(seed: int) -> None:
     import random
     import uuid
 
-    from harness.simulate.streams import uuid4_text
+    from harness.simulate.ids import uuid4_text
 
     assert uuid4_text(random.Random(seed)) == str(
         uuid.UUID(int=random.Random(seed).getrandbits(128), version=4)
