@@ -323,10 +323,16 @@ def open_store(spec: str) -> Store:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from harness.server import ServerGroup, check_bind
+    from harness.server import ServerGroup, check_bind, check_port_free
     from harness.stack import Harness
 
     check_bind(args.host, args.admin_token)
+    if args.port == args.segment_port:
+        raise HarnessError("invalid_arguments", "--port and --segment-port must differ.")
+    for port in (args.port, args.segment_port):
+        check_port_free(args.host, port)
+    if args.journal_size < 0:
+        raise HarnessError("invalid_arguments", "--journal-size must be 0 or more.")
     if args.now is not None and args.clock != "manual":
         raise HarnessError("clock_not_manual", "--now needs --clock manual.")
     store = open_store(args.store)

@@ -42,6 +42,25 @@ def check_bind(host: str, admin_token: str | None) -> None:
         )
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, with a sentence, a port something else is already listening on.
+
+    Raises:
+        HarnessError: ``port_in_use``.
+    """
+    with socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+    ) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise HarnessError(
+                "port_in_use",
+                f"Cannot listen on {host}:{port} ({error.strerror}); choose another port.",
+            ) from None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

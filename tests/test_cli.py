@@ -38,3 +38,28 @@ def test_cli_serve_runs_and_answers_with_manual_clock_and_admin_token() -> None:
         assert (
             requests.get(f"{server.segment_url}/_harness/clock", headers=admin).json() == clock
         )  # one clock
+
+
+def test_cli_serve_port_in_use_is_one_clear_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--segment-port", "0"]) == 2
+    assert f"Cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--port", "9000", "--segment-port", "9000"], "must differ"),
+        (["--journal-size", "-1"], "0 or more"),
+    ],
+)
+def test_cli_serve_bad_arguments(
+    args: list[str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", *args]) == 2
+    assert text in capsys.readouterr().err
