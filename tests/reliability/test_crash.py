@@ -105,6 +105,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_message(tmp_path: Path) -> None
     finally:
         server.stop()
     assert MESSAGES // 3 <= len(acknowledged) < MESSAGES, "the kill did not land mid-stream"
+    print(f"\ncrash: {len(acknowledged)} of {MESSAGES} messages acknowledged before SIGKILL")
 
     with ServeProcess(
         "--store", f"sqlite:{database}", "--clock", "manual", "--now", START
