@@ -8,6 +8,7 @@ private event loop instead.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -86,7 +87,14 @@ class AsgiClient:
             "server": ("harness.local", 80),
             "state": {},
         }
-        return self._loop.run_until_complete(self._call(scope, body))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop.run_until_complete(self._call(scope, body))
+        # Called from async code (an async test): this loop cannot nest in the running one,
+        # so the call runs on its own loop in a worker thread, and this thread waits.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
+            return worker.submit(asyncio.run, self._call(scope, body)).result()
 
     async def _call(self, scope: dict[str, Any], body: bytes) -> Reply:
         sent = False

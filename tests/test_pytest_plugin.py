@@ -121,3 +121,13 @@ def test_plugin_invalid_scenario_names_line_and_field(pytester: pytest.Pytester)
             "*scenarios/broken.yaml:3: steps[[]0].identify.anonymous_id: Expected `str | null`, got `int`*"
         ]
     )
+
+
+def test_http_client_fixture_works_from_async_code(abtasty_client, abtasty_account) -> None:
+    import asyncio
+
+    async def from_a_coroutine() -> int:
+        reply = abtasty_client.request("GET", f"/api/accounts/{abtasty_account.id}")
+        return int(reply.status)
+
+    assert asyncio.run(from_a_coroutine()) == 200
