@@ -129,8 +129,15 @@ def flatten_traits(traits: dict[str, TraitValue], prefix: str = "") -> list[tupl
     """:func:`flatten_values` over a profile's merged traits."""
     pairs: list[tuple[str, JsonValue]] = []
     for key, trait in traits.items():
-        pairs.extend(_flatten(prefix + key, trait.value, 0))
+        value = trait[0]
+        if value.__class__ in _SCALARS:  # the common case, without a generator
+            pairs.append((prefix + key, value))
+        elif value is not None:
+            pairs.extend(_flatten(prefix + key, value, 0))
     return pairs
+
+
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def value_key(value: JsonValue) -> tuple[str, JsonValue]:
@@ -172,7 +179,8 @@ def activate(
         (group.connector_id, group.group_id): flatten_traits(group.traits, GROUP_PREFIX)
         for group in groups
     }
-    collected: dict[str, dict[str, dict[str, dict[tuple[str, JsonValue], JsonValue]]]] = {}
+    visitors: dict[str, VisitorTraits] = {}
+    cohorts: set[tuple[str, str, tuple[str, JsonValue]]] = set()
     matched: set[tuple[str, str]] = set()
     for profile in profiles:
         visitor_ids = visitors_by_anonymous_id.get(profile.anonymous_id)
@@ -183,19 +191,28 @@ def activate(
         pairs = flatten_traits(profile.traits)
         for group_id in sorted(profile.groups):
             pairs.extend(group_pairs.get((connector, group_id), ()))
+        grouped: dict[str, tuple[JsonValue, ...]] = {}
+        for key, value in pairs:
+            identity = value_key(value)
+            cohorts.add((connector, key, identity))
+            known = grouped.get(key)
+            if known is None:
+                grouped[key] = (value,)
+            elif all(value_key(other) != identity for other in known):
+                grouped[key] = (*known, value)
         for visitor_id in visitor_ids:
-            traits = collected.setdefault(visitor_id, {}).setdefault(connector, {})
-            for key, value in pairs:
-                traits.setdefault(key, {}).setdefault(value_key(value), value)
-    cohorts: set[tuple[str, str, tuple[str, JsonValue]]] = set()
-    visitors: dict[str, VisitorTraits] = {}
-    for visitor_id, by_connector in collected.items():
-        visitor_traits: VisitorTraits = {}
-        for connector, traits in by_connector.items():
-            visitor_traits[connector] = {
-                key: tuple(values.values()) for key, values in traits.items()
-            }
-            cohorts.update((connector, key, vk) for key, values in traits.items() for vk in values)
-        visitors[visitor_id] = visitor_traits
+            by_connector = visitors.get(visitor_id)
+            if by_connector is None:
+                visitors[visitor_id] = {connector: dict(grouped)}
+                continue
+            # A visitor with several profiles (a shared device): merge, keeping values distinct.
+            target = by_connector.setdefault(connector, {})
+            for key, values in grouped.items():
+                known = target.get(key)
+                if known is None:
+                    target[key] = values
+                else:
+                    identities = {value_key(other) for other in known}
+                    target[key] = known + tuple(v for v in values if value_key(v) not in identities)
     activation = Activation(account_id, scheduled_for, visitors, frozenset(matched))
     return ActivationResult(activation, len(matched), len(cohorts))
