@@ -79,7 +79,8 @@ class Harness:
             retry_policy=retry_policy,
             seed=seed,
         )
-        self.wakers: list[Waker] = [self.segment, self.faults]
+        self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
+        self.wakers: list[Waker] = list(self._own_wakers)
         """Everything with work on the clock; a simulation adds its held deliveries."""
 
     # time ----------------------------------------------------------------------------------
@@ -119,7 +120,7 @@ class Harness:
         self.faults.clear()
         self.abtasty_journal.clear()
         self.segment_journal.clear()
-        del self.wakers[2:]
+        self.wakers[:] = self._own_wakers  # drop wakers a simulation added
         if start is not None:
             if not isinstance(self.clock, ManualClock):
                 raise HarnessError(

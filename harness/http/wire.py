@@ -10,13 +10,6 @@ from harness.clock import format_instant
 from harness.records import Account, Connector, RefreshRun, Segment
 
 
-class ErrorOut(msgspec.Struct):
-    """Every error: a stable code and a sentence."""
-
-    code: str
-    message: str
-
-
 class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
     """Create an account."""
 

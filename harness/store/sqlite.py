@@ -325,10 +325,6 @@ class SqliteStore:
         marks = ",".join("?" * len(ids))
         return self._messages(f"account_id = ? AND anonymous_id IN ({marks})", account_id, *ids)
 
-    def message_count(self, account_id: str) -> int:
-        """How many messages the account has stored (for crash and soak checks)."""
-        return int(self._one("SELECT COUNT(*) FROM messages WHERE account_id = ?", account_id)[0])
-
     # visitors
     def add_sighting(self, sighting: Sighting) -> bool:
         """Record a sighting; True when the visitor is new."""
