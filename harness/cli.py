@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--journal-size", type=int, default=1_000, help="requests kept in the journal"
     )
+    serve.add_argument(
+        "--segment-rate-limit",
+        type=float,
+        default=None,
+        help="answer 429 past this many Tracking API requests a second, as Segment does past about 1000 (default: off)",
+    )
     play = commands.add_parser(
         "play", help="play scenario files (YAML) and check their expectations"
     )
@@ -344,7 +350,18 @@ def _serve(args: argparse.Namespace) -> int:
             max(start, latest) if latest else start
         )  # a file store never goes back in time
     abtasty_url = f"http://{args.host}:{args.port}"
-    harness = Harness(clock, store=store, abtasty_url=abtasty_url, journal_size=args.journal_size)
+    if args.segment_rate_limit is not None and args.segment_rate_limit <= 0:
+        raise HarnessError(
+            "invalid_arguments",
+            "--segment-rate-limit must be a positive number of requests a second.",
+        )
+    harness = Harness(
+        clock,
+        store=store,
+        abtasty_url=abtasty_url,
+        journal_size=args.journal_size,
+        segment_rate_limit=args.segment_rate_limit,
+    )
     group = ServerGroup(
         [
             (harness.abtasty_app(args.admin_token), args.host, args.port),

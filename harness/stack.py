@@ -45,6 +45,7 @@ class Harness:
         seed: Seeds Segment's jitter and filled-in messageIds.
         journal_size: Requests kept per fake.
         http_timeout: Seconds before a destination reached over HTTP counts as timed out.
+        segment_rate_limit: Tracking API requests a second before 429 (Segment's is about 1,000).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class Harness:
         seed: int | None = 0,
         journal_size: int = 1_000,
         http_timeout: float = 10.0,
+        segment_rate_limit: float | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
@@ -78,6 +80,7 @@ class Harness:
             default_endpoint=endpoint,
             retry_policy=retry_policy,
             seed=seed,
+            rate_limit=segment_rate_limit,
         )
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)

@@ -36,6 +36,8 @@ def error_response(code: str, message: str, headers: dict[str, str] | None = Non
     all_headers = dict(headers or {})
     if code in AUTH_CHALLENGES:
         all_headers["WWW-Authenticate"] = AUTH_CHALLENGES[code]
+    if code == "rate_limited":
+        all_headers["Retry-After"] = "1"
     return Response({"code": code, "message": message}, status_code=status, headers=all_headers)
 
 

@@ -34,6 +34,7 @@ from harness.segment.delivery import (
     partner_headers,
     sends_to,
 )
+from harness.segment.ratelimit import RateLimiter
 
 Stage = Literal[
     "retrying", "delivered", "failed_delivery", "filtered_at_destination", "failed_on_ingest"
@@ -108,6 +109,7 @@ class FakeSegment:
         default_endpoint: Where a destination posts when it names no endpoint.
         retry_policy: The backoff schedule.
         seed: Seeds the backoff jitter and filled-in messageIds, for repeatable runs.
+        rate_limit: Requests a second the Tracking API takes before answering 429 (off: None).
     """
 
     def __init__(
@@ -118,11 +120,13 @@ class FakeSegment:
         default_endpoint: str,
         retry_policy: RetryPolicy | None = None,
         seed: int | None = 0,
+        rate_limit: float | None = None,
     ) -> None:
         self.clock = clock
         self.transport = transport
         self.default_endpoint = default_endpoint
         self.retry_policy = retry_policy or RetryPolicy()
+        self.rate_limiter = RateLimiter(rate_limit) if rate_limit else None
         self._seed = seed
         self._rng = random.Random(seed)
         self._ids = random.Random(None if seed is None else seed + 1)
@@ -209,6 +213,8 @@ class FakeSegment:
             HarnessError: ``invalid_json``, ``message_too_large``, ``batch_too_large`` or
                 ``invalid_write_key``; anything else is accepted (and may fail on ingest).
         """
+        if self.rate_limiter is not None:
+            self.rate_limiter.take()
         batch = path_type == "batch"
         body = tracking.decode_request(raw, batch=batch)
         source = self.source_for_write_key(tracking.write_key_of(authorization, body))
