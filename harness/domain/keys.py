@@ -31,6 +31,16 @@ def digests_equal(a: bytes, b: bytes) -> bool:
     return secrets.compare_digest(a, b)
 
 
+def basic_user(credentials: str) -> str | None:
+    """The user name in Basic credentials (base64 of ``user:pass``), or None if they are not that."""
+    try:
+        return (
+            base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[0]
+        )
+    except (binascii.Error, ValueError):
+        return None
+
+
 def basic_username(authorization: str | None) -> str:
     """The user name of an HTTP Basic ``Authorization`` header: where Segment puts the key.
 
@@ -51,14 +61,12 @@ def basic_username(authorization: str | None) -> str:
             f"The Authorization scheme is {scheme[:20]!r}; the webhook takes HTTP Basic with the "
             "API key as user name and an empty password.",
         )
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
+    username = basic_user(credentials)
+    if username is None:
         raise HarnessError(
             "invalid_api_key",
             "The Basic credentials are not valid base64 of '<api_key>:'.",
-        ) from None
-    username, _, _ = decoded.partition(":")
+        )
     if not username:
         raise HarnessError(
             "missing_api_key",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import threading
 from collections import deque
@@ -17,6 +15,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from harness.clock import Clock, format_instant
+from harness.domain.keys import basic_user
 from harness.errors import mask_secret
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
@@ -29,13 +28,8 @@ def mask_authorization(value: str) -> str:
     """Mask the credentials of an Authorization header, keeping the scheme and last 4 characters."""
     scheme, _, credentials = value.partition(" ")
     if scheme.lower() == "basic":
-        try:
-            username = (
-                base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")[0]
-            )
-        except (binascii.Error, ValueError):
-            username = credentials
-        return f"Basic {mask_secret(username)}"
+        username = basic_user(credentials)
+        return f"Basic {mask_secret(credentials if username is None else username)}"
     return f"{scheme} {mask_secret(credentials)}" if credentials else mask_secret(scheme)
 
 

@@ -6,14 +6,13 @@ cannot use is accepted and then recorded as failed on ingest.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from harness.clock import format_instant, parse_instant
+from harness.domain.keys import basic_user
 from harness.domain.spec import decode_json_object
 from harness.errors import HarnessError
 
@@ -32,14 +31,7 @@ def write_key_of(authorization: str | None, body: dict[str, Any]) -> str:
     if authorization:
         scheme, _, credentials = authorization.strip().partition(" ")
         if scheme.lower() == "basic":
-            try:
-                username = (
-                    base64.b64decode(credentials.strip(), validate=True)
-                    .decode("utf-8")
-                    .partition(":")[0]
-                )
-            except (binascii.Error, ValueError):
-                username = ""
+            username = basic_user(credentials)
             if username:
                 return username
     key = body.get("writeKey")
