@@ -95,6 +95,9 @@ class Overview:
 @dataclass
 class _Workspace:
     sources: dict[str, Source] = field(default_factory=dict)
+    source_by_digest: dict[bytes, str] = field(
+        default_factory=dict
+    )  # write key digest -> source id
     destinations: dict[str, Destination] = field(default_factory=dict)
     records: list[DeliveryRecord] = field(default_factory=list)
     received: dict[str, int] = field(default_factory=dict)
@@ -145,6 +148,7 @@ class FakeSegment:
         source = Source(f"src_{secrets.token_hex(6)}", name, _digest(write_key), write_key[-4:])
         with self._lock:
             self._state.sources[source.id] = source
+            self._state.source_by_digest[source.write_key_digest] = source.id
         return source, write_key
 
     def source(self, source_id: str) -> Source:
@@ -197,9 +201,9 @@ class FakeSegment:
             HarnessError: ``invalid_write_key``.
         """
         digest = _digest(write_key)
-        for source in self._state.sources.values():
-            if secrets.compare_digest(source.write_key_digest, digest):
-                return source
+        source = self._state.sources.get(self._state.source_by_digest.get(digest, ""))
+        if source is not None and secrets.compare_digest(source.write_key_digest, digest):
+            return source
         raise HarnessError(
             "invalid_write_key",
             f"The write key {mask_secret(write_key)} is not a source's write key in this workspace.",
@@ -351,7 +355,7 @@ class FakeSegment:
                 return
             self.source(source_id)
             state = self._state
-            del state.sources[source_id]
+            state.source_by_digest.pop(state.sources.pop(source_id).write_key_digest, None)
             state.received.pop(source_id, None)
             state.destinations = {
                 k: d for k, d in state.destinations.items() if d.source_id != source_id
