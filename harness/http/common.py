@@ -12,8 +12,8 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import Middleware
 
-from harness.clock import Clock, parse_instant
-from harness.errors import HarnessError
+from harness.core.clock import Clock, parse_instant
+from harness.core.errors import HarnessError
 from harness.http.admin import admin_token_middleware
 from harness.http.errors import EXCEPTION_HANDLERS
 from harness.http.journal import RequestJournal, journal_middleware

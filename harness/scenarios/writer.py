@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from harness.clock import format_instant
+from harness.core.clock import format_instant
 from harness.scenarios.model import (
     AdvanceSpec,
     AtSpec,

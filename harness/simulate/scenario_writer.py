@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from harness.clock import Clock
+from harness.core.clock import Clock
 from harness.scenarios.model import (
     AccountSpec,
     AtSpec,
