@@ -10,15 +10,16 @@ from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from harness.clock import format_instant
-from harness.domain import AbTasty
-from harness.domain.spec import (
+from harness.abtasty import AbTasty
+from harness.abtasty.spec import (
     MAX_MESSAGE_BYTES,
     decode_json_object,
     message_too_large,
     validate_message,
 )
-from harness.errors import HarnessError
+from harness.core.clock import format_instant
+from harness.core.errors import HarnessError
+from harness.core.timeline import Waker
 from harness.http.common import (
     app_settings,
     body_instant,
@@ -51,7 +52,6 @@ from harness.http.wire import (
     VisitorSegmentsOut,
     WebhookOut,
 )
-from harness.timeline import Waker
 
 Service = NamedDependency[AbTasty]
 AccountId = FromPath[str]

@@ -10,8 +10,8 @@ from litestar import Request
 from litestar.logging.config import LoggingConfig
 from litestar.types import ControllerRouterHandler, Middleware
 
-from harness.clock import Clock, parse_instant
-from harness.errors import HarnessError
+from harness.core.clock import Clock, parse_instant
+from harness.core.errors import HarnessError
 from harness.http.admin import admin_token_middleware
 from harness.http.assets import openapi_config, swagger_ui_router
 from harness.http.errors import EXCEPTION_HANDLERS

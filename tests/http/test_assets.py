@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from harness import ManualClock
 from harness.http.assets import SWAGGER_UI_FILES, SWAGGER_UI_PATH
-from harness.stack import Harness
+from harness.runtime.stack import Harness
 from tests.support import START
 
 _URL_ATTRIBUTE = re.compile(r"""(?:src|href)\s*=\s*['"]([^'"]+)['"]""")

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from harness.errors import HarnessError
-from harness.records import Account
+from harness.abtasty.records import Account
+from harness.core.errors import HarnessError
 
 
 @lru_cache(maxsize=1)
