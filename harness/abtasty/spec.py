@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from harness.abtasty.records import MessageType
 from harness.core.clock import parse_instant
 from harness.core.errors import HarnessError
+from harness.core.protocol import decode_json_object
 
 MAX_MESSAGE_BYTES = 32_768
 MAX_MESSAGE_ID_CHARS = 100
@@ -43,30 +42,6 @@ class SpecMessage:
     traits: dict[str, Any]
     event_time: datetime | None
     raw: dict[str, Any]
-
-
-def decode_json_object(body: bytes, *, what: str = "The body") -> dict[str, Any]:
-    """Decode a JSON object from bytes.
-
-    Raises:
-        HarnessError: ``invalid_json`` for anything but one well-formed JSON object.
-    """
-    try:
-        value = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise HarnessError(
-            "invalid_json", f"{what} is not valid UTF-8 JSON ({exc}); send one JSON object."
-        ) from None
-    except RecursionError:
-        raise HarnessError(
-            "invalid_json", f"{what} is nested too deeply to read; flatten it."
-        ) from None
-    if not isinstance(value, dict):
-        raise HarnessError(
-            "invalid_json",
-            f"{what} is JSON but not an object ({type(value).__name__}); send one JSON object.",
-        )
-    return value
 
 
 def _invalid(message: str) -> HarnessError:
