@@ -12,9 +12,10 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import Middleware
 
-from harness.clock import Clock, parse_instant
+from harness.clock import Clock, instant_problem, parse_instant
 from harness.errors import HarnessError
 from harness.http.admin import admin_token_middleware
+from harness.http.bodies import strict_body
 from harness.http.errors import EXCEPTION_HANDLERS
 from harness.http.journal import RequestJournal, journal_middleware
 from harness.http.limits import header_limit_middleware
@@ -35,6 +36,7 @@ def app_settings(title: str) -> dict[str, Any]:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 429, 501},
         ),
         "request_max_body_size": MAX_SETUP_BODY_BYTES,
+        "before_request": strict_body,
     }
 
 
@@ -67,11 +69,8 @@ def body_instant(value: str, field: str) -> datetime:
     """
     try:
         return parse_instant(value)
-    except (ValueError, OverflowError):
-        raise HarnessError(
-            "invalid_body",
-            f"{field} {value[:40]!r} is not an ISO-8601 timestamp with an offset, e.g. 2026-03-02T23:00:00Z.",
-        ) from None
+    except ValueError as problem:
+        raise HarnessError("invalid_body", instant_problem(field, value, problem)) from None
 
 
 def fake_middleware(
