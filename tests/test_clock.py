@@ -10,8 +10,8 @@ import pytest
 from freezegun import freeze_time
 
 from harness import ManualClock, SystemClock
-from harness.clock import format_instant, parse_instant
-from harness.errors import HarnessError
+from harness.core.clock import format_instant, parse_instant
+from harness.core.errors import HarnessError
 from tests.support import World
 
 
@@ -24,7 +24,7 @@ def test_system_clock_follows_freezegun() -> None:
 
 
 def test_system_clock_drives_3am_activation_under_freezegun() -> None:
-    from harness.domain import AbTasty
+    from harness.abtasty import AbTasty
     from tests.support import basic, message
 
     with freeze_time("2026-03-02T23:00:00Z") as frozen:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.codes import STATUS_BY_CODE
+from harness.core.codes import STATUS_BY_CODE
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 

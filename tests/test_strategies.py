@@ -8,10 +8,15 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from harness.domain.spec import parse_webhook_message
-from harness.errors import HarnessError
+from harness.abtasty.spec import parse_webhook_message
+from harness.core.errors import HarnessError
 from harness.simulate.population import SyntheticUser
-from harness.strategies import group_messages, identify_messages, invalid_messages, synthetic_users
+from harness.testing.strategies import (
+    group_messages,
+    identify_messages,
+    invalid_messages,
+    synthetic_users,
+)
 from tests.support import World
 
 

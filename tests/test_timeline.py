@@ -6,8 +6,8 @@ import base64
 import json
 
 from harness import ManualClock
-from harness.stack import Harness
-from harness.timeline import move_clock
+from harness.core.timeline import move_clock
+from harness.runtime.stack import Harness
 from tests.support import ScriptedDestination, t
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
-from harness.verify import read_capture, verify
+from harness.core.errors import HarnessError
+from harness.runtime.verify import read_capture, verify
 from tests.support import message
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Request
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")

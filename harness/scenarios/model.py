@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from harness.clock import parse_instant
+from harness.core.clock import parse_instant
 from harness.scenarios.loader import LineDict, LineList, ScenarioError, read_yaml
 
 DEFAULT_START = "2026-01-01T00:00:00Z"

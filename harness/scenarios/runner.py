@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from harness.asgi import Reply
-from harness.clock import format_instant, parse_instant
-from harness.domain.segments import as_text
+from harness.abtasty.segments import as_text
+from harness.core.clock import format_instant, parse_instant
+from harness.runtime.asgi import Reply
 from harness.scenarios.driver import Driver
 from harness.scenarios.model import (
     AccountSpec,

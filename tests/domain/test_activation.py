@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.clock import format_instant
+from harness.core.clock import format_instant
 from tests.support import World, t
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from tests.support import World, basic, message
 
 

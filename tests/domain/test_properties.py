@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.clock import format_instant
+from harness.core.clock import format_instant
 from tests.support import World, message, t
 
 ANONYMOUS_IDS = ["anon-a", "anon-b", "anon-c"]

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness.domain.spec import MAX_MESSAGE_BYTES, parse_webhook_message, validate_message
-from harness.errors import HarnessError
+from harness.abtasty.spec import MAX_MESSAGE_BYTES, parse_webhook_message, validate_message
+from harness.core.errors import HarnessError
 from tests.support import message
 
 

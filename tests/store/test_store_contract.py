@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.records import (
+from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
@@ -20,7 +20,7 @@ from harness.records import (
     StoredMessage,
     TraitValue,
 )
-from harness.store import MemoryStore, SqliteStore, Store
+from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from tests.support import START
 
 BACKENDS: dict[str, Callable[[Path], Store]] = {
@@ -205,7 +205,7 @@ def test_store_last_refresh_and_keeping_activation(store: Store) -> None:
 
 
 def test_store_drops_taken_messages_after_retention_keeps_pending(store: Store) -> None:
-    from harness.store.base import MESSAGE_RETENTION
+    from harness.abtasty.store.base import MESSAGE_RETENTION
 
     _account(store)
     old = store.add_message(_message("old", minutes=0), DAY)

@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from harness.clock import Clock
+from harness.core.clock import Clock
 from harness.segment.delivery import Transport, TransportResponse, is_delivered
 
 

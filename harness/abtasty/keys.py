@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import secrets
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 KEY_PREFIX = "abt_"
 

@@ -1,6 +1,6 @@
 """Hypothesis strategies for Segment messages and synthetic users (needs ``hypothesis``).
 
-    from harness.strategies import identify_messages, invalid_messages
+    from harness.testing.strategies import identify_messages, invalid_messages
 
     @given(identify_messages())
     def test_my_receiver_accepts(message): ...
@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.clock import format_instant
+from harness.core.clock import format_instant
 from harness.simulate.population import SyntheticUser
 
 _KEY = st.text(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harness.records import (
+from harness.abtasty.records import (
     Activation,
     GroupProfile,
     JsonValue,

@@ -15,7 +15,7 @@ from typing import Self
 import uvicorn
 from litestar import Litestar
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 def is_loopback(host: str) -> bool:

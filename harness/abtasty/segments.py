@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime
 
-from harness.errors import HarnessError
-from harness.records import OPERATORS, Condition, JsonValue, Operator
+from harness.abtasty.records import OPERATORS, Condition, JsonValue, Operator
+from harness.core.errors import HarnessError
 
 
 def as_text(value: JsonValue) -> str:

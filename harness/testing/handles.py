@@ -1,6 +1,6 @@
 """Handles that let a test speak the integration's language: an account, a Segment source.
 
-They work on an in-process :class:`~harness.stack.Harness` through the domain API (no
+They work on an in-process :class:`~harness.runtime.stack.Harness` through the domain API (no
 HTTP, so a test costs microseconds); the pytest plugin hands them out as fixtures.
 """
 
@@ -14,14 +14,14 @@ from typing import Any
 
 import msgspec
 
-from harness.clock import parse_instant
-from harness.domain import AbTasty
-from harness.domain.service import Explanation
-from harness.records import Account, Connector, RefreshRun
-from harness.segment.faults import Outage
+from harness.abtasty import AbTasty
+from harness.abtasty.records import Account, Connector, RefreshRun
+from harness.abtasty.service import Explanation
+from harness.core.clock import parse_instant
+from harness.core.timeline import advance_clock
+from harness.runtime.stack import Harness
+from harness.segment.scripted_faults import Outage
 from harness.segment.service import Overview, Source
-from harness.stack import Harness
-from harness.timeline import advance_clock
 
 _message_ids = itertools.count(1)
 

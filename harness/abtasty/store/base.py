@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from harness.records import (
+from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,

@@ -15,13 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from harness.clock import Clock, SystemClock, format_instant
-from harness.domain import audience, schedule
-from harness.domain.keys import basic_username, digests_equal, key_digest, new_api_key
-from harness.domain.segments import as_text, condition_holds, make_condition
-from harness.domain.spec import SpecMessage, anonymous_id_problem, parse_webhook_message
-from harness.errors import HarnessError, mask_secret
-from harness.records import (
+from harness.abtasty import audience, schedule
+from harness.abtasty.keys import basic_username, digests_equal, key_digest, new_api_key
+from harness.abtasty.records import (
     Account,
     ApiKeyRecord,
     Condition,
@@ -35,7 +31,11 @@ from harness.records import (
     TraitValue,
     VisitorTraits,
 )
-from harness.store import MemoryStore, Store
+from harness.abtasty.segments import as_text, condition_holds, make_condition
+from harness.abtasty.spec import SpecMessage, anonymous_id_problem, parse_webhook_message
+from harness.abtasty.store import MemoryStore, Store
+from harness.core.clock import Clock, SystemClock, format_instant
+from harness.core.errors import HarnessError, mask_secret
 
 DEDUP_WINDOW = timedelta(hours=24)
 MAX_NAME_CHARS = 100

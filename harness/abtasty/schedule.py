@@ -14,8 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-from harness.errors import HarnessError
-from harness.records import Account
+from harness.abtasty.records import Account
+from harness.core.errors import HarnessError
 
 NOT_A_PLACE = frozenset({"Factory"})
 """IANA's placeholder for "time zone not set yet": in the database, but no account's zone."""

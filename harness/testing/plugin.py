@@ -25,15 +25,15 @@ from typing import Any
 
 import pytest
 
-from harness.asgi import AsgiClient
-from harness.clock import ManualClock, parse_instant
+from harness.core.clock import ManualClock, parse_instant
+from harness.runtime.asgi import AsgiClient
+from harness.runtime.server import ServerGroup
+from harness.runtime.stack import Harness
 from harness.scenarios.driver import InProcessDriver, LiveDriver
 from harness.scenarios.loader import ScenarioError
 from harness.scenarios.model import load_scenario
 from harness.scenarios.runner import StepFailure, run_scenario
-from harness.server import ServerGroup
-from harness.stack import Harness
-from harness.testing import AccountHandle, ClockControl, SourceHandle
+from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
 
 DEFAULT_START = "2026-03-02T12:00:00Z"
 """Where the clock starts for a test that does not say (a Monday, noon UTC)."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from harness.clock import Clock
+from harness.core.clock import Clock
 
 MAX_STOPS = 1_000_000
 

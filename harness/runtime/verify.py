@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.codes import status_of
-from harness.domain.keys import basic_username
-from harness.domain.spec import parse_webhook_message
-from harness.errors import HarnessError
+from harness.abtasty.keys import basic_username
+from harness.abtasty.spec import parse_webhook_message
+from harness.core.codes import status_of
+from harness.core.errors import HarnessError
 
 WEBHOOK_PATH = "/segment/webhook"
 MASKED = "****"

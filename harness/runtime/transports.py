@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 import requests
 
-from harness.clock import Clock
-from harness.codes import status_of
-from harness.domain import AbTasty
-from harness.errors import HarnessError
+from harness.abtasty import AbTasty
+from harness.core.clock import Clock
+from harness.core.codes import status_of
+from harness.core.errors import HarnessError
 from harness.http.journal import RequestJournal, record_call
 from harness.segment.delivery import Transport, TransportResponse
 

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from harness.clock import Clock, format_instant
+from harness.core.clock import Clock, format_instant
 from harness.segment.delivery import Transport, TransportResponse
 
 

@@ -12,9 +12,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from harness.clock import Clock
+from harness.core.clock import Clock
 from harness.segment.delivery import Transport, TransportResponse, is_delivered
-from harness.segment.faults import HeldDeliveries
+from harness.segment.scripted_faults import HeldDeliveries
 
 INJECTED_FAILURES: tuple[int | None, ...] = (500, 502, 503, 429, None)
 

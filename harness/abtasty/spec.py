@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from harness.clock import instant_problem, parse_instant
-from harness.errors import HarnessError
-from harness.records import MessageType
+from harness.abtasty.records import MessageType
+from harness.core.clock import instant_problem, parse_instant
+from harness.core.errors import HarnessError
 
 MAX_MESSAGE_BYTES = 32_768
 MAX_MESSAGE_ID_CHARS = 100

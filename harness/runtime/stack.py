@@ -13,22 +13,22 @@ from datetime import datetime
 
 from litestar import Litestar
 
-from harness.clock import Clock, ManualClock, SystemClock
-from harness.domain import AbTasty
-from harness.errors import HarnessError
+from harness.abtasty import AbTasty
+from harness.abtasty.store import MemoryStore, Store
+from harness.core.clock import Clock, ManualClock, SystemClock
+from harness.core.errors import HarnessError
+from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
 from harness.http.journal import RequestJournal
 from harness.http.segment import create_segment_app
-from harness.segment import FakeSegment, RetryPolicy, Transport
-from harness.segment.faults import ScriptedFaults
-from harness.store import MemoryStore, Store
-from harness.timeline import Waker, advance_clock, move_clock
-from harness.transports import (
+from harness.runtime.transports import (
     INPROCESS_ABTASTY,
     InProcessAbTasty,
     RequestsTransport,
     RoutingTransport,
 )
+from harness.segment import FakeSegment, RetryPolicy, Transport
+from harness.segment.scripted_faults import ScriptedFaults
 
 SYSTEM_CLOCK_TICK_SECONDS = 1.0
 

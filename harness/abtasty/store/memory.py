@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from harness.records import (
+from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
@@ -19,7 +19,7 @@ from harness.records import (
     Sighting,
     StoredMessage,
 )
-from harness.store.base import MESSAGE_RETENTION
+from harness.abtasty.store.base import MESSAGE_RETENTION
 
 
 @dataclass

@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 ClockMode = Literal["system", "manual"]
 

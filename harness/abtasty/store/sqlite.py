@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from harness.records import (
+from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
@@ -32,7 +32,7 @@ from harness.records import (
     StoredMessage,
     TraitValue,
 )
-from harness.store.base import MESSAGE_RETENTION
+from harness.abtasty.store.base import MESSAGE_RETENTION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
