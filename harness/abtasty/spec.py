@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from harness.abtasty.records import MessageType
-from harness.core.clock import parse_instant
+from harness.core.clock import instant_problem, parse_instant
 from harness.core.errors import HarnessError
-from harness.core.protocol import decode_json_object
+from harness.core.protocol import anonymous_id_problem, decode_json_object
 
 MAX_MESSAGE_BYTES = 32_768
 MAX_MESSAGE_ID_CHARS = 100
+"""One limit for an anonymousId wherever it arrives: the webhook, the Tracking API and the
+tag's ``segment_anonymous_id``, so that whatever one route keeps another can match."""
 ACCEPTED_TYPES: frozenset[str] = frozenset({"identify", "group"})
 UNSUPPORTED_TYPES: frozenset[str] = frozenset({"track", "page", "screen", "alias"})
 TIMESTAMP_FIELDS = frozenset({"timestamp", "originalTimestamp", "sentAt", "receivedAt"})
@@ -125,7 +127,13 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
     if len(message_id) > MAX_MESSAGE_ID_CHARS:
         raise _invalid(f"messageId has {len(message_id)} characters; the Spec allows at most 100.")
 
-    anonymous_id = _optional_id(raw, "anonymousId")
+    anonymous_id = raw.get("anonymousId")
+    if anonymous_id is not None:
+        if not isinstance(anonymous_id, str):
+            raise _invalid(f"anonymousId must be a string, not {_json_type(anonymous_id)}.")
+        problem = anonymous_id_problem(anonymous_id)
+        if problem is not None:
+            raise _invalid(problem)
     user_id = _optional_id(raw, "userId")
     group_id = _optional_id(raw, "groupId")
 
@@ -150,11 +158,8 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
             raise _invalid(f"{name} must be an ISO-8601 string, not {_json_type(value)}.")
         try:
             times[name] = parse_instant(value)
-        except (ValueError, OverflowError):
-            raise _invalid(
-                f"{name} {value[:40]!r} is not an ISO-8601 timestamp with an offset, "
-                "e.g. 2026-01-01T03:00:00.000Z."
-            ) from None
+        except ValueError as problem:
+            raise _invalid(instant_problem(name, value, problem)) from None
 
     if kind == "group" and group_id is None:
         raise _invalid("groupId is missing; a group call names the group its user belongs to.")

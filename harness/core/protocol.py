@@ -31,6 +31,9 @@ SEGMENT_USER_AGENT = "Segment.io/1.0"
 SETTINGS_HEADER = "X-Segment-Settings"
 """The header carrying the destination settings (base64 of a JSON object) to a partner."""
 
+MAX_ANONYMOUS_ID_CHARS = 1_000
+"""One anonymousId limit on the webhook, the Tracking API and the tag's visitors route."""
+
 
 def tracking_path(call: str) -> str:
     """The Tracking API path of ``call`` (``identify``, ``group``, ``batch``, ...)."""
@@ -118,3 +121,23 @@ def decode_json_object(body: bytes, *, what: str = "The body") -> dict[str, Any]
             f"{what} is JSON but not an object ({type(value).__name__}); send one JSON object.",
         )
     return value
+
+
+def anonymous_id_problem(value: str, name: str = "anonymousId") -> str | None:
+    """Why ``value`` cannot be an anonymousId (1 to 1,000 characters), or None when it can.
+
+    Args:
+        value: The anonymousId as received.
+        name: The field that carried it, for the sentence.
+    """
+    if not value:
+        return (
+            f"{name} is an empty string; an anonymousId has 1 to 1,000 characters "
+            "(leave the field out for a call that carries only a userId)."
+        )
+    if len(value) > MAX_ANONYMOUS_ID_CHARS:
+        return (
+            f"{name} has {len(value):,} characters; an anonymousId has 1 to 1,000 characters "
+            "(the same limit on the webhook, the Tracking API and the tag's visitors route)."
+        )
+    return None
