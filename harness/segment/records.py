@@ -36,7 +36,8 @@ class Source:
 class Destination:
     """An AB Tasty destination on a source: where to post and with which API key.
 
-    The API key is kept whole: Segment must present it on every delivery (it is the one
+    An empty ``endpoint`` means the fake AB Tasty served beside the fake Segment. The API
+    key is kept whole: Segment must present it on every delivery (it is the one
     secret a store keeps usable; responses and the journal show only its last 4 characters).
     """
 

@@ -134,15 +134,22 @@ class FakeSegment:
                 "invalid_body",
                 "api_key is required: the AB Tasty API key from Settings > Integrations > API Key.",
             )
-        target = endpoint or self.default_endpoint
-        if "://" not in target or any(c.isspace() for c in target):
+        if endpoint and ("://" not in endpoint or any(c.isspace() for c in endpoint)):
             raise HarnessError(
                 "invalid_body",
-                f"endpoint {target[:60]!r} is not a URL, e.g. http://127.0.0.1:9000/hook.",
+                f"endpoint {endpoint[:60]!r} is not a URL, e.g. http://127.0.0.1:9000/hook.",
             )
-        destination = Destination(f"dst_{secrets.token_hex(6)}", source_id, type, api_key, target)
+        # No endpoint: the fake AB Tasty served beside this Segment, wherever that is when
+        # the delivery is made (a restart on other ports, another host sharing the store).
+        destination = Destination(
+            f"dst_{secrets.token_hex(6)}", source_id, type, api_key, endpoint or ""
+        )
         self.store.add_destination(destination)
         return destination
+
+    def endpoint_of(self, destination: Destination) -> str:
+        """Where a destination's deliveries go (its own URL, else the default endpoint)."""
+        return destination.endpoint or self.default_endpoint
 
     def destinations(self, source_id: str) -> list[Destination]:
         """The source's destinations, oldest first."""
@@ -259,7 +266,7 @@ class FakeSegment:
             return replace(record, stage="failed_delivery", next_attempt_at=None)
         now = self.clock.now()
         response = self.transport.post(
-            destination.endpoint, partner_headers(destination.api_key), record.payload
+            self.endpoint_of(destination), partner_headers(destination.api_key), record.payload
         )
         record.attempts += 1
         record.last_status = response.status

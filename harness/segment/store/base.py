@@ -66,9 +66,10 @@ class SegmentStore(Protocol):
     ) -> list[int]:
         """Count ``received`` arrivals on the source and keep ``records``, in one transaction.
 
-        A record in stage ``retrying`` with ``next_attempt_at`` set is due then: its first
-        attempt, which the caller makes at once through :meth:`claim`. Should the caller die
-        first, the record stays due and any process's :meth:`claim_due` makes it.
+        A record in stage ``retrying`` with no attempt yet is due at ``next_attempt_at`` and
+        held for this process, which makes the first attempt at once through :meth:`claim`
+        (so its outcome is known when the Tracking API answers). Should this process die
+        first, the hold dies with it and any process's :meth:`claim_due` makes the attempt.
 
         Returns:
             The ids given to ``records``, in order.
@@ -78,8 +79,9 @@ class SegmentStore(Protocol):
     def claim(self, record_id: int) -> AbstractContextManager[DeliveryClaim | None]:
         """Hold a record received by this process for its first attempt.
 
-        Yields None when the record no longer awaits that attempt (another process made it,
-        or the source was reset). A holder elsewhere is waited for, never overtaken.
+        Yields None when the record no longer awaits that attempt (another process made it
+        after this one let go of it, or the source was reset). Another holder is waited
+        for, never overtaken.
         """
         ...
 

@@ -42,6 +42,7 @@ class MemorySegmentStore:
         self._records: dict[int, DeliveryRecord] = {}
         self._due: dict[str | None, list[tuple[datetime, int]]] = {}  # clock -> heap
         self._held: set[int] = set()
+        self._fresh: set[int] = set()  # first attempts held for the process that received them
         self._seq = 0
         self._lock = threading.RLock()
         self._released = threading.Condition(self._lock)
@@ -91,6 +92,9 @@ class MemorySegmentStore:
                 self._records[kept.id] = kept
                 entry.records.append(kept.id)
                 self._index(entry.source.clock, kept)
+                if kept.stage == "retrying" and kept.attempts == 0:
+                    self._held.add(kept.id)
+                    self._fresh.add(kept.id)
                 ids.append(kept.id)
             return ids
 
@@ -121,6 +125,9 @@ class MemorySegmentStore:
     def claim(self, record_id: int) -> Iterator[MemoryClaim | None]:
         """Hold a fresh record for its first attempt (None once attempted or gone)."""
         with self._lock:
+            if record_id in self._fresh:
+                self._fresh.discard(record_id)
+                self._held.discard(record_id)
             while record_id in self._held:
                 self._released.wait()
             record = self._records.get(record_id)
@@ -185,6 +192,7 @@ class MemorySegmentStore:
                 self._destinations.clear()
                 self._records.clear()
                 self._due.clear()
+                self._fresh.clear()
                 return
             entry = self._sources.pop(source_id, None)
             if entry is None:
@@ -194,6 +202,7 @@ class MemorySegmentStore:
                 self._destinations.pop(destination_id, None)
             for record_id in entry.records:
                 self._records.pop(record_id, None)
+                self._fresh.discard(record_id)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -247,11 +247,15 @@ class SqliteSegmentStore:
             )
             ids = []
             for record in records:
+                # A first attempt is held by this process from the start (one commit less
+                # per message); should the process die, the hold dies with it.
+                holder = self.holder if record.stage == "retrying" else None
                 cursor = db.execute(
                     "INSERT INTO segment_deliveries (source_id, clock, message_id, type, destination_id,"
                     " stage, attempts, last_status, last_body, next_attempt_at, first_attempt_at,"
-                    " last_delay, payload, retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (source_id, row[0], *_values(record)),
+                    " last_delay, payload, retries, held_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (source_id, row[0], *_values(record), holder),
                 )
                 ids.append(cursor.lastrowid or 0)
             return ids
@@ -291,28 +295,24 @@ class SqliteSegmentStore:
     def claim(self, record_id: int) -> Iterator[SqliteClaim | None]:
         """Hold a fresh record for its first attempt (None once attempted or gone)."""
         while True:
+            row = self._one(
+                f"SELECT {RECORD_COLUMNS}, held_by FROM segment_deliveries WHERE id = ?",  # noqa: S608 - constant columns
+                record_id,
+            )
+            if row is None or row[5] != "retrying" or row[6] > 0:
+                record = None
+                break
+            if row[14] == self.holder:  # received by this process: held since then
+                record = _record(row)
+                break
             with self._tx() as db:
-                row = db.execute(
-                    f"SELECT {RECORD_COLUMNS}, held_by FROM segment_deliveries WHERE id = ?",  # noqa: S608 - constant columns
-                    (record_id,),
-                ).fetchone()
-                if row is not None and row[14] is not None:
-                    self._release_dead_holders(db)
-                    row = db.execute(
-                        f"SELECT {RECORD_COLUMNS}, held_by FROM segment_deliveries WHERE id = ?",  # noqa: S608
-                        (record_id,),
-                    ).fetchone()
-                if row is None or row[5] != "retrying" or row[6] > 0:
-                    record = None
-                    break
-                if row[14] is None:
-                    db.execute(
-                        "UPDATE segment_deliveries SET held_by = ? WHERE id = ?",
-                        (self.holder, record_id),
-                    )
-                    record = _record(row)
-                    break
-            time.sleep(WAIT_SECONDS)  # another process holds it: wait, never overtake
+                self._release_dead_holders(db)
+                taken = db.execute(
+                    "UPDATE segment_deliveries SET held_by = ? WHERE id = ? AND held_by IS NULL",
+                    (self.holder, record_id),
+                ).rowcount
+            if not taken:
+                time.sleep(WAIT_SECONDS)  # another process holds it: wait, never overtake
         if record is None:
             yield None
             return
