@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.server import free_port
+from harness.runtime.server import free_port
 
 BINARIES = ("initdb", "pg_ctl")
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from harness.clock import format_instant
-from harness.records import Account, Connector, RefreshRun, Segment
+from harness.abtasty.records import Account, Connector, RefreshRun, Segment
+from harness.core.clock import format_instant
 
 
 class AccountIn(msgspec.Struct, forbid_unknown_fields=False):

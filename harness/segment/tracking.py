@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harness.clock import format_instant, parse_instant
-from harness.domain.keys import basic_user
-from harness.domain.spec import decode_json_object
-from harness.errors import HarnessError
+from harness.abtasty.keys import basic_user
+from harness.abtasty.spec import decode_json_object
+from harness.core.clock import format_instant, parse_instant
+from harness.core.errors import HarnessError
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from harness import SystemClock
-from harness.domain import AbTasty
+from harness.abtasty import AbTasty
 from harness.http import create_abtasty_app
 from tests.http.conftest import Api, assert_error
 from tests.support import message

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness import ManualClock
-from harness.asgi import AsgiClient
-from harness.stack import Harness
+from harness.runtime.asgi import AsgiClient
+from harness.runtime.stack import Harness
 from tests.support import START
 
 

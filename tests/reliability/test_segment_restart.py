@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from harness.server import ServeProcess
-from harness.testing import basic_auth
+from harness.runtime.server import ServeProcess
+from harness.testing.handles import basic_auth
 
 START = "2026-03-02T08:00:00Z"
 MESSAGES = 300

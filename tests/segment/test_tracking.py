@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.segment import tracking
 from tests.support import t
 
