@@ -17,10 +17,8 @@ from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmen
 def _instant(text: str) -> object:
     try:
         return parse_instant(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO-8601 timestamp with an offset"
-        ) from None
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}") from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -515,10 +515,8 @@ def _time(value: Any, file: str, line: int, field: str) -> datetime:
         )
     try:
         return parse_instant(value)
-    except ValueError:
-        raise ScenarioError(
-            file, line, field, f"{value!r} is not an ISO-8601 timestamp with an offset"
-        ) from None
+    except ValueError as problem:
+        raise ScenarioError(file, line, field, f"{value!r} {problem}") from None
 
 
 def parse_scenario(document: Any, file: str) -> Scenario:
