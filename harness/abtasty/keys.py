@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import basic_user
 
@@ -39,26 +40,26 @@ def basic_username(authorization: str | None) -> str:
     """
     if authorization is None or not authorization.strip():
         raise HarnessError(
-            "missing_api_key",
+            ErrorCode.MISSING_API_KEY,
             "No API key: send Authorization: Basic base64('<api_key>:'), as Segment does "
             "with the key from the AB Tasty destination settings.",
         )
     scheme, _, credentials = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
         raise HarnessError(
-            "invalid_api_key",
+            ErrorCode.INVALID_API_KEY,
             f"The Authorization scheme is {scheme[:20]!r}; the webhook takes HTTP Basic with the "
             "API key as user name and an empty password.",
         )
     username = basic_user(credentials)
     if username is None:
         raise HarnessError(
-            "invalid_api_key",
+            ErrorCode.INVALID_API_KEY,
             "The Basic credentials are not valid base64 of '<api_key>:'.",
         )
     if not username:
         raise HarnessError(
-            "missing_api_key",
+            ErrorCode.MISSING_API_KEY,
             "The Basic credentials have an empty user name; put the API key there, "
             "followed by ':' and an empty password.",
         )

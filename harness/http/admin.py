@@ -8,6 +8,7 @@ from collections.abc import Callable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from harness.core.codes import ErrorCode
 from harness.http.errors import send_error
 
 PROTECTED_PREFIXES = ("/api/", "/_harness/", "/_segment/")
@@ -33,7 +34,7 @@ def admin_token_middleware(token: str | None) -> Callable[[ASGIApp], ASGIApp]:
                 if supplied is None:
                     await send_error(
                         send,
-                        "missing_admin_token",
+                        ErrorCode.MISSING_ADMIN_TOKEN,
                         "This server was started with --admin-token: send Authorization: Bearer <token>.",
                     )
                     return
@@ -43,7 +44,7 @@ def admin_token_middleware(token: str | None) -> Callable[[ASGIApp], ASGIApp]:
                 ):
                     await send_error(
                         send,
-                        "invalid_admin_token",
+                        ErrorCode.INVALID_ADMIN_TOKEN,
                         "The admin token is wrong; send Authorization: Bearer <token>.",
                     )
                     return
