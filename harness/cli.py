@@ -251,9 +251,15 @@ def _play(args: argparse.Namespace) -> int:
         except ScenarioError as error:
             results.append(ScenarioResult(file.stem, str(file), passed=False, error=str(error)))
     if results:
+        problems = 0
         for result in results:
-            print(f"INVALID {result.error}", file=sys.stderr)
-        print(f"{len(results)} invalid scenario file(s); nothing was played.", file=sys.stderr)
+            for line in (result.error or "").splitlines():
+                print(f"INVALID {line}", file=sys.stderr)
+                problems += 1
+        print(
+            f"{len(results)} invalid scenario file(s), {problems} problem(s); nothing was played.",
+            file=sys.stderr,
+        )
         return 2
     driver: Driver = (
         LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)

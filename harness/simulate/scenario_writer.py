@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from harness.core.clock import Clock
-from harness.scenarios.model import (
+from harness.scenarios.specs import (
     AccountSpec,
     AtSpec,
     BuilderExpect,
