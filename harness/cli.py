@@ -65,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     play = commands.add_parser(
         "play", help="play scenario files (YAML) and check their expectations"
     )
-    play.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    play.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders")
+    play.add_argument(
+        "--list-steps",
+        action="store_true",
+        help="print every step, check and field of the scenario format (from its schema)",
+    )
     play.add_argument(
         "--url",
         help="play against a live harness serve (the fake AB Tasty's URL) instead of in-process",
@@ -234,6 +239,15 @@ def _play(args: argparse.Namespace) -> int:
     from harness.scenarios.report import json_report, junit_report
     from harness.scenarios.runner import ScenarioResult
 
+    if args.list_steps:
+        from harness.scenarios.reference import reference
+
+        print(reference(), end="")
+        return 0
+    if not args.paths:
+        raise HarnessError(
+            "invalid_arguments", "Name scenario files or folders to play (or --list-steps)."
+        )
     for fmt, _ in args.report:
         if fmt not in ("json", "junit"):
             raise HarnessError("invalid_arguments", f"--report {fmt!r}: use json or junit.")

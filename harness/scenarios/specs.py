@@ -58,8 +58,6 @@ class StepSpec(_Spec):
 
 # shared field types --------------------------------------------------------------------------
 Scalar: TypeAlias = str | int | float | bool | None
-Duration = Annotated[str | int | float, _doc("seconds, or text: `90s`, `15m`, `7h`, `2d`, `1h30m`")]
-Instant = Annotated[str, _doc("an ISO-8601 instant with an offset, e.g. `2026-03-02T23:00:00Z`")]
 AccountAlias = Annotated[str, _doc("an account, by the name an `account` step gave it")]
 SourceAlias = Annotated[str, _doc("a source, by the name a `source` step gave it")]
 RefusedStatus = Annotated[
@@ -185,7 +183,10 @@ class ApiKeySpec(StepSpec):
     ACTION: ClassVar[str] = "api_key"
 
     account: AccountAlias
-    action: Literal["generate", "regenerate", "revoke"]
+    action: Annotated[
+        Literal["generate", "regenerate", "revoke"],
+        _doc("`regenerate` replaces the key; the old one stops working at once"),
+    ]
     keep_old_as: Annotated[
         str | None,
         _doc("an alias for the key being replaced (for `key:` and `${api_key:ALIAS}`)"),
@@ -222,8 +223,8 @@ class VisitorSpec(StepSpec):
     ACTION: ClassVar[str] = "visitor"
 
     account: AccountAlias
-    visitor_id: str
-    anonymous_id: str
+    visitor_id: Annotated[str, _doc("AB Tasty's visitor id: 1 to 32 letters, digits or hyphens")]
+    anonymous_id: Annotated[str, _doc("the Segment anonymousId the tag read")]
     seen_at: Annotated[str | None, _doc("when the tag saw it (default: now)")] = None
 
     def problems(self) -> list[Problem]:
@@ -241,11 +242,13 @@ class CallSpec(StepSpec):
     source: Annotated[
         str | None, _doc("or send through this source's Tracking API (the fake Segment)")
     ] = None
-    anonymous_id: str | None = None
-    user_id: str | None = None
-    traits: dict[str, Any] = msgspec.field(default_factory=dict)
-    group_id: str | None = None
-    event: str | None = None
+    anonymous_id: Annotated[str | None, _doc("Segment's anonymousId")] = None
+    user_id: Annotated[str | None, _doc("Segment's userId")] = None
+    traits: Annotated[
+        dict[str, Any], _doc("identify: the user's traits; group: the group's (not for track)")
+    ] = msgspec.field(default_factory=dict)
+    group_id: Annotated[str | None, _doc("the group (required for group)")] = None
+    event: Annotated[str | None, _doc("the event name (required for track)")] = None
     timestamp: Annotated[str | None, _doc("the event time (default: now)")] = None
     message_id: Annotated[str | None, _doc("default: one per step")] = None
     key: Annotated[
@@ -255,7 +258,10 @@ class CallSpec(StepSpec):
             "Authorization (default: the account's live key)"
         ),
     ] = None
-    integrations: dict[str, Any] | None = None
+    integrations: Annotated[
+        dict[str, Any] | None,
+        _doc('Segment\'s integrations object, e.g. `{"AB Tasty client side": false}`'),
+    ] = None
 
     def problems(self) -> list[Problem]:
         """An account or a source, not both; ``timestamp`` must be an instant."""
@@ -273,7 +279,7 @@ class CallSpec(StepSpec):
 
 
 class IdentifySpec(CallSpec):
-    """An identify call: the user's traits (fields as for every call, see below)."""
+    """An identify call: the user's traits."""
 
     ACTION: ClassVar[str] = "identify"
 
@@ -311,7 +317,10 @@ class SendSpec(StepSpec):
 
     ACTION: ClassVar[str] = "send"
 
-    to: Literal["webhook", "tracking"]
+    to: Annotated[
+        Literal["webhook", "tracking"],
+        _doc("an account's webhook, or a source's Tracking API"),
+    ]
     account: Annotated[str | None, _doc("the account (to: webhook)")] = None
     source: Annotated[str | None, _doc("the source (to: tracking)")] = None
     call: Annotated[str, _doc("the Tracking API path: `/v1/<call>`")] = "identify"
@@ -334,14 +343,18 @@ class SendSpec(StepSpec):
 class ClientCallSpec(_Spec):
     """One call made with the real Segment client library."""
 
-    anonymous_id: str | None = None
-    user_id: str | None = None
-    traits: dict[str, Any] = msgspec.field(default_factory=dict)
-    group_id: str | None = None
-    event: str | None = None
-    name: Annotated[str | None, _doc("the page name")] = None
-    properties: dict[str, Any] = msgspec.field(default_factory=dict)
-    integrations: dict[str, Any] | None = None
+    anonymous_id: Annotated[str | None, _doc("`anonymous_id=` of the call")] = None
+    user_id: Annotated[str | None, _doc("`user_id=`")] = None
+    traits: Annotated[dict[str, Any], _doc("`traits=` (identify, group)")] = msgspec.field(
+        default_factory=dict
+    )
+    group_id: Annotated[str | None, _doc("`group_id=` (group)")] = None
+    event: Annotated[str | None, _doc("`event=` (track)")] = None
+    name: Annotated[str | None, _doc("`name=` (page)")] = None
+    properties: Annotated[dict[str, Any], _doc("`properties=` (track, page)")] = msgspec.field(
+        default_factory=dict
+    )
+    integrations: Annotated[dict[str, Any] | None, _doc("`integrations=`")] = None
 
 
 class ClientSpec(StepSpec):
@@ -359,7 +372,9 @@ class ClientSpec(StepSpec):
 class OutageSpec(_Spec):
     """Every delivery attempt fails for a while: with `status`, or a timeout when null."""
 
-    duration: Annotated[Duration, _doc("how long, from now")] = msgspec.field(name="for")
+    duration: Annotated[
+        str | int | float, _doc("how long from now: seconds, or `90s`, `15m`, `3h`, `1h30m`")
+    ] = msgspec.field(name="for")
     status: Annotated[int | None, _doc("the failing status; `null`: a timeout")] = 503
 
 
@@ -368,10 +383,12 @@ class DeliverSpec(StepSpec):
 
     ACTION: ClassVar[str] = "deliver"
 
-    outage: OutageSpec | None = None
+    outage: Annotated[OutageSpec | None, _doc("every attempt fails for a while")] = None
     duplicate_next: Annotated[int | None, _doc("deliver the next N messages twice")] = None
     hold_next: Annotated[int | None, _doc("hold the next N messages back")] = None
-    hold_for: Annotated[Duration | None, _doc("for this long")] = None
+    hold_for: Annotated[
+        str | int | float | None, _doc("for this long: seconds, or `90s`, `15m`, `2h`")
+    ] = None
     clear: Annotated[bool, _doc("remove every scripted fault")] = False
 
     def problems(self) -> list[Problem]:
@@ -399,7 +416,7 @@ class ConnectorRef(_Spec):
 
 
 Connector = Annotated[
-    str | ConnectorRef,
+    str | ConnectorRef | None,
     _doc(
         "a connector of the account by its name, or `{account, name}` for another account's, "
         "or `{id}` (default: the account's current connector)"
@@ -410,13 +427,13 @@ Connector = Annotated[
 class ConditionSpec(_Spec):
     """A segment condition on a trait of a connector (by default the account's current one)."""
 
-    trait: str
+    trait: Annotated[str, _doc("a trait key as the builder shows it (`plan`, `group.plan`)")]
     operator: Annotated[
         str,
         _doc("`equals`, `not_equals`, `contains`, `exists`, `greater_than`, `less_than`"),
     ]
-    value: Annotated[Any, _doc("sent with its YAML type")] = None
-    connector: Connector | None = None
+    value: Annotated[Any, _doc("sent with its YAML type (ignored by `exists`)")] = None
+    connector: Connector = None
 
     def problems(self) -> list[Problem]:
         """A connector reference must make sense."""
@@ -432,7 +449,7 @@ class SegmentSpec(StepSpec):
 
     account: AccountAlias
     alias: Annotated[str, _doc("the alias checks use")] = msgspec.field(name="as")
-    conditions: list[ConditionSpec]
+    conditions: Annotated[list[ConditionSpec], _doc("what a visitor's activated traits must meet")]
     name: Annotated[str | None, _doc("default: the alias")] = None
     match: Annotated[str, _doc("`all` or `any`")] = "all"
 
@@ -447,18 +464,21 @@ class SegmentSpec(StepSpec):
 
 class RequestSpec(StepSpec):
     """Any HTTP request to either fake, for what no other step sends (odd credentials, routes
-    the other steps do not reach). Text in `path`, `params`, `headers`, `body` and `raw` may
-    hold references: `${api_key:shop}`, `${base64:${api_key:shop}:}` (see Templates)."""
+    the other steps do not reach). Text in `path`, `params`, `headers`, `body` and `raw`, and
+    in its `expect:`, may hold references: `${api_key:shop}`, `${base64:${api_key:shop}:}`
+    (see References)."""
 
     ACTION: ClassVar[str] = "request"
 
     to: Annotated[Literal["abtasty", "segment"], _doc("which fake")]
     path: Annotated[str, _doc("e.g. `/segment/webhook`, `/api/accounts/${account_id:shop}`")]
-    method: str = "GET"
+    method: Annotated[str, _doc("the HTTP method")] = "GET"
     params: Annotated[dict[str, str], _doc("the query string")] = msgspec.field(
         default_factory=dict
     )
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    headers: Annotated[dict[str, str], _doc("request headers")] = msgspec.field(
+        default_factory=dict
+    )
     body: Annotated[Any, _doc("a JSON body (with `Content-Type: application/json`)")] = UNSET
     raw: Annotated[str | None, _doc("or a body sent as this text, as it is")] = None
 
@@ -474,9 +494,9 @@ class RequestSpec(StepSpec):
 
 # outcome of an action ------------------------------------------------------------------------
 class OutcomeSpec(_Spec):
-    """`expect:` beside an action: what its HTTP answer must be (default: any 2xx)."""
+    """What an action's HTTP answer must be (default: any 2xx)."""
 
-    status: int | None = None
+    status: Annotated[int | None, _doc("the HTTP status")] = None
     code: Annotated[str | None, _doc("the error code of the JSON answer")] = None
     body: Annotated[dict[str, Any] | None, _doc("fields the JSON answer must have (a subset)")] = (
         None
@@ -491,7 +511,7 @@ class ValueCount(_Spec):
     """A builder value and, optionally, how many visitors its cohort holds."""
 
     value: Annotated[Any, _doc("the value, with its YAML type")]
-    visitors: int | UnsetType = UNSET
+    visitors: Annotated[int | UnsetType, _doc("how many visitors its cohort holds")] = UNSET
 
 
 BuilderValues = Annotated[
@@ -501,6 +521,7 @@ BuilderValues = Annotated[
             "`{value: visitors}`, a list of values or of `{value, visitors}`, or one value"
         ),
         extra_json_schema={
+            "title": "values",
             "anyOf": [
                 {"type": "object", "additionalProperties": {"type": "integer"}},
                 {
@@ -513,7 +534,7 @@ BuilderValues = Annotated[
                     },
                 },
                 {"type": ["string", "number", "boolean", "null"]},
-            ]
+            ],
         },
     ),
 ]
@@ -522,7 +543,7 @@ BuilderValues = Annotated[
 class TraitValue(_Spec):
     """A trait, or one value of it, for `hides`."""
 
-    trait: str
+    trait: Annotated[str, _doc("a trait key")]
     value: Annotated[Any, _doc("the value (absent: the whole trait)")] = UNSET
 
 
@@ -531,14 +552,18 @@ class BuilderExpect(_Spec):
     as text in format 1 and as typed values in format 2."""
 
     account: AccountAlias
-    connector: Connector | None = None
+    connector: Connector = None
     source: Annotated[
         Literal["identify", "group"] | None,
         _doc("only traits from identify calls, or only group traits"),
     ] = None
-    shows: Annotated[dict[str, BuilderValues], _doc("traits and values that must be shown")] = (
-        msgspec.field(default_factory=dict)
-    )
+    shows: Annotated[
+        dict[str, BuilderValues],
+        _doc(
+            "trait -> values that must be shown: `{value: visitors}`, a list of values or of "
+            "`{value, visitors}`, or one value"
+        ),
+    ] = msgspec.field(default_factory=dict)
     hides: Annotated[
         list[str | TraitValue],
         _doc(
@@ -547,7 +572,8 @@ class BuilderExpect(_Spec):
         ),
     ] = msgspec.field(default_factory=list)
     exactly: Annotated[
-        dict[str, BuilderValues] | None, _doc("everything shown, and nothing else")
+        dict[str, BuilderValues] | None,
+        _doc("every trait and value shown, in the forms of `shows`, and nothing else"),
     ] = None
     status: RefusedStatus = None
     code: RefusedCode = None
@@ -592,7 +618,7 @@ class VisitorExpect(_Spec):
     """Which segments a visitor is in now."""
 
     account: AccountAlias
-    visitor_id: str
+    visitor_id: Annotated[str, _doc("the visitor")]
     in_: Annotated[list[str], _doc("segment aliases it must be in")] = msgspec.field(
         default_factory=list, name="in"
     )
@@ -612,10 +638,10 @@ class ExplainExpect(_Spec):
     substrings of all the reasons together."""
 
     account: AccountAlias
-    visitor_id: str
+    visitor_id: Annotated[str, _doc("the visitor")]
     segment: Annotated[str | None, _doc("a segment alias")] = None
     segment_id: Annotated[str | None, _doc("or a literal segment id")] = None
-    matches: bool | None = None
+    matches: Annotated[bool | None, _doc("whether the visitor is in the segment")] = None
     contains: Annotated[list[str], _doc("text the reasons must contain")] = msgspec.field(
         default_factory=list
     )
@@ -639,11 +665,11 @@ class ExplainExpect(_Spec):
 class MessageExpect(_Spec):
     """One message in a source's delivery overview."""
 
-    message_id: str
+    message_id: Annotated[str, _doc("the messageId (a call step's `message_id`)")]
     destination: Annotated[
         str | None, _doc("the account whose destination (default: every destination)")
     ] = None
-    type: str | UnsetType = UNSET
+    type: Annotated[str | UnsetType, _doc("`identify`, `group`, `track`, ...")] = UNSET
     stage: Annotated[
         str | UnsetType,
         _doc(
@@ -651,7 +677,7 @@ class MessageExpect(_Spec):
             "`failed_on_ingest`"
         ),
     ] = UNSET
-    attempts: int | UnsetType = UNSET
+    attempts: Annotated[int | UnsetType, _doc("delivery attempts made")] = UNSET
     last_status: Annotated[
         int | UnsetType | None, _doc("the last attempt's status; `null`: none or a timeout")
     ] = UNSET
@@ -684,7 +710,9 @@ class DeliveryExpect(_Spec):
         ],
         _doc("counts of the stages given"),
     ] = msgspec.field(default_factory=dict)
-    messages: list[MessageExpect] = msgspec.field(default_factory=list)
+    messages: Annotated[list[MessageExpect], _doc("single messages, by messageId")] = msgspec.field(
+        default_factory=list
+    )
     status: RefusedStatus = None
     code: RefusedCode = None
 
@@ -699,12 +727,14 @@ class DeliveryExpect(_Spec):
 class RunExpect(_Spec):
     """One nightly refresh (the fields given); instants compare as instants."""
 
-    scheduled_for: Instant | UnsetType = UNSET
-    cutoff: Instant | UnsetType = UNSET
+    scheduled_for: Annotated[str | UnsetType, _doc("when the run was due (an instant)")] = UNSET
+    cutoff: Annotated[str | UnsetType, _doc("local midnight: the run took what arrived before")] = (
+        UNSET
+    )
     messages: Annotated[int | UnsetType, _doc("messages that run took")] = UNSET
-    profiles: int | UnsetType = UNSET
-    matched_profiles: int | UnsetType = UNSET
-    cohorts: int | UnsetType = UNSET
+    profiles: Annotated[int | UnsetType, _doc("profiles after it")] = UNSET
+    matched_profiles: Annotated[int | UnsetType, _doc("profiles matched to a visitor")] = UNSET
+    cohorts: Annotated[int | UnsetType, _doc("cohorts after it")] = UNSET
 
     def problems(self) -> list[Problem]:
         """Instants are instants."""
@@ -725,7 +755,7 @@ class RefreshesExpect(_Spec):
     runs: Annotated[
         list[RunExpect] | None, _doc("every run, in order (a catch-up runs several)")
     ] = None
-    next_refresh_at: Instant | None = None
+    next_refresh_at: Annotated[str | None, _doc("when the next run falls due")] = None
     status: RefusedStatus = None
     code: RefusedCode = None
 
@@ -744,9 +774,9 @@ class RefreshesExpect(_Spec):
 class JournalEntryExpect(_Spec):
     """A request in the journal (the fields given; text may hold `${...}` references)."""
 
-    method: str | UnsetType = UNSET
+    method: Annotated[str | UnsetType, _doc("the HTTP method")] = UNSET
     path: Annotated[str | UnsetType, _doc("the path, with its query string if any")] = UNSET
-    status: int | UnsetType = UNSET
+    status: Annotated[int | UnsetType, _doc("the status it got")] = UNSET
     headers: Annotated[dict[str, str], _doc("request headers as journaled (names in any case)")] = (
         msgspec.field(default_factory=dict)
     )
@@ -787,12 +817,12 @@ class ExpectSpec(StepSpec):
 
     ACTION: ClassVar[str] = "expect"
 
-    builder: BuilderExpect | None = None
-    visitor: VisitorExpect | None = None
-    explain: ExplainExpect | None = None
-    delivery: DeliveryExpect | None = None
-    refreshes: RefreshesExpect | None = None
-    journal: JournalExpect | None = None
+    builder: Annotated[BuilderExpect | None, _doc("the segment builder")] = None
+    visitor: Annotated[VisitorExpect | None, _doc("a visitor's segments")] = None
+    explain: Annotated[ExplainExpect | None, _doc("why a visitor is (not) in a segment")] = None
+    delivery: Annotated[DeliveryExpect | None, _doc("a source's delivery overview")] = None
+    refreshes: Annotated[RefreshesExpect | None, _doc("an account's nightly refreshes")] = None
+    journal: Annotated[JournalExpect | None, _doc("a fake's request journal")] = None
 
     def problems(self) -> list[Problem]:
         """At least one check; each check's own rules."""
