@@ -333,10 +333,8 @@ def _time(value: Any, line: int, field: str) -> tuple[datetime | None, list[Find
         ]
     try:
         return parse_instant(value), []
-    except ValueError:
-        return None, [
-            Finding(line, field, f"{value!r} is not an ISO-8601 timestamp with an offset")
-        ]
+    except ValueError as problem:
+        return None, [Finding(line, field, f"{value!r} {problem}")]
 
 
 # the file ------------------------------------------------------------------------------------

@@ -71,8 +71,8 @@ def instant_problem(value: str, where: str) -> list[Problem]:
     """A problem when ``value`` is not an ISO-8601 instant with an offset."""
     try:
         parse_instant(value)
-    except ValueError:
-        return [Problem(where, f"{value!r} is not an ISO-8601 timestamp with an offset")]
+    except ValueError as problem:
+        return [Problem(where, f"{value!r} {problem}")]
     return []
 
 
