@@ -247,7 +247,8 @@ def _play(args: argparse.Namespace) -> int:
         return 0
     if not args.paths:
         raise HarnessError(
-            "invalid_arguments", "Name scenario files or folders to play (or --list-steps)."
+            CommandCode.INVALID_ARGUMENTS,
+            "Name scenario files or folders to play (or --list-steps).",
         )
     for fmt, _ in args.report:
         if fmt not in ("json", "junit"):
