@@ -40,6 +40,8 @@ Stage = Literal[
     "retrying", "delivered", "failed_delivery", "filtered_at_destination", "failed_on_ingest"
 ]
 STAGES = ("received", "failed_on_ingest", "filtered_at_destination", "failed_delivery", "delivered")
+DELIVERY_STAGES = ("retrying", *STAGES[1:])
+"""The stages a message can be in (``received`` counts them all)."""
 KEPT_RESPONSE_CHARS = 2_000
 
 
@@ -65,9 +67,34 @@ class Destination:
     name: str = AB_TASTY_DESTINATION
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt: when, what the destination answered, and what followed.
+
+    Attributes:
+        status: The HTTP status, or None when the destination did not answer (timeout).
+        outcome: ``delivered``, ``retry`` (another attempt is due) or ``failed``.
+        detail: The start of the answer's body, or the transport error.
+        next_attempt_at: When the retry falls due, for ``retry``.
+    """
+
+    at: datetime
+    status: int | None
+    outcome: Literal["delivered", "retry", "failed"]
+    detail: str
+    next_attempt_at: datetime | None = None
+
+
+ATTEMPT_DETAIL_CHARS = 200
+
+
 @dataclass(slots=True)
 class DeliveryRecord:
-    """One message on its way to one destination (or stopped before it)."""
+    """One message on its way to one destination (or stopped before it).
+
+    ``history`` holds every attempt, oldest first; ``received_at`` is when the Tracking
+    API took the message.
+    """
 
     source_id: str
     message_id: str | None
@@ -82,6 +109,8 @@ class DeliveryRecord:
     last_delay: timedelta | None = None
     payload: bytes = b""
     retries: int = 0
+    received_at: datetime | None = None
+    history: list[Attempt] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +119,23 @@ class Overview:
 
     stages: dict[str, int]
     messages: list[DeliveryRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """A page of a source's deliveries, with the overview's counts.
+
+    Attributes:
+        stages: The delivery overview's counts (as :meth:`FakeSegment.overview` gives them).
+        retrying: Messages whose delivery is still being retried (in no stage yet).
+        messages: The page, newest first.
+        total: How many messages match the filters.
+    """
+
+    stages: dict[str, int]
+    retrying: int
+    messages: list[DeliveryRecord]
+    total: int
 
 
 @dataclass
@@ -257,6 +303,7 @@ class FakeSegment:
                 None,
                 "failed_on_ingest",
                 last_body=rejection.reason,
+                received_at=self.clock.now(),
             )
         )
 
@@ -271,6 +318,7 @@ class FakeSegment:
                 destination.id,
                 "retrying",
                 payload=payload,
+                received_at=self.clock.now(),
             )
             self._state.records.append(record)
             if message["type"] not in AB_TASTY_TYPES or not sends_to(message, destination.name):
@@ -291,11 +339,14 @@ class FakeSegment:
             response.body if response.status is not None else response.error or "no answer"
         )[:KEPT_RESPONSE_CHARS]
         record.next_attempt_at = None
+        detail = record.last_body[:ATTEMPT_DETAIL_CHARS]
         if is_delivered(response):
             record.stage = "delivered"
+            record.history.append(Attempt(now, response.status, "delivered", detail))
             return
         if not is_retryable(response):
             record.stage = "failed_delivery"
+            record.history.append(Attempt(now, response.status, "failed", detail))
             return
         record.retries += 1
         delay = self.retry_policy.delay(record.retries, record.last_delay, self._rng)
@@ -303,10 +354,12 @@ class FakeSegment:
         assert record.first_attempt_at is not None
         if due - record.first_attempt_at > self.retry_policy.window:
             record.stage = "failed_delivery"
+            record.history.append(Attempt(now, response.status, "failed", detail))
             return
         record.last_delay = delay
         record.next_attempt_at = due
         record.stage = "retrying"
+        record.history.append(Attempt(now, response.status, "retry", detail, due))
         heapq.heappush(self._due, (due, next(self._tiebreak), record))
 
     def next_due(self) -> datetime | None:
@@ -343,6 +396,60 @@ class FakeSegment:
                 if record.stage != "retrying":
                     stages[record.stage] += 1
             return Overview(stages, records)
+
+    def sources(self) -> list[Source]:
+        """Every source of the workspace, oldest first."""
+        with self._lock:
+            return list(self._state.sources.values())
+
+    def deliveries(
+        self,
+        source_id: str,
+        *,
+        stage: str | None = None,
+        message_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> DeliveryPage:
+        """The delivery overview's counts and one page of its messages, newest first.
+
+        Args:
+            source_id: The source.
+            stage: Only messages in this stage (``retrying`` included).
+            message_id: Only this message (one record per destination).
+            offset: Messages to skip.
+            limit: At most this many.
+
+        Raises:
+            HarnessError: ``source_not_found``; ``invalid_body`` for an unknown stage.
+        """
+        if stage is not None and stage not in DELIVERY_STAGES:
+            raise HarnessError(
+                "invalid_body",
+                f"stage {str(stage)[:30]!r} is not a delivery stage; use one of "
+                "failed_on_ingest, filtered_at_destination, failed_delivery, delivered, retrying.",
+            )
+        with self._lock:
+            self.run_due()
+            self.source(source_id)
+            stages = dict.fromkeys(STAGES, 0)
+            stages["received"] = self._state.received.get(source_id, 0)
+            retrying = 0
+            matching: list[DeliveryRecord] = []
+            for record in self._state.records:
+                if record.source_id != source_id:
+                    continue
+                if record.stage == "retrying":
+                    retrying += 1
+                else:
+                    stages[record.stage] += 1
+                if (stage is None or record.stage == stage) and (
+                    message_id is None or record.message_id == message_id
+                ):
+                    matching.append(record)
+            start = max(offset, 0)
+            page = matching[::-1][start : start + max(limit, 0)]
+            return DeliveryPage(stages, retrying, page, len(matching))
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source with its destinations and deliveries."""
