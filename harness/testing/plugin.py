@@ -13,6 +13,11 @@ Fixtures, from cheapest to most real:
 Mark a test with ``@pytest.mark.harness_clock("2026-03-02T12:00:00Z")`` to start the
 clock there, or override the ``harness_start`` fixture. Scenario files in a ``scenarios``
 folder are collected as tests, one per file.
+
+pytest imports this module on every run in an environment where the package is installed,
+so it imports nothing heavy: the runtime (Litestar, uvicorn), the scenario engine (YAML)
+and the handles are imported by the fixtures and items that use them, on first use
+(``tests/testing/test_plugin_startup.py`` checks it; ``bench/plugin_startup.py`` times it).
 """
 
 from __future__ import annotations
@@ -21,19 +26,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.core.clock import ManualClock, parse_instant
-from harness.runtime.asgi import AsgiClient
-from harness.runtime.server import ServerGroup
-from harness.runtime.stack import Harness
-from harness.scenarios.driver import InProcessDriver, LiveDriver
-from harness.scenarios.loader import ScenarioError
-from harness.scenarios.model import load_scenario
-from harness.scenarios.runner import StepFailure, run_scenario
-from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
+
+if TYPE_CHECKING:
+    from harness.runtime.asgi import AsgiClient
+    from harness.runtime.server import ServerGroup
+    from harness.runtime.stack import Harness
+    from harness.scenarios.driver import Driver
+    from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
 
 DEFAULT_START = "2026-03-02T12:00:00Z"
 """Where the clock starts for a test that does not say (a Monday, noon UTC)."""
@@ -96,12 +100,17 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         """Load and play the scenario."""
+        from harness.scenarios.model import load_scenario
+        from harness.scenarios.runner import run_scenario
+
         scenario = load_scenario(self.path)
         result = run_scenario(scenario, self._driver())
         if result.failure is not None:
             raise result.failure
 
-    def _driver(self) -> Any:
+    def _driver(self) -> Driver:
+        from harness.scenarios.driver import InProcessDriver, LiveDriver
+
         options = self.config.option
         if options.harness_url:
             return LiveDriver(
@@ -111,7 +120,7 @@ class ScenarioItem(pytest.Item):
                 restart=options.harness_restart,
             )
 
-        driver = getattr(self.config, "_harness_scenario_driver", None)
+        driver: Driver | None = getattr(self.config, "_harness_scenario_driver", None)
         if driver is None:
             driver = InProcessDriver()
             self.config._harness_scenario_driver = driver  # type: ignore[attr-defined]
@@ -119,6 +128,9 @@ class ScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         """The step failure or file error as one clear paragraph, without a traceback."""
+        from harness.scenarios.loader import ScenarioError
+        from harness.scenarios.runner import StepFailure
+
         if isinstance(excinfo.value, StepFailure | ScenarioError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
@@ -139,6 +151,9 @@ class _Session:
 @pytest.fixture(scope="session")
 def harness_session() -> Iterator[_Session]:
     """Both fakes and their apps, built once per session (per xdist worker)."""
+    from harness.runtime.asgi import AsgiClient
+    from harness.runtime.stack import Harness
+
     harness = Harness(ManualClock(parse_instant(DEFAULT_START)))
     session = _Session(
         harness, AsgiClient(harness.abtasty_app()), AsgiClient(harness.segment_app())
@@ -166,18 +181,24 @@ def harness(harness_session: _Session, harness_start: datetime) -> Harness:
 @pytest.fixture
 def harness_clock(harness: Harness) -> ClockControl:
     """The shared manual clock: ``move_to``, ``advance``, ``now``."""
+    from harness.testing.handles import ClockControl
+
     return ClockControl(harness)
 
 
 @pytest.fixture
 def abtasty_account(harness: Harness) -> AccountHandle:
     """An AB Tasty account with a Segment pull connector and an API key."""
+    from harness.testing.handles import AccountHandle
+
     return AccountHandle.create(harness)
 
 
 @pytest.fixture
 def simulated_segment(harness: Harness, abtasty_account: AccountHandle) -> SourceHandle:
     """A Segment source whose AB Tasty destination is ``abtasty_account``."""
+    from harness.testing.handles import SourceHandle
+
     return SourceHandle.create(harness, abtasty_account)
 
 
@@ -204,6 +225,8 @@ class LiveHarness:
 
 @pytest.fixture(scope="session")
 def _harness_servers(harness_session: _Session) -> Iterator[ServerGroup]:
+    from harness.runtime.server import ServerGroup
+
     harness = harness_session.harness
     group = ServerGroup(
         [(harness.abtasty_app(), "127.0.0.1", 0), (harness.segment_app(), "127.0.0.1", 0)]
