@@ -612,7 +612,7 @@ class AbTasty:
         sightings = self.store.visitor_sightings(account.id, visitor)
         if not sightings:
             raise HarnessError(
-                "visitor_not_found",
+                ErrorCode.VISITOR_NOT_FOUND,
                 f"The tag has not reported visitor {visitor!r} in this account; it reports visitors "
                 "with POST /api/accounts/{account_id}/visitors.",
             )

@@ -381,7 +381,7 @@ class FakeSegment:
         """
         if stage is not None and stage not in DELIVERY_STAGES:
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"stage {stage[:30]!r} is not a delivery stage; use one of "
                 f"{', '.join(DELIVERY_STAGES)}.",
             )
