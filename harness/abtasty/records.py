@@ -127,7 +127,13 @@ class GroupProfile:
 
 @dataclass(frozen=True, slots=True)
 class RefreshRun:
-    """One nightly audience refresh: what it took and the state after it."""
+    """One nightly audience refresh: what it took and the state after it.
+
+    Attributes:
+        input_version: The store's :meth:`input_version` of the account when the run read
+            what it reads (messages, sightings, ...); -1 when unknown. The next run may
+            reuse this run's result only while the version is unchanged.
+    """
 
     account_id: str
     scheduled_for: datetime
@@ -136,6 +142,7 @@ class RefreshRun:
     profiles: int
     matched_profiles: int
     cohorts: int
+    input_version: int = -1
 
 
 VisitorTraits = dict[str, dict[str, tuple[JsonValue, ...]]]

@@ -37,7 +37,7 @@ from harness.abtasty.store.base import MESSAGE_RETENTION
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, timezone TEXT NOT NULL, refresh_hour INTEGER NOT NULL,
-    created_at TEXT NOT NULL);
+    created_at TEXT NOT NULL, input_version INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS connectors (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL,
     name TEXT NOT NULL, created_at TEXT NOT NULL, integration TEXT NOT NULL, direction TEXT NOT NULL);
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS groups (
 CREATE TABLE IF NOT EXISTS refreshes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, scheduled_for TEXT NOT NULL,
     cutoff TEXT NOT NULL, messages INTEGER NOT NULL, profiles INTEGER NOT NULL,
-    matched_profiles INTEGER NOT NULL, cohorts INTEGER NOT NULL);
+    matched_profiles INTEGER NOT NULL, cohorts INTEGER NOT NULL, input_version INTEGER NOT NULL DEFAULT -1);
 CREATE INDEX IF NOT EXISTS refreshes_account ON refreshes (account_id, seq);
 CREATE TABLE IF NOT EXISTS activations (
     account_id TEXT PRIMARY KEY, scheduled_for TEXT NOT NULL, visitors BLOB NOT NULL, matched BLOB NOT NULL);
@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS segments (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL, name TEXT NOT NULL,
     match TEXT NOT NULL, conditions BLOB NOT NULL, created_at TEXT NOT NULL);
 """
+
+ADDED_COLUMNS = (
+    ("accounts", "input_version", "INTEGER NOT NULL DEFAULT 0"),
+    ("refreshes", "input_version", "INTEGER NOT NULL DEFAULT -1"),
+)
+"""Columns added since the first schema: a file written by an older version gains them."""
 
 MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken"
 TENANT_TABLES = (
@@ -133,6 +139,10 @@ class SqliteStore:
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         self._conn.executescript(SCHEMA)
+        for table, column, declaration in ADDED_COLUMNS:
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -163,7 +173,7 @@ class SqliteStore:
         """Keep a new account."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO accounts (id, name, timezone, refresh_hour, created_at) VALUES (?, ?, ?, ?, ?)",
                 (
                     account.id,
                     account.name,
@@ -172,6 +182,17 @@ class SqliteStore:
                     _text(account.created_at),
                 ),
             )
+
+    def input_version(self, account_id: str) -> int:
+        """The account's count of changes to what the refresh reads."""
+        row = self._one("SELECT input_version FROM accounts WHERE id = ?", account_id)
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, account_id: str) -> None:
+        db.execute(
+            "UPDATE accounts SET input_version = input_version + 1 WHERE id = ?", (account_id,)
+        )
 
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
@@ -195,6 +216,7 @@ class SqliteStore:
                     connector.direction,
                 ),
             )
+            self._bump(db, connector.account_id)
 
     def connectors(self, account_id: str) -> list[Connector]:
         """The account's connectors, oldest first."""
@@ -207,13 +229,16 @@ class SqliteStore:
     def remove_connector(self, account_id: str, connector_id: str) -> bool:
         """Remove a connector."""
         with self._tx() as db:
-            return (
+            removed = (
                 db.execute(
                     "DELETE FROM connectors WHERE account_id = ? AND id = ?",
                     (account_id, connector_id),
                 ).rowcount
                 > 0
             )
+            if removed:
+                self._bump(db, account_id)
+            return removed
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         """Set the account's key, replacing the old one."""
@@ -222,6 +247,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO api_keys VALUES (?, ?, ?, ?)",
                 (record.account_id, record.digest, record.last4, _text(record.created_at)),
             )
+            self._bump(db, record.account_id)
 
     def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
         """The account's key record."""
@@ -241,9 +267,12 @@ class SqliteStore:
     def remove_api_key(self, account_id: str) -> bool:
         """Revoke the account's key."""
         with self._tx() as db:
-            return (
+            removed = (
                 db.execute("DELETE FROM api_keys WHERE account_id = ?", (account_id,)).rowcount > 0
             )
+            if removed:
+                self._bump(db, account_id)
+            return removed
 
     # messages
     def add_message(self, message: StoredMessage, dedup_window: timedelta) -> int | None:
@@ -276,6 +305,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO dedup VALUES (?, ?, ?)",
                 (message.account_id, message.message_id, arrival),
             )
+            self._bump(db, message.account_id)
             db.execute(
                 "DELETE FROM dedup WHERE first_arrival <= ?",
                 (_text(message.received_at - dedup_window),),
@@ -333,16 +363,18 @@ class SqliteStore:
                 "SELECT 1 FROM sightings WHERE account_id = ? AND visitor_id = ? LIMIT 1",
                 (sighting.account_id, sighting.visitor_id),
             ).fetchone()
-            db.execute(
+            changed = db.execute(
                 "INSERT INTO sightings VALUES (?, ?, ?, ?) ON CONFLICT (account_id, visitor_id, anonymous_id)"
-                " DO UPDATE SET seen_at = MIN(seen_at, excluded.seen_at)",
+                " DO UPDATE SET seen_at = excluded.seen_at WHERE excluded.seen_at < sightings.seen_at",
                 (
                     sighting.account_id,
                     sighting.visitor_id,
                     sighting.anonymous_id,
                     _text(sighting.seen_at),
                 ),
-            )
+            ).rowcount
+            if changed:
+                self._bump(db, sighting.account_id)
             return known is None
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
@@ -412,8 +444,8 @@ class SqliteStore:
                 ((account, g.connector_id, g.group_id, _traits_blob(g.traits)) for g in groups),
             )
             db.execute(
-                "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles, matched_profiles,"
+                " cohorts, input_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     account,
                     _text(run.scheduled_for),
@@ -422,6 +454,7 @@ class SqliteStore:
                     run.profiles,
                     run.matched_profiles,
                     run.cohorts,
+                    run.input_version,
                 ),
             )
             if activation is None:
@@ -439,24 +472,32 @@ class SqliteStore:
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's runs, oldest first."""
         rows = self._all(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes WHERE account_id = ? ORDER BY seq",
+            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, input_version"
+            " FROM refreshes WHERE account_id = ? ORDER BY seq",
             account_id,
         )
         return [
-            RefreshRun(account_id, _instant(r[0]), _instant(r[1]), r[2], r[3], r[4], r[5])
+            RefreshRun(account_id, _instant(r[0]), _instant(r[1]), r[2], r[3], r[4], r[5], r[6])
             for r in rows
         ]
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""
         row = self._one(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes"
-            " WHERE account_id = ? ORDER BY seq DESC LIMIT 1",
+            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, input_version"
+            " FROM refreshes WHERE account_id = ? ORDER BY seq DESC LIMIT 1",
             account_id,
         )
         return (
             RefreshRun(
-                account_id, _instant(row[0]), _instant(row[1]), row[2], row[3], row[4], row[5]
+                account_id,
+                _instant(row[0]),
+                _instant(row[1]),
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
             )
             if row
             else None
