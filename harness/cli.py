@@ -114,9 +114,21 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     check = commands.add_parser(
-        "verify", help="check captured webhook requests (JSON lines or HAR) against the contract"
+        "verify",
+        help="check captured webhook requests (JSON lines or HAR) against the contract",
+        description=(
+            "Judge each captured request as the fake AB Tasty's webhook would, and report every "
+            "one it would refuse, with its status and code."
+        ),
+        epilog=(
+            "Formats read: JSON lines, one request a line: {\"headers\": {...}, \"body\": "
+            "<the JSON message, or its text>, \"method\"?: \"POST\", \"path\"?: "
+            "\"/segment/webhook\"} (what harness simulate --out writes); or a HAR 1.2 file "
+            "(its POSTs to .../segment/webhook). A key masked in the capture (****abcd) cannot "
+            "be checked: verify says so, and with --api-key compares only its last 4 characters."
+        ),
     )
-    check.add_argument("capture", help="the capture file")
+    check.add_argument("capture", help="the capture file (JSON lines or HAR)")
     check.add_argument("--api-key", help="the account's API key, to check requests carry it")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -373,6 +385,11 @@ def _verify(args: argparse.Namespace) -> int:
         print(
             f"{report.requests} requests: {report.accepted} accepted, {len(report.deviations)} refused, {len(report.notes)} notes"
         )
+        if report.masked_keys:
+            print(
+                f"Authentication not checked for {report.masked_keys} request(s): the capture "
+                "masks their keys (****); capture the Authorization header whole to check it."
+            )
     return 0 if report.passed else 1
 
 
