@@ -121,9 +121,9 @@ def _parser() -> argparse.ArgumentParser:
             "one it would refuse, with its status and code."
         ),
         epilog=(
-            "Formats read: JSON lines, one request a line: {\"headers\": {...}, \"body\": "
-            "<the JSON message, or its text>, \"method\"?: \"POST\", \"path\"?: "
-            "\"/segment/webhook\"} (what harness simulate --out writes); or a HAR 1.2 file "
+            'Formats read: JSON lines, one request a line: {"headers": {...}, "body": '
+            '<the JSON message, or its text>, "method"?: "POST", "path"?: '
+            '"/segment/webhook"} (what harness simulate --out writes); or a HAR 1.2 file '
             "(its POSTs to .../segment/webhook). A key masked in the capture (****abcd) cannot "
             "be checked: verify says so, and with --api-key compares only its last 4 characters."
         ),
