@@ -68,6 +68,7 @@ class CommandCode(StrEnum):
     INVALID_CAPTURE = "invalid_capture"
     ADMIN_TOKEN_REQUIRED = "admin_token_required"  # noqa: S105 - a code, not a secret
     PORT_IN_USE = "port_in_use"
+    UNREACHABLE = "unreachable"
 
 
 STATUS_BY_CODE: dict[ErrorCode, int] = {
