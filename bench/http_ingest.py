@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 from bench.common import report
-from harness.server import free_port, wait_until_serving
+from harness.runtime.server import free_port, wait_until_serving
 
 LUA = r"""
 local threads = 0

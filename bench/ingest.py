@@ -15,9 +15,9 @@ import msgspec
 
 from bench.common import report
 from harness import ManualClock
-from harness.clock import parse_instant
-from harness.stack import Harness
-from harness.testing import AccountHandle
+from harness.core.clock import parse_instant
+from harness.runtime.stack import Harness
+from harness.testing.handles import AccountHandle
 
 
 def main() -> None:

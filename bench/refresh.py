@@ -21,9 +21,9 @@ import msgspec
 
 from bench.common import peak_rss_mb, report
 from harness import ManualClock
-from harness.clock import parse_instant
-from harness.stack import Harness
-from harness.testing import AccountHandle
+from harness.core.clock import parse_instant
+from harness.runtime.stack import Harness
+from harness.testing.handles import AccountHandle
 
 
 def one_size(profiles: int, per_profile: int) -> dict[str, float]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 
 from bench.common import report
-from harness.server import ServeProcess
+from harness.runtime.server import ServeProcess
 
 
 def rss_mb(pid: int) -> float:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from bench.common import report
 from harness import ManualClock
-from harness.clock import parse_instant
+from harness.core.clock import parse_instant
+from harness.runtime.server import ServeProcess
+from harness.runtime.stack import Harness
 from harness.scenarios import load_scenario, run_scenario, shared_in_process_driver
-from harness.server import ServeProcess
-from harness.stack import Harness
-from harness.testing import AccountHandle
+from harness.testing.handles import AccountHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,18 +8,16 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from harness.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
-from harness.errors import HarnessError
-from harness.store import MemoryStore, SqliteStore, Store
+from harness.abtasty.store import MemoryStore, SqliteStore, Store
+from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
+from harness.core.errors import HarnessError
 
 
 def _instant(text: str) -> object:
     try:
         return parse_instant(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO-8601 timestamp with an offset"
-        ) from None
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -153,7 +151,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.simulate import FaultConfig, PopulationConfig, StreamConfig
-    from harness.simulate.recorder import CaptureRecorder
+    from harness.simulate.capture import CaptureRecorder
     from harness.simulate.runner import Simulation, SimulationConfig
 
     if args.target and not args.api_key:
@@ -293,7 +291,7 @@ def _verify(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from harness.verify import read_capture, verify
+    from harness.runtime.verify import read_capture, verify
 
     report = verify(read_capture(Path(args.capture)), args.api_key)
     if args.json:
@@ -329,8 +327,8 @@ def open_store(spec: str) -> Store:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from harness.server import ServerGroup, check_bind, check_port_free
-    from harness.stack import Harness
+    from harness.runtime.server import ServerGroup, check_bind, check_port_free
+    from harness.runtime.stack import Harness
 
     check_bind(args.host, args.admin_token)
     if args.port == args.segment_port:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness import ManualClock
-from harness.clock import parse_instant
-from harness.stack import Harness
-from harness.testing import AccountHandle, basic_auth, segment_message
+from harness.core.clock import parse_instant
+from harness.runtime.stack import Harness
+from harness.testing.handles import AccountHandle, basic_auth, segment_message
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 basic = basic_auth

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 FORBIDDEN = {
-    "domain": {
+    "abtasty": {
         "litestar",
         "yaml",
         "requests",
@@ -17,11 +17,11 @@ FORBIDDEN = {
         "httpx",
         "harness.http",
         "harness.cli",
-        "harness.server",
+        "harness.runtime",
     },
-    "store": {"litestar", "yaml", "requests", "harness.domain", "harness.http"},
-    "clock.py": {"litestar", "harness.domain", "harness.store", "harness.http"},
-    "records.py": {"harness"},
+    "abtasty/store": {"litestar", "yaml", "requests", "harness.abtasty.service", "harness.http"},
+    "core": {"litestar", "harness.abtasty", "harness.segment", "harness.http", "harness.runtime"},
+    "abtasty/records.py": {"harness"},
 }
 
 

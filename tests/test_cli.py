@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from harness.cli import main
-from harness.server import ServeProcess
+from harness.runtime.server import ServeProcess
 
 
 def test_cli_serve_refuses_non_loopback_without_token(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
-"""The fake AB Tasty's rules, free of HTTP, YAML and network code."""
+"""The former name of :mod:`harness.abtasty`, kept so ``from harness.domain import AbTasty`` works."""
 
-from harness.domain.service import AbTasty
+from harness.abtasty import AbTasty
 
 __all__ = ["AbTasty"]

@@ -10,16 +10,23 @@ from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from harness.clock import format_instant
-from harness.domain import AbTasty
-from harness.domain.spec import (
+from harness.abtasty import AbTasty
+from harness.abtasty.spec import (
     MAX_MESSAGE_BYTES,
     decode_json_object,
     message_too_large,
     validate_message,
 )
-from harness.errors import HarnessError
-from harness.http.common import app_settings, body_instant, fake_middleware, read_limited
+from harness.core.clock import format_instant
+from harness.core.errors import HarnessError
+from harness.core.timeline import Waker
+from harness.http.common import (
+    app_settings,
+    body_instant,
+    common_routes,
+    fake_middleware,
+    read_limited,
+)
 from harness.http.control import control_router
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
@@ -45,7 +52,6 @@ from harness.http.wire import (
     VisitorSegmentsOut,
     WebhookOut,
 )
-from harness.timeline import Waker
 
 Service = NamedDependency[AbTasty]
 AccountId = FromPath[str]
@@ -265,6 +271,7 @@ def create_abtasty_app(
             control_router(
                 service.clock, journal, reset_state or service.reset_tenant, wakers, restart_state
             ),
+            *common_routes(),
         ],
         middleware=fake_middleware(journal, service.clock, admin_token),
         **app_settings("Fake AB Tasty (segment-abtasty-harness)"),

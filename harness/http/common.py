@@ -8,13 +8,13 @@ from typing import Any
 
 from litestar import Request
 from litestar.logging.config import LoggingConfig
-from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.types import Middleware
+from litestar.types import ControllerRouterHandler, Middleware
 
-from harness.clock import Clock, parse_instant
-from harness.errors import HarnessError
+from harness.core.clock import Clock, instant_problem, parse_instant
+from harness.core.errors import HarnessError
 from harness.http.admin import admin_token_middleware
+from harness.http.assets import openapi_config, swagger_ui_router
+from harness.http.bodies import strict_body
 from harness.http.errors import EXCEPTION_HANDLERS
 from harness.http.journal import RequestJournal, journal_middleware
 from harness.http.limits import header_limit_middleware
@@ -26,16 +26,20 @@ def app_settings(title: str) -> dict[str, Any]:
     """Litestar settings common to the fakes: error mapping, OpenAPI at /schema, quiet logs."""
     return {
         "exception_handlers": EXCEPTION_HANDLERS,
-        "openapi_config": OpenAPIConfig(
-            title=title, version="1.0", path="/schema", render_plugins=[SwaggerRenderPlugin()]
-        ),
+        "openapi_config": openapi_config(title),
         "logging_config": LoggingConfig(
             root={"level": "WARNING", "handlers": ["queue_listener"]},
             log_exceptions="debug",
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 429, 501},
         ),
         "request_max_body_size": MAX_SETUP_BODY_BYTES,
+        "before_request": strict_body,
     }
+
+
+def common_routes() -> list[ControllerRouterHandler]:
+    """Routes both fakes serve besides their own: the Swagger UI files behind ``/schema``."""
+    return [swagger_ui_router()]
 
 
 async def read_limited(
@@ -67,11 +71,8 @@ def body_instant(value: str, field: str) -> datetime:
     """
     try:
         return parse_instant(value)
-    except (ValueError, OverflowError):
-        raise HarnessError(
-            "invalid_body",
-            f"{field} {value[:40]!r} is not an ISO-8601 timestamp with an offset, e.g. 2026-03-02T23:00:00Z.",
-        ) from None
+    except ValueError as problem:
+        raise HarnessError("invalid_body", instant_problem(field, value, problem)) from None
 
 
 def fake_middleware(

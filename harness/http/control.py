@@ -11,13 +11,13 @@ from litestar import Router, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody
 
-from harness.clock import Clock, format_instant
-from harness.errors import HarnessError
+from harness.core.clock import Clock, format_instant
+from harness.core.errors import HarnessError
+from harness.core.timeline import Waker, move_clock
+from harness.core.timeline import advance_clock as advance_clock_by
 from harness.http.common import body_instant
 from harness.http.journal import RequestJournal, entry_json
 from harness.http.wire import AdvanceIn, ClockIn, ClockOut, HealthOut, ResetOut
-from harness.timeline import Waker, move_clock
-from harness.timeline import advance_clock as advance_clock_by
 
 MAX_JOURNAL_LIMIT = 10_000
 MAX_ADVANCE_SECONDS = 100 * 366 * 24 * 3600

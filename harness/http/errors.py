@@ -14,8 +14,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap, HTTPResponseStartEvent, Send
 
-from harness.codes import AUTH_CHALLENGES, STATUS_BY_CODE
-from harness.errors import HarnessError
+from harness.core.codes import AUTH_CHALLENGES, STATUS_BY_CODE
+from harness.core.errors import HarnessError
 
 logger = logging.getLogger("harness.http")
 

@@ -14,14 +14,14 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from harness.clock import Clock, format_instant
-from harness.domain.keys import basic_user
-from harness.errors import mask_secret
+from harness.abtasty.keys import basic_user
+from harness.core.clock import Clock, format_instant
+from harness.core.errors import mask_secret
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
 KEPT_BODY_BYTES = 8_192
 _ACCOUNT_IN_PATH = re.compile(r"^/api/accounts/([^/]+)")
-_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema")
+_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema", "/_assets")
 
 
 def mask_authorization(value: str) -> str:

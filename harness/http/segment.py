@@ -11,9 +11,16 @@ from litestar import Litestar, Request, Router, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from harness.clock import format_instant
-from harness.errors import HarnessError
-from harness.http.common import app_settings, body_instant, fake_middleware, read_limited
+from harness.core.clock import format_instant
+from harness.core.errors import HarnessError
+from harness.core.timeline import Waker
+from harness.http.common import (
+    app_settings,
+    body_instant,
+    common_routes,
+    fake_middleware,
+    read_limited,
+)
 from harness.http.control import control_router
 from harness.http.journal import RequestJournal
 from harness.http.wire import (
@@ -28,9 +35,8 @@ from harness.http.wire import (
     SuccessOut,
 )
 from harness.segment import FakeSegment
-from harness.segment.faults import Outage, ScriptedFaults
+from harness.segment.scripted_faults import Outage, ScriptedFaults
 from harness.segment.tracking import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
-from harness.timeline import Waker
 
 Segment = NamedDependency[FakeSegment]
 CALLS = ("identify", "group", "track", "page", "screen", "alias", "batch")
@@ -197,7 +203,7 @@ def create_segment_app(
         restart_state,
     )
     app = Litestar(
-        route_handlers=[routes, control],
+        route_handlers=[routes, control, *common_routes()],
         middleware=fake_middleware(journal, segment.clock, admin_token),
         **app_settings("Fake Segment (segment-abtasty-harness)"),
     )

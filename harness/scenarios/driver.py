@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import requests
 import responses
 
-from harness.asgi import AsgiClient, Reply
-from harness.clock import ManualClock
-from harness.stack import Harness
+from harness.core.clock import ManualClock
+from harness.runtime.asgi import AsgiClient, Reply
+from harness.runtime.stack import Harness
 
 Fake = Literal["abtasty", "segment"]
 ADMIN_PREFIXES = ("/api/", "/_harness/", "/_segment/")
@@ -162,7 +162,7 @@ class LiveDriver:
 
     def begin(self, start: datetime) -> Reply | None:
         """Move the server's manual clock to ``start`` (or restart the server there)."""
-        from harness.clock import format_instant
+        from harness.core.clock import format_instant
 
         if self.restart:
             reply = self.call(

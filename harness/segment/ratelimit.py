@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 class RateLimiter:

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from harness.clock import Clock
-from harness.errors import HarnessError, mask_secret
+from harness.core.clock import Clock
+from harness.core.errors import HarnessError, mask_secret
 from harness.segment import tracking
 from harness.segment.delivery import (
     AB_TASTY_DESTINATION,

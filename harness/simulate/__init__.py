@@ -1,6 +1,5 @@
 """A simulated Segment: synthetic users, their calls over simulated time, Segment-like delivery."""
 
-from harness.simulate.faults import FaultConfig, FaultyTransport
 from harness.simulate.population import (
     Company,
     Population,
@@ -8,6 +7,7 @@ from harness.simulate.population import (
     SyntheticUser,
     build_population,
 )
+from harness.simulate.random_faults import FaultConfig, FaultyTransport
 from harness.simulate.streams import ClientCall, StreamConfig, VisitorSeen, generate_events
 
 __all__ = [

@@ -13,13 +13,13 @@ from typing import Any
 import msgspec
 
 from harness import ManualClock
+from harness.runtime.stack import Harness
+from harness.runtime.transports import INPROCESS_ABTASTY
 from harness.segment.delivery import Transport
-from harness.simulate.faults import FaultConfig, FaultyTransport
 from harness.simulate.population import PopulationConfig, build_population
-from harness.simulate.recording import DeliveryRecorder, write_scenario
+from harness.simulate.random_faults import FaultConfig, FaultyTransport
+from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
 from harness.simulate.streams import ClientCall, Event, StreamConfig, VisitorSeen, generate_events
-from harness.stack import Harness
-from harness.transports import INPROCESS_ABTASTY
 
 EXTERNAL_ENDPOINT = "simulated://destination"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.clock import format_instant
+from harness.core.clock import format_instant
 from harness.simulate.ids import uuid4_text
 from harness.simulate.population import Population, SyntheticUser
 

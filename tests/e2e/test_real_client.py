@@ -12,8 +12,8 @@ from segment.analytics import Client
 from segment.analytics.request import APIError
 
 from harness import ManualClock
-from harness.server import ServerGroup, free_port
-from harness.stack import Harness
+from harness.runtime.server import ServerGroup, free_port
+from harness.runtime.stack import Harness
 from tests.support import t
 
 

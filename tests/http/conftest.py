@@ -10,9 +10,9 @@ import pytest
 from litestar.testing import TestClient
 
 from harness import ManualClock
-from harness.domain import AbTasty
+from harness.abtasty import AbTasty
+from harness.abtasty.store import MemoryStore
 from harness.http import create_abtasty_app
-from harness.store import MemoryStore
 from tests.support import START, basic
 
 

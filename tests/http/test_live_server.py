@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from harness import ManualClock
-from harness.domain import AbTasty
+from harness.abtasty import AbTasty
+from harness.abtasty.store import MemoryStore
 from harness.http import create_abtasty_app
-from harness.server import LiveServer
-from harness.store import MemoryStore
+from harness.runtime.server import LiveServer
 from tests.support import START, basic, message
 
 
@@ -74,7 +74,7 @@ def test_live_server_stops_what_it_started() -> None:
 
 
 def test_live_server_refuses_non_loopback_host() -> None:
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with pytest.raises(HarnessError) as caught:
         LiveServer(create_abtasty_app(), host="0.0.0.0")

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from harness import ManualClock
-from harness.stack import Harness
+from harness.runtime.stack import Harness
 from tests.http.conftest import assert_error
 from tests.support import START
 

@@ -1,5 +1,5 @@
-"""``harness serve`` as a subprocess (the class lives in ``harness.server`` for users too)."""
+"""``harness serve`` as a subprocess (the class lives in ``harness.runtime.server`` for users too)."""
 
-from harness.server import ServeProcess
+from harness.runtime.server import ServeProcess
 
 __all__ = ["ServeProcess"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from harness.abtasty.store import MemoryStore
 from harness.http.journal import RequestJournal
-from harness.store import MemoryStore
 from tests.support import World, message
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import requests
 
 from harness import ManualClock
-from harness.stack import Harness
-from harness.testing import AccountHandle, basic_auth
+from harness.runtime.stack import Harness
+from harness.testing.handles import AccountHandle, basic_auth
 from tests.reliability.process import ServeProcess
 from tests.support import t
 

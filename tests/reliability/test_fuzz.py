@@ -20,8 +20,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from harness import ManualClock
-from harness.asgi import AsgiClient, Reply
-from harness.stack import Harness
+from harness.runtime.asgi import AsgiClient, Reply
+from harness.runtime.stack import Harness
 from tests.support import START, basic
 
 EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "70"))

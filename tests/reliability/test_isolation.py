@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from harness import ManualClock
-from harness.asgi import AsgiClient
+from harness.abtasty.store import SqliteStore
 from harness.http.journal import entry_json
-from harness.stack import Harness
-from harness.store import SqliteStore
+from harness.runtime.asgi import AsgiClient
+from harness.runtime.stack import Harness
 from tests.support import START, basic, message
 
 TOKEN = "admin-s3cret-token"

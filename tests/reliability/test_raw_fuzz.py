@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import ManualClock
-from harness.asgi import AsgiClient
-from harness.server import ServerGroup
-from harness.stack import Harness
+from harness.runtime.asgi import AsgiClient
+from harness.runtime.server import ServerGroup
+from harness.runtime.stack import Harness
 from tests.support import START, basic
 
 EXAMPLES = int(os.environ.get("HARNESS_RAW_FUZZ_EXAMPLES", "2500"))

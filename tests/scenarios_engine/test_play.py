@@ -10,9 +10,9 @@ import pytest
 
 from harness import ManualClock
 from harness.cli import main
+from harness.runtime.server import ServerGroup
+from harness.runtime.stack import Harness
 from harness.scenarios import LiveDriver, load_scenario, run_scenario, shared_in_process_driver
-from harness.server import ServerGroup
-from harness.stack import Harness
 from tests.support import t
 
 ROOT = Path(__file__).resolve().parents[2]

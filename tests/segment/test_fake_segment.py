@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from harness import ManualClock
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.timeline import advance_clock
 from harness.segment import FakeSegment
-from harness.timeline import advance_clock
 from tests.support import ScriptedDestination, t
 
 

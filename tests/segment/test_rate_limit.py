@@ -8,10 +8,10 @@ import json
 import pytest
 
 from harness import ManualClock
-from harness.asgi import AsgiClient
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.runtime.asgi import AsgiClient
+from harness.runtime.stack import Harness
 from harness.segment.ratelimit import RateLimiter
-from harness.stack import Harness
 from tests.support import START
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import responses
 
 from harness import ManualClock
-from harness.asgi import AsgiClient
+from harness.runtime.asgi import AsgiClient
+from harness.runtime.stack import Harness
+from harness.runtime.transports import INPROCESS_ABTASTY, InProcessAbTasty, RequestsTransport
 from harness.segment import FakeSegment
-from harness.stack import Harness
-from harness.testing import AccountHandle
-from harness.transports import INPROCESS_ABTASTY, InProcessAbTasty, RequestsTransport
+from harness.testing.handles import AccountHandle
 from tests.support import t
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.clock import parse_instant
-from harness.domain.spec import validate_message
+from harness.abtasty.spec import validate_message
+from harness.core.clock import parse_instant
 from harness.segment import tracking
 from harness.simulate import (
     ClientCall,

@@ -1,0 +1,76 @@
+"""API keys: generation, digests, and reading them from a Basic Authorization header."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+
+from harness.core.errors import HarnessError
+
+KEY_PREFIX = "abt_"
+
+
+def new_api_key() -> str:
+    """A fresh API key carrying 256 random bits."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_digest(api_key: str) -> bytes:
+    """The SHA-256 digest under which a key is stored.
+
+    A key with 256 random bits needs no slow password hash: guessing it is hopeless, and the
+    webhook checks it on every call, so it must be cheap.
+    """
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).digest()
+
+
+def digests_equal(a: bytes, b: bytes) -> bool:
+    """Compare two digests in constant time."""
+    return secrets.compare_digest(a, b)
+
+
+def basic_user(credentials: str) -> str | None:
+    """The user name in Basic credentials (base64 of ``user:pass``), or None if they are not that."""
+    try:
+        return (
+            base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[0]
+        )
+    except (binascii.Error, ValueError):
+        return None
+
+
+def basic_username(authorization: str | None) -> str:
+    """The user name of an HTTP Basic ``Authorization`` header: where Segment puts the key.
+
+    Raises:
+        HarnessError: ``missing_api_key`` when there is no header or the user name is empty;
+            ``invalid_api_key`` for another scheme or a value that is not base64 of ``user:pass``.
+    """
+    if authorization is None or not authorization.strip():
+        raise HarnessError(
+            "missing_api_key",
+            "No API key: send Authorization: Basic base64('<api_key>:'), as Segment does "
+            "with the key from the AB Tasty destination settings.",
+        )
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise HarnessError(
+            "invalid_api_key",
+            f"The Authorization scheme is {scheme[:20]!r}; the webhook takes HTTP Basic with the "
+            "API key as user name and an empty password.",
+        )
+    username = basic_user(credentials)
+    if username is None:
+        raise HarnessError(
+            "invalid_api_key",
+            "The Basic credentials are not valid base64 of '<api_key>:'.",
+        )
+    if not username:
+        raise HarnessError(
+            "missing_api_key",
+            "The Basic credentials have an empty user name; put the API key there, "
+            "followed by ':' and an empty password.",
+        )
+    return username

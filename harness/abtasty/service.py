@@ -1,0 +1,714 @@
+"""The fake AB Tasty: every rule of the Segment pull integration, behind one façade.
+
+Before answering anything about an account, the service runs every nightly refresh that
+fell due (catch-up), so frozen time, a manual clock and the system clock all behave the
+same without a background thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from harness.abtasty import audience, schedule
+from harness.abtasty.keys import basic_username, digests_equal, key_digest, new_api_key
+from harness.abtasty.records import (
+    Account,
+    ApiKeyRecord,
+    Condition,
+    Connector,
+    JsonValue,
+    MatchMode,
+    RefreshRun,
+    Segment,
+    Sighting,
+    StoredMessage,
+    TraitValue,
+    VisitorTraits,
+)
+from harness.abtasty.segments import as_text, condition_holds, make_condition
+from harness.abtasty.spec import SpecMessage, anonymous_id_problem, parse_webhook_message
+from harness.abtasty.store import MemoryStore, Store
+from harness.core.clock import Clock, SystemClock, format_instant
+from harness.core.errors import HarnessError, mask_secret
+
+DEDUP_WINDOW = timedelta(hours=24)
+MAX_NAME_CHARS = 100
+VISITOR_ID = re.compile(r"[a-z0-9-]{1,32}", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The webhook's answer to one message."""
+
+    account_id: str
+    status: Literal["accepted", "duplicate"]
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyStatus:
+    """What the settings page shows about the key (never the key itself)."""
+
+    exists: bool
+    created_at: datetime | None
+    last4: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionValue:
+    """A trait value shown in the builder and how many matched visitors have it."""
+
+    value: JsonValue
+    visitors: int
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionTrait:
+    """A trait shown in the builder, with its non-empty cohorts."""
+
+    key: str
+    values: tuple[CriterionValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CriteriaItem:
+    """One connector's item under EXTERNAL DATA."""
+
+    connector_id: str
+    connector_name: str
+    integration: str
+    traits: tuple[CriterionTrait, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Whether a visitor is in a segment, and why, in the integration's terms."""
+
+    matches: bool
+    reasons: tuple[str, ...]
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def normalize_visitor_id(visitor_id: str) -> str:
+    """The stored (lower-case) form of an AB Tasty visitor id.
+
+    Raises:
+        HarnessError: ``invalid_visitor_id`` when it does not match ``^[a-z0-9-]{1,32}$``.
+    """
+    if not isinstance(visitor_id, str) or not VISITOR_ID.fullmatch(visitor_id):
+        shown = repr(visitor_id[:40]) if isinstance(visitor_id, str) else "(not a string)"
+        raise HarnessError(
+            "invalid_visitor_id",
+            f"Visitor id {shown} is not an AB Tasty visitor id: a string of 1 to 32 letters, "
+            "digits or hyphens.",
+        )
+    return visitor_id.lower()
+
+
+def _check_name(name: str, code: str, what: str) -> str:
+    if not isinstance(name, str):
+        raise HarnessError(code, f"The {what} name must be a string.")
+    if not name.strip():
+        raise HarnessError(code, f"The {what} name is blank; give it a name.")
+    if len(name) > MAX_NAME_CHARS:
+        raise HarnessError(
+            code, f"The {what} name has {len(name)} characters; at most {MAX_NAME_CHARS}."
+        )
+    return name
+
+
+class AbTasty:
+    """The fake AB Tasty account system, Segment pull integration included.
+
+    Args:
+        store: Where state lives; a fresh :class:`MemoryStore` by default.
+        clock: Where "now" comes from; the system clock (freezegun-aware) by default.
+    """
+
+    def __init__(self, store: Store | None = None, clock: Clock | None = None) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        # (account id, last run's cutoff) -> the next run: a pure function of the two,
+        # memoised because every request asks it.
+        self._next_run: dict[tuple[str, datetime | None], schedule.ScheduledRefresh] = {}
+
+    # accounts --------------------------------------------------------------------------
+    def create_account(self, name: str, timezone: str = "UTC", refresh_hour: int = 3) -> Account:
+        """Create an account whose audiences refresh daily at ``refresh_hour``:00 in ``timezone``."""
+        _check_name(name, "invalid_body", "account")
+        schedule.zone(timezone)
+        if not isinstance(refresh_hour, int) or isinstance(refresh_hour, bool):
+            raise HarnessError(
+                "invalid_body",
+                f"refresh_hour must be an integer from 0 to 23, not {refresh_hour!r:.20}.",
+            )
+        if not 0 <= refresh_hour <= 23:
+            raise HarnessError(
+                "invalid_body", f"refresh_hour is {refresh_hour}; give an hour from 0 to 23."
+            )
+        account = Account(_new_id("acc"), name, timezone, refresh_hour, self.clock.now())
+        self.store.add_account(account)
+        return account
+
+    def account(self, account_id: str) -> Account:
+        """The account, after running any refresh that fell due.
+
+        Raises:
+            HarnessError: ``account_not_found``.
+        """
+        account = self.store.get_account(account_id)
+        if account is None:
+            raise HarnessError(
+                "account_not_found",
+                f"There is no account {account_id[:40]!r}; create one with POST /api/accounts.",
+            )
+        self._catch_up(account)
+        return account
+
+    # connectors ------------------------------------------------------------------------
+    def create_segment_connector(self, account_id: str, name: str) -> Connector:
+        """Set up the account's Segment pull connector (one per account)."""
+        account = self.account(account_id)
+        _check_name(name, "invalid_name", "connector")
+        existing = self._segment_connector(account.id)
+        if existing is not None:
+            raise HarnessError(
+                "connector_exists",
+                f"The account already has a Segment connector ({existing.id}, {existing.name!r}); "
+                "delete it first to set up another.",
+            )
+        connector = Connector(_new_id("con"), account.id, name, self.clock.now())
+        self.store.add_connector(connector)
+        return connector
+
+    def connectors(self, account_id: str) -> list[Connector]:
+        """The account's connectors, oldest first."""
+        return self.store.connectors(self.account(account_id).id)
+
+    def delete_connector(self, account_id: str, connector_id: str) -> None:
+        """Remove a connector; its traits leave the segment builder."""
+        account = self.account(account_id)
+        if not self.store.remove_connector(account.id, connector_id):
+            raise HarnessError(
+                "connector_not_found", f"The account has no connector {connector_id[:40]!r}."
+            )
+
+    def _segment_connector(self, account_id: str) -> Connector | None:
+        for connector in self.store.connectors(account_id):
+            if connector.integration == "segment" and connector.direction == "pull":
+                return connector
+        return None
+
+    # API key ---------------------------------------------------------------------------
+    def generate_api_key(self, account_id: str) -> str:
+        """Generate the account's API key; the only time the full key is shown."""
+        account = self.account(account_id)
+        current = self.store.get_api_key(account.id)
+        if current is not None:
+            raise HarnessError(
+                "api_key_exists",
+                f"The account already has an API key (ending {current.last4}); regenerate it to get a new one.",
+            )
+        return self._issue_key(account.id)
+
+    def regenerate_api_key(self, account_id: str) -> str:
+        """Replace the account's API key; the old key stops working at once."""
+        account = self.account(account_id)
+        if self.store.get_api_key(account.id) is None:
+            raise HarnessError(
+                "api_key_not_found", "The account has no API key to regenerate; generate one first."
+            )
+        return self._issue_key(account.id)
+
+    def _issue_key(self, account_id: str) -> str:
+        key = new_api_key()
+        self.store.put_api_key(
+            ApiKeyRecord(account_id, key_digest(key), key[-4:], self.clock.now())
+        )
+        return key
+
+    def api_key_status(self, account_id: str) -> ApiKeyStatus:
+        """Whether the account has a key, since when, and its last 4 characters."""
+        record = self.store.get_api_key(self.account(account_id).id)
+        if record is None:
+            return ApiKeyStatus(False, None, None)
+        return ApiKeyStatus(True, record.created_at, record.last4)
+
+    def revoke_api_key(self, account_id: str) -> None:
+        """Delete the account's API key (idempotent)."""
+        self.store.remove_api_key(self.account(account_id).id)
+
+    # the Segment destination webhook ---------------------------------------------------
+    def key_owner(self, authorization: str | None) -> str | None:
+        """The account a webhook Authorization header's key belongs to, if it is live."""
+        try:
+            return self._live_key(authorization).account_id
+        except HarnessError:
+            return None
+
+    def _live_key(self, authorization: str | None) -> ApiKeyRecord:
+        api_key, digest = _parsed_key(authorization)
+        record = self.store.find_api_key(digest)
+        if record is None or not digests_equal(record.digest, digest):
+            raise HarnessError(
+                "invalid_api_key",
+                f"The API key {mask_secret(api_key)} is not a live AB Tasty API key (unknown, revoked "
+                "or regenerated); paste the current key from Settings > Integrations > API Key into "
+                "the AB Tasty destination in Segment.",
+            )
+        return record
+
+    def authenticate(self, authorization: str | None) -> tuple[Account, Connector]:
+        """The account and Segment connector a webhook call is for.
+
+        Raises:
+            HarnessError: ``missing_api_key``, ``invalid_api_key`` or ``no_segment_connector``.
+        """
+        record = self._live_key(authorization)
+        account = self.account(record.account_id)
+        connector = self._segment_connector(account.id)
+        if connector is None:
+            raise HarnessError(
+                "no_segment_connector",
+                "The API key is valid, but the account has no Segment pull connector; set one up "
+                "in Integration Hub > Pull > Segment before sending.",
+            )
+        return account, connector
+
+    def receive(self, authorization: str | None, body: bytes) -> Receipt:
+        """Take one message as Segment's AB Tasty destination posts it."""
+        account, connector = self.authenticate(authorization)
+        return self.ingest(account.id, connector.id, parse_webhook_message(body))
+
+    def ingest(self, account_id: str, connector_id: str, message: SpecMessage) -> Receipt:
+        """Store an already validated message (the webhook's work after auth and parsing)."""
+        now = self.clock.now()
+        stored = StoredMessage(  # positional: this runs for every message
+            account_id,
+            connector_id,
+            message.message_id,
+            message.type,
+            message.anonymous_id,
+            message.user_id,
+            message.group_id,
+            message.traits,
+            message.event_time or now,
+            now,
+        )
+        seq = self.store.add_message(stored, DEDUP_WINDOW)
+        warning = "no_anonymous_id" if message.anonymous_id is None else None
+        return Receipt(account_id, "accepted" if seq is not None else "duplicate", warning)
+
+    # the AB Tasty tag ------------------------------------------------------------------
+    def record_sighting(
+        self, account_id: str, visitor_id: str, anonymous_id: str, seen_at: datetime | None = None
+    ) -> bool:
+        """Record that the tag read ``anonymous_id`` in visitor ``visitor_id``'s browser.
+
+        Returns:
+            True the first time this visitor id is seen in the account.
+        """
+        account = self.account(account_id)
+        visitor = normalize_visitor_id(visitor_id)
+        if not isinstance(anonymous_id, str):
+            raise HarnessError("invalid_body", "segment_anonymous_id must be a string.")
+        problem = anonymous_id_problem(anonymous_id, "segment_anonymous_id")
+        if problem is not None:
+            raise HarnessError("invalid_body", problem)
+        now = self.clock.now()
+        if seen_at is None:
+            seen_at = now
+        elif seen_at > now:
+            raise HarnessError(
+                "invalid_body",
+                f"seen_at {format_instant(seen_at)} is after the fake's clock ({format_instant(now)}); "
+                "the tag reports what it has seen: omit seen_at to use the current time.",
+            )
+        return self.store.add_sighting(Sighting(account.id, visitor, anonymous_id, seen_at))
+
+    # nightly refresh -------------------------------------------------------------------
+    def _catch_up(self, account: Account) -> None:
+        previous = self.store.last_refresh(account.id)
+        key = (account.id, previous.cutoff if previous else None)
+        next_run = self._next_run.get(key)
+        if next_run is None:
+            next_run = schedule.refresh_after(account, previous.cutoff if previous else None)
+            if len(self._next_run) > 10_000:
+                self._next_run.clear()
+            self._next_run[key] = next_run
+        if self.clock.now() < next_run.scheduled_for:
+            return  # the common case: nothing due, no schedule arithmetic
+        due = list(
+            schedule.due_refreshes(account, previous.cutoff if previous else None, self.clock.now())
+        )
+        if not due:
+            return
+        sightings = self.store.sightings(account.id)
+        for run in due:
+            previous = self._run_refresh(account, run, sightings, previous)
+
+    def _run_refresh(
+        self,
+        account: Account,
+        due: schedule.ScheduledRefresh,
+        sightings: list[Sighting],
+        previous: RefreshRun | None,
+    ) -> RefreshRun:
+        pending = self.store.pending_messages(account.id, due.cutoff)
+        if (
+            not pending
+            and previous is not None
+            and not any(previous.scheduled_for < s.seen_at <= due.scheduled_for for s in sightings)
+        ):
+            # Nothing arrived and nobody new was seen: the activated data is last night's.
+            # (This keeps catch-up over long idle stretches cheap.)
+            idle = replace(previous, scheduled_for=due.scheduled_for, cutoff=due.cutoff, messages=0)
+            self.store.commit_refresh(idle, [], [], [], None)
+            return idle
+        profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
+        groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
+        changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
+        result = audience.activate(
+            account.id, due.scheduled_for, profiles.values(), groups.values(), sightings
+        )
+        run = RefreshRun(
+            account_id=account.id,
+            scheduled_for=due.scheduled_for,
+            cutoff=due.cutoff,
+            messages=len(pending),
+            profiles=len(profiles),
+            matched_profiles=result.matched_profiles,
+            cohorts=result.cohorts,
+        )
+        self.store.commit_refresh(
+            run,
+            [m.seq for m in pending],
+            [profiles[k] for k in changed_profiles],
+            [groups[k] for k in changed_groups],
+            result.activation,
+        )
+        return run
+
+    def refreshes(self, account_id: str) -> list[RefreshRun]:
+        """The account's refresh runs, oldest first."""
+        return self.store.refreshes(self.account(account_id).id)
+
+    def next_refresh(self, account_id: str) -> schedule.ScheduledRefresh:
+        """The account's next nightly refresh."""
+        account = self.account(account_id)
+        last = self.store.last_refresh(account.id)
+        return schedule.refresh_after(account, last.cutoff if last else None)
+
+    def _activation_of(self, account: Account, received_at: datetime) -> datetime:
+        day = schedule.local_day(received_at, account.timezone) + timedelta(days=1)
+        return schedule.refresh_of_day(account, day).scheduled_for
+
+    # the segment builder ---------------------------------------------------------------
+    def criteria(self, account_id: str) -> list[CriteriaItem]:
+        """EXTERNAL DATA: one item per connector, showing only non-empty cohorts."""
+        account = self.account(account_id)
+        activation = self.store.activation(account.id)
+        items = []
+        for connector in self.store.connectors(account.id):
+            counts: dict[str, dict[tuple[str, JsonValue], list[JsonValue]]] = {}
+            if activation is not None:
+                for visitor_traits in activation.visitors.values():
+                    for key, values in visitor_traits.get(connector.id, {}).items():
+                        by_value = counts.setdefault(key, {})
+                        for value in values:
+                            entry = by_value.setdefault(audience.value_key(value), [value, 0])
+                            entry[1] += 1
+            traits = tuple(
+                CriterionTrait(
+                    key,
+                    tuple(
+                        CriterionValue(value, visitors)
+                        for _, (value, visitors) in sorted(
+                            by_value.items(), key=lambda kv: _sort_key(kv[0])
+                        )
+                    ),
+                )
+                for key, by_value in sorted(counts.items())
+            )
+            items.append(CriteriaItem(connector.id, connector.name, connector.integration, traits))
+        return items
+
+    def create_segment(
+        self,
+        account_id: str,
+        name: str,
+        match: str,
+        conditions: Sequence[tuple[str, str, str, JsonValue]],
+    ) -> Segment:
+        """Build a segment from conditions on traits the builder shows.
+
+        Args:
+            account_id: The account.
+            name: The segment's name.
+            match: ``all`` or ``any`` of the conditions.
+            conditions: (connector id, trait, operator, value) for each condition.
+
+        Raises:
+            HarnessError: ``invalid_body`` for a malformed condition; ``criterion_not_available``
+                for a trait that the builder does not show.
+        """
+        account = self.account(account_id)
+        _check_name(name, "invalid_body", "segment")
+        if match not in ("all", "any"):
+            raise HarnessError("invalid_body", f"match is {match[:20]!r}; use 'all' or 'any'.")
+        if not conditions:
+            raise HarnessError(
+                "invalid_body", "conditions is empty; a segment needs at least one condition."
+            )
+        checked = [make_condition(i, *c) for i, c in enumerate(conditions)]
+        live = {c.id for c in self.store.connectors(account.id)}
+        for index, condition in enumerate(checked):
+            if condition.connector_id not in live:
+                raise HarnessError(
+                    "unknown_connector",
+                    f"conditions[{index}].connector_id {condition.connector_id[:40]!r} is not a "
+                    "connector of this account; GET /api/accounts/{account_id}/integrations "
+                    "lists them.",
+                )
+        shown = {
+            (item.connector_id, t.key) for item in self.criteria(account.id) for t in item.traits
+        }
+        for condition in checked:
+            if (condition.connector_id, condition.trait) not in shown:
+                raise HarnessError(
+                    "criterion_not_available", self._why_not_shown(account, condition)
+                )
+        mode: MatchMode = "all" if match == "all" else "any"
+        segment = Segment(_new_id("seg"), account.id, name, mode, tuple(checked), self.clock.now())
+        self.store.add_segment(segment)
+        return segment
+
+    def _why_not_shown(self, account: Account, condition: Condition) -> str:
+        """Why the builder does not show a condition's trait: pending, unmatched or never sent."""
+        trait, connector = condition.trait, condition.connector_id
+        head = (
+            f"Trait {trait[:60]!r} of connector {connector[:40]!r} is not shown under EXTERNAL DATA"
+        )
+        carrying = [
+            m
+            for m in self.store.pending_messages(account.id, _END_OF_TIME)
+            if m.connector_id == connector and _carries(m, trait)
+        ]
+        waiting = [m for m in carrying if m.anonymous_id is not None]
+        if waiting:
+            first = min(waiting, key=lambda m: m.received_at)
+            activation = format_instant(self._activation_of(account, first.received_at))
+            upcoming = format_instant(self.next_refresh(account.id).scheduled_for)
+            return (
+                f"{head} yet: a message carrying it was received at "
+                f"{format_instant(first.received_at)} and is activated by the refresh at "
+                f"{activation} (next refresh at {upcoming}), for visitors the tag has seen with "
+                "its anonymousId by then."
+            )
+        if carrying:
+            return (
+                f"{head}: only messages without an anonymousId carry it, and those can never "
+                "match a visitor."
+            )
+        if any(
+            p.connector_id == connector and _has_trait(p.traits, trait)
+            for p in self.store.profiles(account.id)
+        ):
+            return (
+                f"{head}: Segment sent it, but no visitor was seen with the anonymousId of a "
+                "profile that has a value for it (empty cohorts are not shown)."
+            )
+        return (
+            f"{head}: no Segment message received on this connector carries it; the builder "
+            "shows a trait once a refresh has activated it for a visitor the tag has seen."
+        )
+
+    def segment(self, account_id: str, segment_id: str) -> Segment:
+        """The segment.
+
+        Raises:
+            HarnessError: ``segment_not_found``.
+        """
+        segment = self.store.get_segment(self.account(account_id).id, segment_id)
+        if segment is None:
+            raise HarnessError(
+                "segment_not_found", f"The account has no segment {segment_id[:40]!r}."
+            )
+        return segment
+
+    def _visitor_traits(self, account_id: str, visitor_id: str) -> VisitorTraits:
+        activation = self.store.activation(account_id)
+        if activation is None:
+            return {}
+        live = {c.id for c in self.store.connectors(account_id)}
+        traits = activation.visitors.get(visitor_id, {})
+        return {connector: values for connector, values in traits.items() if connector in live}
+
+    @staticmethod
+    def _segment_holds(segment: Segment, traits: VisitorTraits) -> bool:
+        results = (
+            condition_holds(c, traits.get(c.connector_id, {}).get(c.trait, ()))
+            for c in segment.conditions
+        )
+        return all(results) if segment.match == "all" else any(results)
+
+    def visitor_segments(self, account_id: str, visitor_id: str) -> list[str]:
+        """The ids of the segments the visitor is in now, from activated data only."""
+        account = self.account(account_id)
+        visitor = normalize_visitor_id(visitor_id)
+        traits = self._visitor_traits(account.id, visitor)
+        return [s.id for s in self.store.segments(account.id) if self._segment_holds(s, traits)]
+
+    def explain(self, account_id: str, segment_id: str, visitor_id: str) -> Explanation:
+        """Why the visitor is, or is not, in the segment."""
+        account = self.account(account_id)
+        segment = self.segment(account.id, segment_id)
+        visitor = normalize_visitor_id(visitor_id)
+        sightings = self.store.visitor_sightings(account.id, visitor)
+        if not sightings:
+            raise HarnessError(
+                "visitor_not_found",
+                f"The tag has not reported visitor {visitor!r} in this account; it reports visitors "
+                "with POST /api/accounts/{account_id}/visitors.",
+            )
+        traits = self._visitor_traits(account.id, visitor)
+        explainer = _Explainer(self, account, visitor, sightings)
+        held = [
+            condition_holds(c, traits.get(c.connector_id, {}).get(c.trait, ()))
+            for c in segment.conditions
+        ]
+        matches = all(held) if segment.match == "all" else any(held)
+        need = "all" if segment.match == "all" else "any"
+        reasons = [
+            f"Visitor {visitor} is {'in' if matches else 'not in'} segment {segment.name!r}: it needs "
+            f"{need} of {len(held)} condition(s) and {sum(held)} hold."
+        ]
+        reasons.extend(
+            explainer.reason(c, traits, ok) for c, ok in zip(segment.conditions, held, strict=True)
+        )
+        return Explanation(matches, tuple(reasons))
+
+    # control ---------------------------------------------------------------------------
+    def reset(self, account_id: str | None = None) -> None:
+        """Forget all state, or one account's; the clock is never touched."""
+        self.store.reset(account_id)
+
+    def reset_tenant(self, account_id: str | None) -> None:
+        """Like :meth:`reset`, but an unknown account is ``account_not_found``."""
+        if account_id is not None:
+            self.account(account_id)
+        self.reset(account_id)
+
+
+@functools.lru_cache(maxsize=1_024)
+def _parsed_key(authorization: str | None) -> tuple[str, bytes]:
+    # Segment sends the same header with every message: parse and hash it once. Only the
+    # parsing is cached; whether the key is live is asked of the store every time.
+    api_key = basic_username(authorization)
+    return api_key, key_digest(api_key)
+
+
+def _sort_key(key: tuple[str, JsonValue]) -> tuple[str, str]:
+    return (key[0], as_text(key[1]))
+
+
+def _show(values: Sequence[JsonValue]) -> str:
+    return " and ".join(repr(v) for v in values)
+
+
+class _Explainer:
+    """Puts a condition's outcome into the integration's terms."""
+
+    def __init__(
+        self, service: AbTasty, account: Account, visitor: str, sightings: list[Sighting]
+    ) -> None:
+        self.service = service
+        self.account = account
+        self.visitor = visitor
+        self.sightings = sightings
+        store = service.store
+        self.last_run = store.last_refresh(account.id)
+        self.live = {c.id for c in store.connectors(account.id)}
+        self.messages = store.messages_for(account.id, [s.anonymous_id for s in sightings])
+        self.next_run = format_instant(service.next_refresh(account.id).scheduled_for)
+
+    def reason(self, condition: Condition, traits: VisitorTraits, held: bool) -> str:
+        label = f"{condition.trait} {condition.operator}" + (
+            "" if condition.operator == "exists" else f" {condition.value!r}"
+        )
+        values = traits.get(condition.connector_id, {}).get(condition.trait, ())
+        if values:
+            if held:
+                return f"{condition.trait} is {_show(values)}, so '{label}' holds."
+            return f"{condition.trait} is {_show(values)}, so '{label}' does not hold: the value differs."
+        return f"'{label}' does not hold: " + self._why_absent(condition)
+
+    def _why_absent(self, condition: Condition) -> str:
+        if condition.connector_id not in self.live:
+            return f"connector {condition.connector_id} no longer exists, so its traits are not available."
+        ids = ", ".join(s.anonymous_id for s in self.sightings)
+        if not self.messages:
+            return (
+                f"no visitor seen with that anonymousId: no Segment message carries an anonymousId the "
+                f"tag read on visitor {self.visitor} ({ids}); check that Segment sends the same "
+                "anonymousId the tag reads (the ajs_anonymous_id cookie). A message with only a userId "
+                "can never match a visitor."
+            )
+        carrying = [
+            (message, taken)
+            for message, taken in self.messages
+            if message.connector_id == condition.connector_id and _carries(message, condition.trait)
+        ]
+        if not carrying:
+            return (
+                f"messages for anonymousId {ids} were received, but none carries trait "
+                f"{condition.trait!r}."
+            )
+        waiting = [message for message, taken in carrying if not taken]
+        if waiting and len(waiting) == len(carrying):
+            first = min(waiting, key=lambda m: m.received_at)
+            activation = format_instant(
+                self.service._activation_of(self.account, first.received_at)
+            )
+            return (
+                f"trait {condition.trait!r} received at {format_instant(first.received_at)} but not yet "
+                f"activated; the next refresh is at {self.next_run} and it is activated at {activation}."
+            )
+        last = self.last_run
+        if last is not None:
+            late = [s for s in self.sightings if s.seen_at > last.scheduled_for]
+            if len(late) == len(self.sightings):
+                first_seen = min(late, key=lambda s: s.seen_at)
+                return (
+                    f"visitor {self.visitor} was first seen with anonymousId {first_seen.anonymous_id} at "
+                    f"{format_instant(first_seen.seen_at)}, after the last refresh at "
+                    f"{format_instant(last.scheduled_for)}; it will be matched at the next refresh at "
+                    f"{self.next_run}."
+                )
+        return f"trait {condition.trait!r} has no activated value for this visitor (it was set to null)."
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _has_trait(traits: dict[str, TraitValue], trait: str) -> bool:
+    return any(key == trait for key, _ in audience.flatten_traits(traits))
+
+
+def _carries(message: StoredMessage, trait: str) -> bool:
+    if trait.startswith(audience.GROUP_PREFIX):
+        if message.type != "group":
+            return False
+        trait = trait.removeprefix(audience.GROUP_PREFIX)
+    elif message.type != "identify":
+        return False
+    return any(key == trait for key, _ in audience.flatten_values(message.traits))

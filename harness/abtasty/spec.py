@@ -1,0 +1,228 @@
+"""The Segment Spec, as AB Tasty's webhook reads it: decoding and validation.
+
+Every refusal names the field at fault. Messages carry more than the Spec names (custom
+traits of any JSON type, nested objects, fields libraries add for themselves): those are
+kept, never refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from harness.abtasty.records import MessageType
+from harness.core.clock import instant_problem, parse_instant
+from harness.core.errors import HarnessError
+
+MAX_MESSAGE_BYTES = 32_768
+MAX_MESSAGE_ID_CHARS = 100
+MAX_ANONYMOUS_ID_CHARS = 1_000
+"""One limit for an anonymousId wherever it arrives: the webhook, the Tracking API and the
+tag's ``segment_anonymous_id``, so that whatever one route keeps another can match."""
+ACCEPTED_TYPES: frozenset[str] = frozenset({"identify", "group"})
+UNSUPPORTED_TYPES: frozenset[str] = frozenset({"track", "page", "screen", "alias"})
+TIMESTAMP_FIELDS = frozenset({"timestamp", "originalTimestamp", "sentAt", "receivedAt"})
+OBJECT_FIELDS = frozenset({"context", "integrations", "properties"})
+
+
+@dataclass(frozen=True, slots=True)
+class SpecMessage:
+    """A validated identify or group message.
+
+    Attributes:
+        event_time: The message's ``timestamp``, else ``originalTimestamp``, else
+            ``receivedAt``; None when it carries none of them.
+        raw: The message as received, every field kept.
+    """
+
+    type: MessageType
+    message_id: str
+    anonymous_id: str | None
+    user_id: str | None
+    group_id: str | None
+    traits: dict[str, Any]
+    event_time: datetime | None
+    raw: dict[str, Any]
+
+
+def decode_json_object(body: bytes, *, what: str = "The body") -> dict[str, Any]:
+    """Decode a JSON object from bytes.
+
+    Raises:
+        HarnessError: ``invalid_json`` for anything but one well-formed JSON object.
+    """
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise HarnessError(
+            "invalid_json", f"{what} is not valid UTF-8 JSON ({exc}); send one JSON object."
+        ) from None
+    except RecursionError:
+        raise HarnessError(
+            "invalid_json", f"{what} is nested too deeply to read; flatten it."
+        ) from None
+    if not isinstance(value, dict):
+        raise HarnessError(
+            "invalid_json",
+            f"{what} is JSON but not an object ({type(value).__name__}); send one JSON object.",
+        )
+    return value
+
+
+def _invalid(message: str) -> HarnessError:
+    return HarnessError("invalid_message", message)
+
+
+def _optional_id(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{name} must be a string, not {_json_type(value)}.")
+    return value
+
+
+def anonymous_id_problem(value: str, name: str = "anonymousId") -> str | None:
+    """Why ``value`` cannot be an anonymousId (1 to 1,000 characters), or None when it can.
+
+    Args:
+        value: The anonymousId as received.
+        name: The field that carried it, for the sentence.
+    """
+    if not value:
+        return (
+            f"{name} is an empty string; an anonymousId has 1 to 1,000 characters "
+            "(leave the field out for a call that carries only a userId)."
+        )
+    if len(value) > MAX_ANONYMOUS_ID_CHARS:
+        return (
+            f"{name} has {len(value):,} characters; an anonymousId has 1 to 1,000 characters "
+            "(the same limit on the webhook, the Tracking API and the tag's visitors route)."
+        )
+    return None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    if value is None:
+        return "null"
+    return "a string"
+
+
+def message_too_large(size: int, *, more: bool = False) -> HarnessError:
+    """The ``message_too_large`` error for a message of ``size`` bytes (or more)."""
+    return HarnessError(
+        "message_too_large",
+        f"The message is {'more than ' if more else ''}{size:,} bytes; Segment messages are at most "
+        f"{MAX_MESSAGE_BYTES:,} bytes (32 KB).",
+    )
+
+
+def check_message_size(body: bytes) -> None:
+    """Refuse a message over Segment's 32 KB limit with ``message_too_large``."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise message_too_large(len(body))
+
+
+def parse_webhook_message(body: bytes) -> SpecMessage:
+    """Decode and validate one message posted to the AB Tasty webhook."""
+    check_message_size(body)
+    return validate_message(decode_json_object(body, what="The message"))
+
+
+def validate_message(raw: dict[str, Any]) -> SpecMessage:
+    """Validate a decoded message against the Segment Spec, as the AB Tasty destination does.
+
+    Raises:
+        HarnessError: ``unsupported_type`` for track, page, screen and alias;
+            ``missing_identity`` when there is neither userId nor anonymousId;
+            ``invalid_message`` for any other Spec violation, naming the field.
+    """
+    kind = raw.get("type")
+    if kind is None:
+        raise _invalid("type is missing; the AB Tasty destination takes 'identify' and 'group'.")
+    if not isinstance(kind, str):
+        raise _invalid(f"type must be a string, not {_json_type(kind)}.")
+    if kind in UNSUPPORTED_TYPES:
+        raise HarnessError(
+            "unsupported_type",
+            f"The AB Tasty destination accepts identify and group calls only, not {kind}.",
+        )
+    if kind not in ACCEPTED_TYPES:
+        raise _invalid(
+            f"type {kind[:40]!r} is not a Segment Spec call type; send 'identify' or 'group'."
+        )
+
+    message_id = raw.get("messageId")
+    if message_id is None:
+        raise _invalid(
+            "messageId is missing; Segment sets one on every message and deduplicates on it."
+        )
+    if not isinstance(message_id, str) or not message_id:
+        raise _invalid("messageId must be a non-empty string.")
+    if len(message_id) > MAX_MESSAGE_ID_CHARS:
+        raise _invalid(f"messageId has {len(message_id)} characters; the Spec allows at most 100.")
+
+    anonymous_id = raw.get("anonymousId")
+    if anonymous_id is not None:
+        if not isinstance(anonymous_id, str):
+            raise _invalid(f"anonymousId must be a string, not {_json_type(anonymous_id)}.")
+        problem = anonymous_id_problem(anonymous_id)
+        if problem is not None:
+            raise _invalid(problem)
+    user_id = _optional_id(raw, "userId")
+    group_id = _optional_id(raw, "groupId")
+
+    present = raw.keys()
+    for name in present & OBJECT_FIELDS:  # only the fields the message has (a C-level set op)
+        value = raw[name]
+        if value is not None and not isinstance(value, dict):
+            raise _invalid(f"{name} must be an object, not {_json_type(value)}.")
+
+    traits = raw.get("traits")
+    if traits is None:
+        traits = {}
+    elif not isinstance(traits, dict):
+        raise _invalid(f"traits must be an object, not {_json_type(traits)}.")
+
+    times: dict[str, datetime] = {}
+    for name in present & TIMESTAMP_FIELDS:
+        value = raw[name]
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise _invalid(f"{name} must be an ISO-8601 string, not {_json_type(value)}.")
+        try:
+            times[name] = parse_instant(value)
+        except ValueError as problem:
+            raise _invalid(instant_problem(name, value, problem)) from None
+
+    if kind == "group" and group_id is None:
+        raise _invalid("groupId is missing; a group call names the group its user belongs to.")
+    if anonymous_id is None and user_id is None:
+        raise HarnessError(
+            "missing_identity",
+            "The message has neither userId nor anonymousId; the Spec requires at least one.",
+        )
+
+    event_time = times.get("timestamp") or times.get("originalTimestamp") or times.get("receivedAt")
+    return SpecMessage(
+        type="identify" if kind == "identify" else "group",
+        message_id=message_id,
+        anonymous_id=anonymous_id,
+        user_id=user_id,
+        group_id=group_id,
+        traits=traits,
+        event_time=event_time,
+        raw=raw,
+    )

@@ -1,0 +1,280 @@
+"""The in-memory store: the default, and the fastest."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from harness.abtasty.records import (
+    Account,
+    Activation,
+    ApiKeyRecord,
+    Connector,
+    GroupProfile,
+    Profile,
+    RefreshRun,
+    Segment,
+    Sighting,
+    StoredMessage,
+)
+from harness.abtasty.store.base import MESSAGE_RETENTION
+
+
+@dataclass
+class _Tenant:
+    account: Account
+    connectors: dict[str, Connector] = field(default_factory=dict)
+    api_key: ApiKeyRecord | None = None
+    messages: dict[int, StoredMessage] = field(default_factory=dict)
+    pending: dict[int, None] = field(default_factory=dict)  # insertion-ordered set
+    first_arrival: dict[str, datetime] = field(default_factory=dict)  # messageId -> first arrival
+    sightings: dict[str, dict[str, Sighting]] = field(
+        default_factory=dict
+    )  # visitor -> anon -> first
+    profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
+    groups: dict[tuple[str, str], GroupProfile] = field(default_factory=dict)
+    refreshes: list[RefreshRun] = field(default_factory=list)
+    activation: Activation | None = None
+    segments: dict[str, Segment] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """Keeps every tenant in process memory; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._tenants: dict[str, _Tenant] = {}
+        self._keys: dict[bytes, ApiKeyRecord] = {}
+        self._seq = 0
+        self._lock = threading.RLock()
+
+    def _tenant(self, account_id: str) -> _Tenant | None:
+        return self._tenants.get(account_id)
+
+    def _require(self, account_id: str) -> _Tenant:
+        tenant = self._tenants.get(account_id)
+        if tenant is None:
+            raise KeyError(account_id)
+        return tenant
+
+    # accounts and setup
+    def add_account(self, account: Account) -> None:
+        """Keep a new account."""
+        with self._lock:
+            self._tenants[account.id] = _Tenant(account)
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account, or None."""
+        tenant = self._tenant(account_id)
+        return tenant.account if tenant else None
+
+    def add_connector(self, connector: Connector) -> None:
+        """Keep a new connector."""
+        with self._lock:
+            self._require(connector.account_id).connectors[connector.id] = connector
+
+    def connectors(self, account_id: str) -> list[Connector]:
+        """The account's connectors, oldest first."""
+        tenant = self._tenant(account_id)
+        return list(tenant.connectors.values()) if tenant else []
+
+    def remove_connector(self, account_id: str, connector_id: str) -> bool:
+        """Remove a connector."""
+        with self._lock:
+            tenant = self._tenant(account_id)
+            return bool(tenant and tenant.connectors.pop(connector_id, None))
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        """Set the account's key, replacing the old one."""
+        with self._lock:
+            tenant = self._require(record.account_id)
+            if tenant.api_key is not None:
+                self._keys.pop(tenant.api_key.digest, None)
+            tenant.api_key = record
+            self._keys[record.digest] = record
+
+    def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
+        """The account's key record."""
+        tenant = self._tenant(account_id)
+        return tenant.api_key if tenant else None
+
+    def find_api_key(self, digest: bytes) -> ApiKeyRecord | None:
+        """The live key record with this digest."""
+        return self._keys.get(digest)
+
+    def remove_api_key(self, account_id: str) -> bool:
+        """Revoke the account's key."""
+        with self._lock:
+            tenant = self._tenant(account_id)
+            if tenant is None or tenant.api_key is None:
+                return False
+            self._keys.pop(tenant.api_key.digest, None)
+            tenant.api_key = None
+            return True
+
+    # messages
+    def add_message(self, message: StoredMessage, dedup_window: timedelta) -> int | None:
+        """Store a message unless it is a duplicate within the window."""
+        with self._lock:
+            tenant = self._require(message.account_id)
+            first = tenant.first_arrival.get(message.message_id)
+            if first is not None and message.received_at - first < dedup_window:
+                return None
+            self._seq += 1
+            seq = message.seq = self._seq  # the store owns the message it was given
+            tenant.messages[seq] = message
+            tenant.pending[seq] = None
+            tenant.first_arrival.pop(message.message_id, None)  # re-insert at the back
+            tenant.first_arrival[message.message_id] = message.received_at
+            self._forget_old_arrivals(tenant, message.received_at - dedup_window)
+            return seq
+
+    @staticmethod
+    def _forget_old_arrivals(tenant: _Tenant, horizon: datetime) -> None:
+        # Keep the dedup index bounded: entries are inserted in arrival order, so the
+        # oldest sit at the front. Reinserted ids move to the back.
+        arrivals = tenant.first_arrival
+        while arrivals:
+            message_id = next(iter(arrivals))
+            if arrivals[message_id] > horizon:
+                break
+            del arrivals[message_id]
+
+    def pending_messages(self, account_id: str, cutoff: datetime) -> list[StoredMessage]:
+        """Untaken messages received before the cutoff, in arrival order."""
+        tenant = self._tenant(account_id)
+        if tenant is None:
+            return []
+        found = []
+        for seq in tenant.pending:
+            message = tenant.messages[seq]
+            if message.received_at < cutoff:
+                found.append(message)
+        return found
+
+    def messages_for(
+        self, account_id: str, anonymous_ids: Collection[str]
+    ) -> list[tuple[StoredMessage, bool]]:
+        """Messages for these anonymousIds, with whether a refresh took each."""
+        tenant = self._tenant(account_id)
+        if tenant is None:
+            return []
+        wanted = set(anonymous_ids)
+        return [
+            (message, seq not in tenant.pending)
+            for seq, message in tenant.messages.items()
+            if message.anonymous_id in wanted
+        ]
+
+    # visitors
+    def add_sighting(self, sighting: Sighting) -> bool:
+        """Record a sighting; True when the visitor is new."""
+        with self._lock:
+            tenant = self._require(sighting.account_id)
+            seen = tenant.sightings.get(sighting.visitor_id)
+            created = seen is None
+            if seen is None:
+                seen = tenant.sightings[sighting.visitor_id] = {}
+            earlier = seen.get(sighting.anonymous_id)
+            if earlier is None or sighting.seen_at < earlier.seen_at:
+                seen[sighting.anonymous_id] = sighting
+            return created
+
+    def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
+        """The visitor's sightings, one per anonymousId."""
+        tenant = self._tenant(account_id)
+        if tenant is None:
+            return []
+        return sorted(tenant.sightings.get(visitor_id, {}).values(), key=lambda s: s.seen_at)
+
+    def sightings(self, account_id: str) -> list[Sighting]:
+        """Every sighting in the account."""
+        tenant = self._tenant(account_id)
+        if tenant is None:
+            return []
+        return [s for seen in tenant.sightings.values() for s in seen.values()]
+
+    # nightly refresh
+    def profiles(self, account_id: str) -> list[Profile]:
+        """Every profile (shared records: never edited, replaced by commit_refresh)."""
+        tenant = self._tenant(account_id)
+        return list(tenant.profiles.values()) if tenant else []
+
+    def groups(self, account_id: str) -> list[GroupProfile]:
+        """Every group profile (shared records, as for profiles)."""
+        tenant = self._tenant(account_id)
+        return list(tenant.groups.values()) if tenant else []
+
+    def commit_refresh(
+        self,
+        run: RefreshRun,
+        taken: Sequence[int],
+        profiles: Sequence[Profile],
+        groups: Sequence[GroupProfile],
+        activation: Activation | None,
+    ) -> None:
+        """Apply one refresh."""
+        with self._lock:
+            tenant = self._require(run.account_id)
+            for seq in taken:
+                tenant.pending.pop(seq, None)
+            horizon = run.cutoff - MESSAGE_RETENTION
+            expired = []
+            for seq, message in tenant.messages.items():
+                if message.received_at >= horizon:
+                    break  # messages are kept in arrival order: the rest are younger
+                if seq not in tenant.pending:
+                    expired.append(seq)
+            for seq in expired:
+                del tenant.messages[seq]
+            for profile in profiles:  # the store takes ownership of what it is given
+                tenant.profiles[(profile.connector_id, profile.anonymous_id)] = profile
+            for group in groups:
+                tenant.groups[(group.connector_id, group.group_id)] = group
+            tenant.refreshes.append(run)
+            if activation is not None:
+                tenant.activation = activation
+
+    def last_refresh(self, account_id: str) -> RefreshRun | None:
+        """The latest run."""
+        tenant = self._tenant(account_id)
+        return tenant.refreshes[-1] if tenant and tenant.refreshes else None
+
+    def refreshes(self, account_id: str) -> list[RefreshRun]:
+        """The account's runs, oldest first."""
+        tenant = self._tenant(account_id)
+        return list(tenant.refreshes) if tenant else []
+
+    def activation(self, account_id: str) -> Activation | None:
+        """The latest activated data."""
+        tenant = self._tenant(account_id)
+        return tenant.activation if tenant else None
+
+    # segments
+    def add_segment(self, segment: Segment) -> None:
+        """Keep a new segment."""
+        with self._lock:
+            self._require(segment.account_id).segments[segment.id] = segment
+
+    def get_segment(self, account_id: str, segment_id: str) -> Segment | None:
+        """The segment, if the account has it."""
+        tenant = self._tenant(account_id)
+        return tenant.segments.get(segment_id) if tenant else None
+
+    def segments(self, account_id: str) -> list[Segment]:
+        """The account's segments, oldest first."""
+        tenant = self._tenant(account_id)
+        return list(tenant.segments.values()) if tenant else []
+
+    # control
+    def reset(self, account_id: str | None = None) -> None:
+        """Forget everything, or one account."""
+        with self._lock:
+            if account_id is None:
+                self._tenants.clear()
+                self._keys.clear()
+                return
+            tenant = self._tenants.pop(account_id, None)
+            if tenant is not None and tenant.api_key is not None:
+                self._keys.pop(tenant.api_key.digest, None)

@@ -1,0 +1,541 @@
+"""The SQLite store: a real file, stdlib ``sqlite3`` in WAL mode, one transaction per call.
+
+Every method commits before it returns, with ``synchronous=FULL`` by default, so a 2xx
+from the webhook means the message is on disk: a ``kill -9`` (or a power cut) right after
+loses nothing that was acknowledged. Instants are stored as fixed-width UTC ISO text, so
+SQL's text order is time order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from harness.abtasty.records import (
+    Account,
+    Activation,
+    ApiKeyRecord,
+    Condition,
+    Connector,
+    GroupProfile,
+    Profile,
+    RefreshRun,
+    Segment,
+    Sighting,
+    StoredMessage,
+    TraitValue,
+)
+from harness.abtasty.store.base import MESSAGE_RETENTION
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, timezone TEXT NOT NULL, refresh_hour INTEGER NOT NULL,
+    created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS connectors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL,
+    name TEXT NOT NULL, created_at TEXT NOT NULL, integration TEXT NOT NULL, direction TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    account_id TEXT PRIMARY KEY, digest BLOB UNIQUE NOT NULL, last4 TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, connector_id TEXT NOT NULL,
+    message_id TEXT NOT NULL, type TEXT NOT NULL, anonymous_id TEXT, user_id TEXT, group_id TEXT,
+    traits BLOB NOT NULL, timestamp TEXT NOT NULL, received_at TEXT NOT NULL, taken INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (account_id, taken, received_at);
+CREATE INDEX IF NOT EXISTS messages_anonymous ON messages (account_id, anonymous_id);
+CREATE TABLE IF NOT EXISTS dedup (
+    account_id TEXT NOT NULL, message_id TEXT NOT NULL, first_arrival TEXT NOT NULL,
+    PRIMARY KEY (account_id, message_id));
+CREATE INDEX IF NOT EXISTS dedup_age ON dedup (first_arrival);
+CREATE TABLE IF NOT EXISTS sightings (
+    account_id TEXT NOT NULL, visitor_id TEXT NOT NULL, anonymous_id TEXT NOT NULL, seen_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, visitor_id, anonymous_id));
+CREATE TABLE IF NOT EXISTS profiles (
+    account_id TEXT NOT NULL, connector_id TEXT NOT NULL, anonymous_id TEXT NOT NULL,
+    traits BLOB NOT NULL, groups BLOB NOT NULL, PRIMARY KEY (account_id, connector_id, anonymous_id));
+CREATE TABLE IF NOT EXISTS groups (
+    account_id TEXT NOT NULL, connector_id TEXT NOT NULL, group_id TEXT NOT NULL, traits BLOB NOT NULL,
+    PRIMARY KEY (account_id, connector_id, group_id));
+CREATE TABLE IF NOT EXISTS refreshes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, scheduled_for TEXT NOT NULL,
+    cutoff TEXT NOT NULL, messages INTEGER NOT NULL, profiles INTEGER NOT NULL,
+    matched_profiles INTEGER NOT NULL, cohorts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS refreshes_account ON refreshes (account_id, seq);
+CREATE TABLE IF NOT EXISTS activations (
+    account_id TEXT PRIMARY KEY, scheduled_for TEXT NOT NULL, visitors BLOB NOT NULL, matched BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL, name TEXT NOT NULL,
+    match TEXT NOT NULL, conditions BLOB NOT NULL, created_at TEXT NOT NULL);
+"""
+
+MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken"
+TENANT_TABLES = (
+    "accounts",
+    "connectors",
+    "api_keys",
+    "messages",
+    "dedup",
+    "sightings",
+    "profiles",
+    "groups",
+    "refreshes",
+    "activations",
+    "segments",
+)
+TIMES = {
+    "accounts": "created_at",
+    "messages": "received_at",
+    "sightings": "seen_at",
+    "refreshes": "scheduled_for",
+    "segments": "created_at",
+}
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+
+def _text(when: datetime) -> str:
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _traits_blob(traits: dict[str, TraitValue]) -> bytes:
+    return _encode({k: [t.value, _text(t.timestamp), t.message_id] for k, t in traits.items()})
+
+
+def _traits_of(blob: bytes) -> dict[str, TraitValue]:
+    return {k: TraitValue(v, _instant(ts), mid) for k, (v, ts, mid) in _decode(blob).items()}
+
+
+class SqliteStore:
+    """A store in one SQLite file (WAL), safe to share between threads.
+
+    Args:
+        path: The database file (created if missing).
+        synchronous: ``full`` (default: committed means on disk) or ``normal`` (survives a
+            crash of the process, not of the machine; faster).
+    """
+
+    def __init__(self, path: str | Path, synchronous: Literal["full", "normal"] = "full") -> None:
+        self.path = Path(path)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        self._conn.execute("PRAGMA foreign_keys=OFF")
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _all(self, sql: str, *args: Any) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, *args: Any) -> Any:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchone()
+
+    # accounts and setup
+    def add_account(self, account: Account) -> None:
+        """Keep a new account."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?)",
+                (
+                    account.id,
+                    account.name,
+                    account.timezone,
+                    account.refresh_hour,
+                    _text(account.created_at),
+                ),
+            )
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account, or None."""
+        row = self._one(
+            "SELECT id, name, timezone, refresh_hour, created_at FROM accounts WHERE id = ?",
+            account_id,
+        )
+        return Account(row[0], row[1], row[2], row[3], _instant(row[4])) if row else None
+
+    def add_connector(self, connector: Connector) -> None:
+        """Keep a new connector."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO connectors (id, account_id, name, created_at, integration, direction) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    connector.id,
+                    connector.account_id,
+                    connector.name,
+                    _text(connector.created_at),
+                    connector.integration,
+                    connector.direction,
+                ),
+            )
+
+    def connectors(self, account_id: str) -> list[Connector]:
+        """The account's connectors, oldest first."""
+        rows = self._all(
+            "SELECT id, account_id, name, created_at, integration, direction FROM connectors WHERE account_id = ? ORDER BY seq",
+            account_id,
+        )
+        return [Connector(r[0], r[1], r[2], _instant(r[3]), r[4], r[5]) for r in rows]
+
+    def remove_connector(self, account_id: str, connector_id: str) -> bool:
+        """Remove a connector."""
+        with self._tx() as db:
+            return (
+                db.execute(
+                    "DELETE FROM connectors WHERE account_id = ? AND id = ?",
+                    (account_id, connector_id),
+                ).rowcount
+                > 0
+            )
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        """Set the account's key, replacing the old one."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO api_keys VALUES (?, ?, ?, ?)",
+                (record.account_id, record.digest, record.last4, _text(record.created_at)),
+            )
+
+    def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
+        """The account's key record."""
+        row = self._one(
+            "SELECT account_id, digest, last4, created_at FROM api_keys WHERE account_id = ?",
+            account_id,
+        )
+        return ApiKeyRecord(row[0], bytes(row[1]), row[2], _instant(row[3])) if row else None
+
+    def find_api_key(self, digest: bytes) -> ApiKeyRecord | None:
+        """The live key record with this digest."""
+        row = self._one(
+            "SELECT account_id, digest, last4, created_at FROM api_keys WHERE digest = ?", digest
+        )
+        return ApiKeyRecord(row[0], bytes(row[1]), row[2], _instant(row[3])) if row else None
+
+    def remove_api_key(self, account_id: str) -> bool:
+        """Revoke the account's key."""
+        with self._tx() as db:
+            return (
+                db.execute("DELETE FROM api_keys WHERE account_id = ?", (account_id,)).rowcount > 0
+            )
+
+    # messages
+    def add_message(self, message: StoredMessage, dedup_window: timedelta) -> int | None:
+        """Store a message unless it is a duplicate within the window (one transaction)."""
+        arrival = _text(message.received_at)
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT first_arrival FROM dedup WHERE account_id = ? AND message_id = ?",
+                (message.account_id, message.message_id),
+            ).fetchone()
+            if row is not None and message.received_at - _instant(row[0]) < dedup_window:
+                return None
+            cursor = db.execute(
+                "INSERT INTO messages (account_id, connector_id, message_id, type, anonymous_id, user_id, group_id,"
+                " traits, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.account_id,
+                    message.connector_id,
+                    message.message_id,
+                    message.type,
+                    message.anonymous_id,
+                    message.user_id,
+                    message.group_id,
+                    _encode(message.traits),
+                    _text(message.timestamp),
+                    arrival,
+                ),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO dedup VALUES (?, ?, ?)",
+                (message.account_id, message.message_id, arrival),
+            )
+            db.execute(
+                "DELETE FROM dedup WHERE first_arrival <= ?",
+                (_text(message.received_at - dedup_window),),
+            )
+            seq: int = cursor.lastrowid or 0
+            return seq
+
+    def _messages(self, where: str, *args: Any) -> list[tuple[StoredMessage, bool]]:
+        query = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY seq"  # noqa: S608 - ours
+        rows = self._all(query, *args)
+        return [
+            (
+                StoredMessage(
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    _decode(r[8]),
+                    _instant(r[9]),
+                    _instant(r[10]),
+                    r[0],
+                ),
+                bool(r[11]),
+            )
+            for r in rows
+        ]
+
+    def pending_messages(self, account_id: str, cutoff: datetime) -> list[StoredMessage]:
+        """Untaken messages received before the cutoff, in arrival order."""
+        return [
+            m
+            for m, _ in self._messages(
+                "account_id = ? AND taken = 0 AND received_at < ?", account_id, _text(cutoff)
+            )
+        ]
+
+    def messages_for(
+        self, account_id: str, anonymous_ids: Collection[str]
+    ) -> list[tuple[StoredMessage, bool]]:
+        """Messages for these anonymousIds, with whether a refresh took each."""
+        ids = list(anonymous_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return self._messages(f"account_id = ? AND anonymous_id IN ({marks})", account_id, *ids)
+
+    # visitors
+    def add_sighting(self, sighting: Sighting) -> bool:
+        """Record a sighting; True when the visitor is new."""
+        with self._tx() as db:
+            known = db.execute(
+                "SELECT 1 FROM sightings WHERE account_id = ? AND visitor_id = ? LIMIT 1",
+                (sighting.account_id, sighting.visitor_id),
+            ).fetchone()
+            db.execute(
+                "INSERT INTO sightings VALUES (?, ?, ?, ?) ON CONFLICT (account_id, visitor_id, anonymous_id)"
+                " DO UPDATE SET seen_at = MIN(seen_at, excluded.seen_at)",
+                (
+                    sighting.account_id,
+                    sighting.visitor_id,
+                    sighting.anonymous_id,
+                    _text(sighting.seen_at),
+                ),
+            )
+            return known is None
+
+    def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
+        """The visitor's sightings, one per anonymousId, oldest first."""
+        rows = self._all(
+            "SELECT anonymous_id, seen_at FROM sightings WHERE account_id = ? AND visitor_id = ? ORDER BY seen_at, anonymous_id",
+            account_id,
+            visitor_id,
+        )
+        return [Sighting(account_id, visitor_id, r[0], _instant(r[1])) for r in rows]
+
+    def sightings(self, account_id: str) -> list[Sighting]:
+        """Every sighting in the account."""
+        rows = self._all(
+            "SELECT visitor_id, anonymous_id, seen_at FROM sightings WHERE account_id = ?",
+            account_id,
+        )
+        return [Sighting(account_id, r[0], r[1], _instant(r[2])) for r in rows]
+
+    # nightly refresh
+    def profiles(self, account_id: str) -> list[Profile]:
+        """Every profile of the account (fresh objects)."""
+        rows = self._all(
+            "SELECT connector_id, anonymous_id, traits, groups FROM profiles WHERE account_id = ?",
+            account_id,
+        )
+        return [Profile(r[0], r[1], _traits_of(r[2]), set(_decode(r[3]))) for r in rows]
+
+    def groups(self, account_id: str) -> list[GroupProfile]:
+        """Every group profile of the account (fresh objects)."""
+        rows = self._all(
+            "SELECT connector_id, group_id, traits FROM groups WHERE account_id = ?", account_id
+        )
+        return [GroupProfile(r[0], r[1], _traits_of(r[2])) for r in rows]
+
+    def commit_refresh(
+        self,
+        run: RefreshRun,
+        taken: Sequence[int],
+        profiles: Sequence[Profile],
+        groups: Sequence[GroupProfile],
+        activation: Activation | None,
+    ) -> None:
+        """Apply one refresh in one transaction."""
+        account = run.account_id
+        with self._tx() as db:
+            db.executemany("UPDATE messages SET taken = 1 WHERE seq = ?", ((seq,) for seq in taken))
+            db.execute(
+                "DELETE FROM messages WHERE account_id = ? AND taken = 1 AND received_at < ?",
+                (account, _text(run.cutoff - MESSAGE_RETENTION)),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?, ?)",
+                (
+                    (
+                        account,
+                        p.connector_id,
+                        p.anonymous_id,
+                        _traits_blob(p.traits),
+                        _encode(sorted(p.groups)),
+                    )
+                    for p in profiles
+                ),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?)",
+                ((account, g.connector_id, g.group_id, _traits_blob(g.traits)) for g in groups),
+            )
+            db.execute(
+                "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account,
+                    _text(run.scheduled_for),
+                    _text(run.cutoff),
+                    run.messages,
+                    run.profiles,
+                    run.matched_profiles,
+                    run.cohorts,
+                ),
+            )
+            if activation is None:
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO activations VALUES (?, ?, ?, ?)",
+                (
+                    account,
+                    _text(activation.scheduled_for),
+                    _encode(activation.visitors),
+                    _encode(sorted(activation.matched)),
+                ),
+            )
+
+    def refreshes(self, account_id: str) -> list[RefreshRun]:
+        """The account's runs, oldest first."""
+        rows = self._all(
+            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes WHERE account_id = ? ORDER BY seq",
+            account_id,
+        )
+        return [
+            RefreshRun(account_id, _instant(r[0]), _instant(r[1]), r[2], r[3], r[4], r[5])
+            for r in rows
+        ]
+
+    def last_refresh(self, account_id: str) -> RefreshRun | None:
+        """The latest run."""
+        row = self._one(
+            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes"
+            " WHERE account_id = ? ORDER BY seq DESC LIMIT 1",
+            account_id,
+        )
+        return (
+            RefreshRun(
+                account_id, _instant(row[0]), _instant(row[1]), row[2], row[3], row[4], row[5]
+            )
+            if row
+            else None
+        )
+
+    def activation(self, account_id: str) -> Activation | None:
+        """The latest activated data."""
+        row = self._one(
+            "SELECT scheduled_for, visitors, matched FROM activations WHERE account_id = ?",
+            account_id,
+        )
+        if row is None:
+            return None
+        visitors = {
+            visitor: {
+                connector: {key: tuple(values) for key, values in traits.items()}
+                for connector, traits in by_connector.items()
+            }
+            for visitor, by_connector in _decode(row[1]).items()
+        }
+        return Activation(
+            account_id, _instant(row[0]), visitors, frozenset((c, a) for c, a in _decode(row[2]))
+        )
+
+    # segments
+    def add_segment(self, segment: Segment) -> None:
+        """Keep a new segment."""
+        conditions = [[c.connector_id, c.trait, c.operator, c.value] for c in segment.conditions]
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO segments (id, account_id, name, match, conditions, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    segment.id,
+                    segment.account_id,
+                    segment.name,
+                    segment.match,
+                    _encode(conditions),
+                    _text(segment.created_at),
+                ),
+            )
+
+    def _segment(self, row: Any) -> Segment:
+        conditions = tuple(Condition(c[0], c[1], c[2], c[3]) for c in _decode(row[4]))
+        return Segment(row[0], row[1], row[2], row[3], conditions, _instant(row[5]))
+
+    def get_segment(self, account_id: str, segment_id: str) -> Segment | None:
+        """The segment, if the account has it."""
+        row = self._one(
+            "SELECT id, account_id, name, match, conditions, created_at FROM segments WHERE account_id = ? AND id = ?",
+            account_id,
+            segment_id,
+        )
+        return self._segment(row) if row else None
+
+    def segments(self, account_id: str) -> list[Segment]:
+        """The account's segments, oldest first."""
+        rows = self._all(
+            "SELECT id, account_id, name, match, conditions, created_at FROM segments WHERE account_id = ? ORDER BY seq",
+            account_id,
+        )
+        return [self._segment(r) for r in rows]
+
+    # control
+    def reset(self, account_id: str | None = None) -> None:
+        """Forget everything, or one account."""
+        with self._tx() as db:
+            for table in TENANT_TABLES:
+                column = "id" if table == "accounts" else "account_id"
+                if account_id is None:
+                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants
+                else:
+                    db.execute(f"DELETE FROM {table} WHERE {column} = ?", (account_id,))  # noqa: S608
+
+    def latest_instant(self) -> datetime | None:
+        """The latest time anything stored was recorded at: a manual clock resumes from here."""
+        latest = [
+            self._one(f"SELECT MAX({column}) FROM {table}")[0]  # noqa: S608 - constant names
+            for table, column in TIMES.items()
+        ]
+
+        found = [value for value in latest if value]
+        return _instant(max(found)) if found else None

@@ -1,0 +1,273 @@
+"""Running the fakes on a real socket: uvicorn on loopback, in this process or a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import subprocess
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+from litestar import Litestar
+
+from harness.core.errors import HarnessError
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names a loopback address (127.0.0.0/8, ::1 or localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, admin_token: str | None) -> None:
+    """Refuse to expose the fake beyond loopback without an admin token.
+
+    Raises:
+        HarnessError: ``admin_token_required`` for a non-loopback host without a token.
+    """
+    if not is_loopback(host) and not admin_token:
+        raise HarnessError(
+            "admin_token_required",
+            f"Refusing to listen on {host}: it is not a loopback address and there is no admin "
+            "token. Pass --admin-token TOKEN, or listen on 127.0.0.1.",
+        )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, with a sentence, a port something else is already listening on.
+
+    Raises:
+        HarnessError: ``port_in_use``.
+    """
+    with socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+    ) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise HarnessError(
+                "port_in_use",
+                f"Cannot listen on {host}:{port} ({error.strerror}); choose another port.",
+            ) from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ServerGroup:
+    """Several apps served by uvicorn on one event loop, each on its own loopback port.
+
+    One loop serves them all, so the fakes never run handlers concurrently. Use
+    :meth:`start` / :meth:`stop` (or a ``with`` block) to run it from a background thread,
+    or :meth:`run` to serve in the foreground until interrupted.
+
+    Args:
+        apps: (app, host, port) for each server; port 0 picks a free one.
+    """
+
+    def __init__(self, apps: list[tuple[Litestar, str, int]]) -> None:
+        self._servers: list[uvicorn.Server] = []
+        self.addresses: list[tuple[str, int]] = []
+        for app, host, port in apps:
+            chosen = port or free_port(host)
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=chosen,
+                log_level="warning",
+                lifespan="on",
+                # Let header blocks up to 1 MB reach the app, which answers 431 in JSON past 64 KB.
+                h11_max_incomplete_event_size=1024 * 1024,
+            )
+
+            self._servers.append(uvicorn.Server(config))
+            self.addresses.append((host, chosen))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        """The base URL of each server, in the order given."""
+        return [f"http://{host}:{port}" for host, port in self.addresses]
+
+    async def serve(self) -> None:
+        """Serve until one server stops (a signal, or :meth:`stop`), then stop them all."""
+        tasks = [asyncio.create_task(server.serve()) for server in self._servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in self._servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def run(self) -> None:
+        """Serve in the foreground, on uvloop when it is installed (as uvicorn.run would)."""
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+            factory = None
+        else:
+            factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(self.serve())
+
+    def start(self, timeout: float = 10.0) -> Self:
+        """Serve from a daemon thread and wait until every socket accepts connections."""
+        self._thread = threading.Thread(target=self.run, name="harness-servers", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not all(server.started for server in self._servers):
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the servers on {', '.join(self.urls)} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and wait for the thread to end."""
+        for server in self._servers:
+            server.should_exit = True
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class LiveServer(ServerGroup):
+    """One app served by uvicorn from a background thread, on a free loopback port.
+
+    Args:
+        app: The Litestar app to serve.
+        host: A loopback address.
+        port: The port; a free one by default.
+    """
+
+    def __init__(self, app: Litestar, host: str = "127.0.0.1", port: int | None = None) -> None:
+        check_bind(host, None)
+        super().__init__([(app, host, port or 0)])
+        self.host, self.port = self.addresses[0]
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:50123``."""
+        return self.urls[0]
+
+
+def wait_until_serving(
+    url: str, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until ``url`` answers HTTP (any status), or raise after ``timeout`` seconds.
+
+    With ``process``, give up as soon as that process has exited.
+    """
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing is serving {url}") from None
+            time.sleep(0.02)
+
+
+class ServeProcess:
+    """``harness serve`` in a subprocess on free loopback ports; it stops what it starts.
+
+    Args:
+        args: More ``harness serve`` arguments (``--clock manual``, ``--store sqlite:PATH``...).
+    """
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.segment_port = free_port()
+        self.args = [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--segment-port",
+            str(self.segment_port),
+            *args,
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The fake AB Tasty's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def segment_url(self) -> str:
+        """The fake Segment's base URL."""
+        return f"http://127.0.0.1:{self.segment_port}"
+
+    def start(self, timeout: float = 30.0) -> ServeProcess:
+        """Launch it and wait until it answers health checks."""
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            wait_until_serving(f"{self.url}/_harness/health", timeout, self.process)
+        except RuntimeError:
+            raise RuntimeError(f"harness serve did not start: {self.stop()}") from None
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no flush (for crash tests)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> str:
+        """Terminate (then kill, if need be); returns what it wrote to stderr."""
+        if self.process is None:
+            return ""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        errors = ""
+        if self.process.stderr is not None:
+            errors = self.process.stderr.read().decode(errors="replace")
+            self.process.stderr.close()
+        return errors
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,175 @@
+"""Both fakes on one clock, wired as ``harness serve`` wires them.
+
+The fake Segment delivers to the fake AB Tasty in-process (no socket, no deadlock when
+one loop serves both), and the call is filed in AB Tasty's journal as an HTTP call would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from litestar import Litestar
+
+from harness.abtasty import AbTasty
+from harness.abtasty.store import MemoryStore, Store
+from harness.core.clock import Clock, ManualClock, SystemClock
+from harness.core.errors import HarnessError
+from harness.core.timeline import Waker, advance_clock, move_clock
+from harness.http import create_abtasty_app
+from harness.http.journal import RequestJournal
+from harness.http.segment import create_segment_app
+from harness.runtime.transports import (
+    INPROCESS_ABTASTY,
+    InProcessAbTasty,
+    RequestsTransport,
+    RoutingTransport,
+)
+from harness.segment import FakeSegment, RetryPolicy, Transport
+from harness.segment.scripted_faults import ScriptedFaults
+
+SYSTEM_CLOCK_TICK_SECONDS = 1.0
+
+
+class Harness:
+    """The fake AB Tasty and the fake Segment sharing one clock.
+
+    Args:
+        clock: The shared clock; the system clock (freezegun-aware) by default.
+        store: The AB Tasty store; in memory by default.
+        abtasty_url: The base URL the fake AB Tasty is served at, if it is: the default
+            destination endpoint, and routed in-process when a destination names it.
+        retry_policy: Segment's backoff schedule.
+        seed: Seeds Segment's jitter and filled-in messageIds.
+        journal_size: Requests kept per fake.
+        http_timeout: Seconds before a destination reached over HTTP counts as timed out.
+        segment_rate_limit: Tracking API requests a second before 429 (Segment's is about 1,000).
+    """
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        store: Store | None = None,
+        abtasty_url: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        seed: int | None = 0,
+        journal_size: int = 1_000,
+        http_timeout: float = 10.0,
+        segment_rate_limit: float | None = None,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
+        self.abtasty_journal = RequestJournal(journal_size)
+        self.segment_journal = RequestJournal(journal_size)
+        inprocess = InProcessAbTasty(self.abtasty, self.abtasty_journal)
+        routes: dict[str, Transport] = {INPROCESS_ABTASTY: inprocess}
+        endpoint = INPROCESS_ABTASTY
+        if abtasty_url:
+            endpoint = abtasty_url.rstrip("/") + "/segment/webhook"
+            routes[endpoint] = inprocess
+        self.http = RequestsTransport(timeout=http_timeout)
+        self.transport = RoutingTransport(self.http, routes)
+        self.faults = ScriptedFaults(self.transport, self.clock)
+        """Scripted delivery faults between the fake Segment and its destinations."""
+        self.segment = FakeSegment(
+            self.clock,
+            self.faults,
+            default_endpoint=endpoint,
+            retry_policy=retry_policy,
+            seed=seed,
+            rate_limit=segment_rate_limit,
+        )
+        self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
+        self.wakers: list[Waker] = list(self._own_wakers)
+        """Everything with work on the clock; a simulation adds its held deliveries."""
+
+    # time ----------------------------------------------------------------------------------
+    def move_to(self, when: datetime) -> None:
+        """Move the (manual) clock, making each Segment retry at its due time on the way."""
+        move_clock(self.clock, when, self.wakers)
+
+    def advance(self, seconds: float) -> None:
+        """Move the (manual) clock forward, making retries on the way."""
+        advance_clock(self.clock, seconds, self.wakers)
+
+    # control -------------------------------------------------------------------------------
+    def reset_abtasty(self, account_id: str | None) -> None:
+        """Reset AB Tasty (one account, or everything: then Segment too)."""
+        self.abtasty.reset_tenant(account_id)
+        if account_id is None:
+            self.segment.reset()
+            self.faults.clear()
+            self.segment_journal.clear()
+
+    def reset_segment(self, source_id: str | None) -> None:
+        """Reset Segment (one source, or everything: then AB Tasty too)."""
+        self.segment.reset(source_id)
+        if source_id is None:
+            self.faults.clear()
+            self.abtasty.reset()
+            self.abtasty_journal.clear()
+
+    def restart(self, start: datetime | None = None) -> None:
+        """Wipe every fake's state and journal and, on a manual clock, restart it at ``start``.
+
+        The apps stay valid (they hold these same objects), so a process builds them once
+        and restarts the harness for each test or scenario.
+        """
+        self.abtasty.reset()
+        self.segment.reset()
+        self.faults.clear()
+        self.abtasty_journal.clear()
+        self.segment_journal.clear()
+        self.wakers[:] = self._own_wakers  # drop wakers a simulation added
+        if start is not None:
+            if not isinstance(self.clock, ManualClock):
+                raise HarnessError(
+                    "clock_not_manual", "Only a manual clock can restart at a given time."
+                )
+            self.clock.restart_at(start)
+
+    # apps ----------------------------------------------------------------------------------
+    def abtasty_app(self, admin_token: str | None = None) -> Litestar:
+        """The fake AB Tasty as a Litestar app."""
+        return create_abtasty_app(
+            self.abtasty,
+            journal=self.abtasty_journal,
+            admin_token=admin_token,
+            reset_state=self.reset_abtasty,
+            wakers=self.wakers,
+            restart_state=self.restart,
+        )
+
+    def segment_app(self, admin_token: str | None = None) -> Litestar:
+        """The fake Segment as a Litestar app (its lifespan runs due retries on a system clock)."""
+        return create_segment_app(
+            self.segment,
+            journal=self.segment_journal,
+            admin_token=admin_token,
+            reset_state=self.reset_segment,
+            wakers=self.wakers,
+            faults=self.faults,
+            restart_state=self.restart,
+            lifespan=[self._retry_ticker],
+        )
+
+    @contextlib.asynccontextmanager
+    async def _retry_ticker(self, _: Litestar) -> AsyncIterator[None]:
+        # With a manual clock, clock moves run retries; with the system clock, time moves
+        # by itself, so a live server wakes up to make the retries that fell due.
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(SYSTEM_CLOCK_TICK_SECONDS)
+                self.segment.run_due()
+
+        task = asyncio.create_task(tick()) if self.clock.mode == "system" else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

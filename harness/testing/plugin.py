@@ -1,0 +1,242 @@
+"""The pytest plugin (registered by the ``pytest11`` entry point ``harness``).
+
+Fixtures, from cheapest to most real:
+
+- ``harness``: both fakes in-process, built once per session (per xdist worker) and
+  restarted for each test: fresh state, the manual clock at ``harness_start``.
+- ``harness_clock``: ``move_to``, ``advance``, ``now`` on that clock.
+- ``abtasty_account``: an account with a Segment connector and an API key.
+- ``simulated_segment``: a Segment source delivering to that account.
+- ``abtasty_client`` / ``segment_client``: HTTP to the in-process apps, no socket.
+- ``harness_live``: both fakes on free loopback ports (uvicorn), for code that needs a URL.
+
+Mark a test with ``@pytest.mark.harness_clock("2026-03-02T12:00:00Z")`` to start the
+clock there, or override the ``harness_start`` fixture. Scenario files in a ``scenarios``
+folder are collected as tests, one per file.
+
+pytest imports this module on every run in an environment where the package is installed,
+so it imports nothing heavy: the runtime (Litestar, uvicorn), the scenario engine (YAML)
+and the handles are imported by the fixtures and items that use them, on first use
+(``tests/testing/test_plugin_startup.py`` checks it; ``bench/plugin_startup.py`` times it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness.core.clock import ManualClock, parse_instant
+
+if TYPE_CHECKING:
+    from harness.runtime.asgi import AsgiClient
+    from harness.runtime.server import ServerGroup
+    from harness.runtime.stack import Harness
+    from harness.scenarios.driver import Driver
+    from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
+
+DEFAULT_START = "2026-03-02T12:00:00Z"
+"""Where the clock starts for a test that does not say (a Monday, noon UTC)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options: where scenario files live, and a live server to play them against."""
+    group = parser.getgroup("harness", "segment-abtasty-harness")
+    group.addoption(
+        "--harness-url", default=None, help="play scenario files against this live harness serve"
+    )
+    group.addoption(
+        "--harness-segment-url",
+        default=None,
+        help="the live fake Segment (default: --harness-url port + 1)",
+    )
+    group.addoption("--harness-admin-token", default=None, help="the live server's admin token")
+    group.addoption(
+        "--harness-restart",
+        action="store_true",
+        help="wipe the live server and restart its clock for each scenario",
+    )
+    parser.addini(
+        "harness_scenario_dirs",
+        "folder names whose YAML files are scenarios",
+        type="args",
+        default=["scenarios"],
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker."""
+    config.addinivalue_line(
+        "markers", "harness_clock(start): start the harness clock at this ISO-8601 instant"
+    )
+
+
+# scenario files as tests ------------------------------------------------------------------
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect ``*.yaml`` files inside a scenarios folder, one test each."""
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    folders = parent.config.getini("harness_scenario_dirs")
+    if not any(part in folders for part in file_path.parent.parts):
+        return None
+    file: ScenarioFile = ScenarioFile.from_parent(parent, path=file_path)
+    return file
+
+
+class ScenarioFile(pytest.File):
+    """A scenario file: one test."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        """The scenario, named after the file."""
+        yield ScenarioItem.from_parent(self, name=self.path.stem)
+
+
+class ScenarioItem(pytest.Item):
+    """Plays one scenario file; a failure cites the file, line, expected and actual."""
+
+    def runtest(self) -> None:
+        """Load and play the scenario."""
+        from harness.scenarios.model import load_scenario
+        from harness.scenarios.runner import run_scenario
+
+        scenario = load_scenario(self.path)
+        result = run_scenario(scenario, self._driver())
+        if result.failure is not None:
+            raise result.failure
+
+    def _driver(self) -> Driver:
+        from harness.scenarios.driver import InProcessDriver, LiveDriver
+
+        options = self.config.option
+        if options.harness_url:
+            return LiveDriver(
+                options.harness_url,
+                options.harness_segment_url,
+                options.harness_admin_token,
+                restart=options.harness_restart,
+            )
+
+        driver: Driver | None = getattr(self.config, "_harness_scenario_driver", None)
+        if driver is None:
+            driver = InProcessDriver()
+            self.config._harness_scenario_driver = driver  # type: ignore[attr-defined]
+        return driver
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """The step failure or file error as one clear paragraph, without a traceback."""
+        from harness.scenarios.loader import ScenarioError
+        from harness.scenarios.runner import StepFailure
+
+        if isinstance(excinfo.value, StepFailure | ScenarioError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Where the scenario is."""
+        return self.path, 0, f"scenario {self.path.name}"
+
+
+# fixtures --------------------------------------------------------------------------------
+@dataclass
+class _Session:
+    harness: Harness
+    abtasty: AsgiClient
+    segment: AsgiClient
+
+
+@pytest.fixture(scope="session")
+def harness_session() -> Iterator[_Session]:
+    """Both fakes and their apps, built once per session (per xdist worker)."""
+    from harness.runtime.asgi import AsgiClient
+    from harness.runtime.stack import Harness
+
+    harness = Harness(ManualClock(parse_instant(DEFAULT_START)))
+    session = _Session(
+        harness, AsgiClient(harness.abtasty_app()), AsgiClient(harness.segment_app())
+    )
+    yield session
+    session.abtasty.close()
+    session.segment.close()
+
+
+@pytest.fixture
+def harness_start(request: pytest.FixtureRequest) -> datetime:
+    """Where this test's clock starts: the ``harness_clock`` marker, else a Monday noon UTC."""
+    marker = request.node.get_closest_marker("harness_clock")
+    text = marker.args[0] if marker is not None and marker.args else DEFAULT_START
+    return parse_instant(text) if isinstance(text, str) else text
+
+
+@pytest.fixture
+def harness(harness_session: _Session, harness_start: datetime) -> Harness:
+    """The in-process fakes with fresh state, the clock at ``harness_start``."""
+    harness_session.harness.restart(harness_start)
+    return harness_session.harness
+
+
+@pytest.fixture
+def harness_clock(harness: Harness) -> ClockControl:
+    """The shared manual clock: ``move_to``, ``advance``, ``now``."""
+    from harness.testing.handles import ClockControl
+
+    return ClockControl(harness)
+
+
+@pytest.fixture
+def abtasty_account(harness: Harness) -> AccountHandle:
+    """An AB Tasty account with a Segment pull connector and an API key."""
+    from harness.testing.handles import AccountHandle
+
+    return AccountHandle.create(harness)
+
+
+@pytest.fixture
+def simulated_segment(harness: Harness, abtasty_account: AccountHandle) -> SourceHandle:
+    """A Segment source whose AB Tasty destination is ``abtasty_account``."""
+    from harness.testing.handles import SourceHandle
+
+    return SourceHandle.create(harness, abtasty_account)
+
+
+@pytest.fixture
+def abtasty_client(harness: Harness, harness_session: _Session) -> AsgiClient:
+    """HTTP to the in-process fake AB Tasty (no socket)."""
+    return harness_session.abtasty
+
+
+@pytest.fixture
+def segment_client(harness: Harness, harness_session: _Session) -> AsgiClient:
+    """HTTP to the in-process fake Segment (no socket)."""
+    return harness_session.segment
+
+
+@dataclass(frozen=True)
+class LiveHarness:
+    """The fakes on loopback: their base URLs, and the harness behind them."""
+
+    harness: Harness
+    abtasty_url: str
+    segment_url: str
+
+
+@pytest.fixture(scope="session")
+def _harness_servers(harness_session: _Session) -> Iterator[ServerGroup]:
+    from harness.runtime.server import ServerGroup
+
+    harness = harness_session.harness
+    group = ServerGroup(
+        [(harness.abtasty_app(), "127.0.0.1", 0), (harness.segment_app(), "127.0.0.1", 0)]
+    )
+    with group:
+        yield group
+
+
+@pytest.fixture
+def harness_live(harness: Harness, _harness_servers: ServerGroup) -> LiveHarness:
+    """Both fakes served by uvicorn on free loopback ports (started once, stopped at the end)."""
+    abtasty_url, segment_url = _harness_servers.urls
+    return LiveHarness(harness, abtasty_url, segment_url)

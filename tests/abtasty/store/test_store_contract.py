@@ -1,0 +1,219 @@
+"""The store contract (harness/store/base.py), run against every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from harness.abtasty.records import (
+    Account,
+    Activation,
+    ApiKeyRecord,
+    Connector,
+    Profile,
+    RefreshRun,
+    Segment,
+    Sighting,
+    StoredMessage,
+    TraitValue,
+)
+from harness.abtasty.store import MemoryStore, SqliteStore, Store
+from tests.support import START
+
+BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "memory": lambda _: MemoryStore(),
+    "sqlite": lambda folder: SqliteStore(folder / "harness.sqlite"),
+}
+DAY = timedelta(hours=24)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    backend = BACKENDS[request.param](tmp_path)
+    yield backend
+    if isinstance(backend, SqliteStore):
+        backend.close()
+
+
+def _account(store: Store, account_id: str = "acc_1") -> Account:
+    account = Account(account_id, "Shop", "UTC", 3, START)
+    store.add_account(account)
+    return account
+
+
+def _message(
+    message_id: str = "m1", account_id: str = "acc_1", minutes: int = 0, anonymous_id: str = "a1"
+) -> StoredMessage:
+    return StoredMessage(
+        account_id=account_id,
+        connector_id="con_1",
+        message_id=message_id,
+        type="identify",
+        anonymous_id=anonymous_id,
+        user_id=None,
+        group_id=None,
+        traits={"plan": "pro", "nested": {"x": [1, 2]}},
+        timestamp=START,
+        received_at=START + timedelta(minutes=minutes),
+    )
+
+
+def test_store_account_round_trip_and_missing(store: Store) -> None:
+    account = _account(store)
+    assert store.get_account("acc_1") == account
+    assert store.get_account("nope") is None
+
+
+def test_store_connectors_oldest_first_and_removal(store: Store) -> None:
+    _account(store)
+    first = Connector("con_1", "acc_1", "A", START)
+    second = Connector("con_2", "acc_1", "B", START + DAY)
+    store.add_connector(first)
+    store.add_connector(second)
+    assert store.connectors("acc_1") == [first, second]
+    assert store.remove_connector("acc_1", "con_1") is True
+    assert store.remove_connector("acc_1", "con_1") is False
+    assert store.connectors("acc_1") == [second]
+
+
+def test_store_api_key_replace_makes_old_digest_unknown(store: Store) -> None:
+    _account(store)
+    store.put_api_key(ApiKeyRecord("acc_1", b"old", "1111", START))
+    store.put_api_key(ApiKeyRecord("acc_1", b"new", "2222", START))
+    assert store.find_api_key(b"old") is None
+    assert store.find_api_key(b"new") == ApiKeyRecord("acc_1", b"new", "2222", START)
+    assert store.remove_api_key("acc_1") is True
+    assert store.find_api_key(b"new") is None
+    assert store.remove_api_key("acc_1") is False
+
+
+def test_store_dedup_within_window_from_first_arrival(store: Store) -> None:
+    _account(store)
+    assert store.add_message(_message(minutes=0), DAY) is not None
+    assert store.add_message(_message(minutes=60), DAY) is None
+    assert store.add_message(_message(minutes=24 * 60 - 1), DAY) is None
+    assert store.add_message(_message(minutes=24 * 60), DAY) is not None
+
+
+def test_store_dedup_is_per_account(store: Store) -> None:
+    _account(store, "acc_1")
+    _account(store, "acc_2")
+    assert store.add_message(_message(account_id="acc_1"), DAY) is not None
+    assert store.add_message(_message(account_id="acc_2"), DAY) is not None
+
+
+def test_store_pending_messages_before_cutoff_in_arrival_order(store: Store) -> None:
+    _account(store)
+    for index, minutes in enumerate([30, 10, 90]):
+        store.add_message(_message(f"m{index}", minutes=minutes), DAY)
+    pending = store.pending_messages("acc_1", START + timedelta(minutes=60))
+    assert [m.message_id for m in pending] == ["m0", "m1"]
+    assert pending[0].traits == {"plan": "pro", "nested": {"x": [1, 2]}}
+
+
+def test_store_commit_refresh_takes_messages_and_keeps_profiles(store: Store) -> None:
+    _account(store)
+    seq = store.add_message(_message(), DAY)
+    assert seq is not None
+    profile = Profile("con_1", "a1", {"plan": TraitValue("pro", START, "m1")}, {"g1"})
+    run = RefreshRun("acc_1", START + DAY, START, 1, 1, 1, 1)
+    activation = Activation(
+        "acc_1", START + DAY, {"v1": {"con_1": {"plan": ("pro",)}}}, frozenset({("con_1", "a1")})
+    )
+    store.commit_refresh(run, [seq], [profile], [], activation)
+    assert store.pending_messages("acc_1", START + DAY) == []
+    assert store.messages_for("acc_1", ["a1"])[0][1] is True
+    assert store.profiles("acc_1") == [profile]
+    assert store.refreshes("acc_1") == [run]
+    assert store.activation("acc_1") == activation
+
+
+def test_store_profiles_round_trip(store: Store) -> None:
+    _account(store)
+    profile = Profile("con_1", "a1", {"plan": TraitValue("pro", START, "m1")})
+    store.commit_refresh(
+        RefreshRun("acc_1", START, START, 0, 1, 0, 0),
+        [],
+        [profile],
+        [],
+        Activation("acc_1", START, {}, frozenset()),
+    )
+    assert store.profiles("acc_1") == [profile]
+    assert store.profiles("acc_1")[0].traits["plan"].order == (START, "m1")
+
+
+def test_store_sightings_keep_earliest_per_pair_and_report_new_visitor(store: Store) -> None:
+    _account(store)
+    assert store.add_sighting(Sighting("acc_1", "v1", "a1", START + DAY)) is True
+    assert store.add_sighting(Sighting("acc_1", "v1", "a1", START)) is False
+    assert store.add_sighting(Sighting("acc_1", "v1", "a2", START + DAY)) is False
+    assert store.visitor_sightings("acc_1", "v1") == [
+        Sighting("acc_1", "v1", "a1", START),
+        Sighting("acc_1", "v1", "a2", START + DAY),
+    ]
+    assert len(store.sightings("acc_1")) == 2
+
+
+def test_store_segments_round_trip(store: Store) -> None:
+    _account(store)
+    segment = Segment("seg_1", "acc_1", "Pros", "all", (), START)
+    store.add_segment(segment)
+    assert store.get_segment("acc_1", "seg_1") == segment
+    assert store.segments("acc_1") == [segment]
+    assert store.get_segment("acc_2", "seg_1") is None
+
+
+def test_store_reset_one_tenant_keeps_others(store: Store) -> None:
+    _account(store, "acc_1")
+    _account(store, "acc_2")
+    store.put_api_key(ApiKeyRecord("acc_1", b"k1", "1111", START))
+    store.put_api_key(ApiKeyRecord("acc_2", b"k2", "2222", START))
+    store.reset("acc_1")
+    assert store.get_account("acc_1") is None
+    assert store.find_api_key(b"k1") is None
+    assert store.get_account("acc_2") is not None
+    assert store.find_api_key(b"k2") is not None
+    store.reset()
+    assert store.get_account("acc_2") is None
+
+
+def test_store_reads_of_unknown_account_are_empty(store: Store) -> None:
+    assert store.connectors("x") == []
+    assert store.pending_messages("x", START) == []
+    assert store.sightings("x") == []
+    assert store.refreshes("x") == []
+    assert store.activation("x") is None
+    assert store.segments("x") == []
+
+
+def test_store_last_refresh_and_keeping_activation(store: Store) -> None:
+    _account(store)
+    assert store.last_refresh("acc_1") is None
+    first = RefreshRun("acc_1", START, START, 1, 1, 1, 1)
+    activation = Activation(
+        "acc_1", START, {"v1": {"con_1": {"plan": ("pro",)}}}, frozenset({("con_1", "a1")})
+    )
+    store.commit_refresh(first, [], [], [], activation)
+    idle = RefreshRun("acc_1", START + DAY, START + DAY, 0, 1, 1, 1)
+    store.commit_refresh(idle, [], [], [], None)
+    assert store.last_refresh("acc_1") == idle
+    assert store.refreshes("acc_1") == [first, idle]
+    assert store.activation("acc_1") == activation
+
+
+def test_store_drops_taken_messages_after_retention_keeps_pending(store: Store) -> None:
+    from harness.abtasty.store.base import MESSAGE_RETENTION
+
+    _account(store)
+    old = store.add_message(_message("old", minutes=0), DAY)
+    store.add_message(_message("old-pending", minutes=1), DAY)
+    recent = store.add_message(_message("recent", minutes=60 * 24 * 10), DAY)
+    assert old is not None and recent is not None
+    cutoff = START + MESSAGE_RETENTION + DAY * 4
+    run = RefreshRun("acc_1", cutoff, cutoff, 2, 1, 0, 0)
+    store.commit_refresh(run, [old, recent], [], [], None)
+    kept = {m.message_id for m, _ in store.messages_for("acc_1", ["a1"])}
+    assert kept == {"old-pending", "recent"}

@@ -1,0 +1,117 @@
+"""API-key auth on the webhook: only the account's live key gets in."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+
+from harness.core.errors import HarnessError
+from tests.support import World, basic, message
+
+
+@pytest.fixture
+def world() -> World:
+    return World.build()
+
+
+def _receive(world: World, authorization: str | None) -> str:
+    return world.service.receive(
+        authorization, json.dumps(message(traits={"a": 1})).encode()
+    ).status
+
+
+def _code(world: World, authorization: str | None) -> str:
+    with pytest.raises(HarnessError) as caught:
+        _receive(world, authorization)
+    return caught.value.code
+
+
+def test_key_auth_valid_key_accepted(world: World) -> None:
+    assert _receive(world, world.auth) == "accepted"
+
+
+@pytest.mark.parametrize(
+    "header", [None, "", "   ", basic(""), "Basic " + base64.b64encode(b":secret").decode()]
+)
+def test_key_auth_missing_key(world: World, header: str | None) -> None:
+    assert _code(world, header) == "missing_api_key"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer abc",
+        "Basic !!!not-base64!!!",
+        "Basic " + base64.b64encode(b"\xff\xfe:").decode(),
+        "Digest x",
+    ],
+)
+def test_key_auth_malformed_header(world: World, header: str) -> None:
+    assert _code(world, header) == "invalid_api_key"
+
+
+def test_key_auth_wrong_key(world: World) -> None:
+    assert _code(world, basic(world.api_key + "x")) == "invalid_api_key"
+
+
+def test_key_auth_other_accounts_key_files_under_other_account(world: World) -> None:
+    other = world.service.create_account("Other")
+    world.service.create_segment_connector(other.id, "Segment")
+    other_key = world.service.generate_api_key(other.id)
+    receipt = world.service.receive(
+        basic(other_key), b'{"type":"identify","messageId":"x","anonymousId":"a"}'
+    )
+    assert receipt.account_id == other.id
+    assert world.service.store.pending_messages(world.account.id, world.clock.now()) == []
+
+
+def test_key_auth_revoked_key_refused(world: World) -> None:
+    world.service.revoke_api_key(world.account.id)
+    assert _code(world, world.auth) == "invalid_api_key"
+
+
+def test_key_auth_rotated_key_old_refused_new_accepted(world: World) -> None:
+    old = world.auth
+    world.api_key = world.service.regenerate_api_key(world.account.id)
+    assert _code(world, old) == "invalid_api_key"
+    assert _receive(world, world.auth) == "accepted"
+
+
+def test_key_auth_valid_key_without_connector_is_403(world: World) -> None:
+    world.service.delete_connector(world.account.id, world.connector.id)
+    assert _code(world, world.auth) == "no_segment_connector"
+
+
+def test_key_auth_error_message_shows_only_last4(world: World) -> None:
+    wrong = world.api_key[:-1] + ("A" if world.api_key[-1] != "A" else "B")
+    with pytest.raises(HarnessError) as caught:
+        _receive(world, basic(wrong))
+    assert wrong not in caught.value.message
+    assert wrong[-4:] in caught.value.message
+
+
+def test_key_auth_key_has_at_least_128_bits_and_is_stored_as_digest(world: World) -> None:
+    record = world.service.store.get_api_key(world.account.id)
+    assert record is not None
+    assert record.digest == hashlib.sha256(world.api_key.encode()).digest()
+    assert world.api_key not in repr(record)
+    assert len(world.api_key.removeprefix("abt_")) >= 22  # 32 bytes urlsafe: 43 chars, 256 bits
+
+
+def test_key_auth_generate_twice_refused_regenerate_without_key_refused(world: World) -> None:
+    with pytest.raises(HarnessError, match="regenerate") as caught:
+        world.service.generate_api_key(world.account.id)
+    assert caught.value.code == "api_key_exists"
+    world.service.revoke_api_key(world.account.id)
+    with pytest.raises(HarnessError) as missing:
+        world.service.regenerate_api_key(world.account.id)
+    assert missing.value.code == "api_key_not_found"
+
+
+def test_key_auth_status_shows_last4_never_key(world: World) -> None:
+    status = world.service.api_key_status(world.account.id)
+    assert status.exists
+    assert status.last4 == world.api_key[-4:]
