@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harness.abtasty.keys import basic_user
 from harness.abtasty.spec import anonymous_id_problem, decode_json_object
 from harness.core.clock import format_instant, instant_problem, parse_instant
+from harness.core.credentials import basic_user_of
 from harness.core.errors import HarnessError
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -26,17 +26,22 @@ def write_key_of(authorization: str | None, body: dict[str, Any]) -> str:
     """The write key: the Basic user name, else ``writeKey`` in the body.
 
     Raises:
-        HarnessError: ``invalid_write_key`` when neither carries one.
+        HarnessError: ``invalid_write_key`` when neither carries one (the message says what is
+            wrong with the header, never quoting it: a malformed one may hold the key).
     """
-    if authorization:
-        scheme, _, credentials = authorization.strip().partition(" ")
-        if scheme.lower() == "basic":
-            username = basic_user(credentials)
-            if username:
-                return username
+    username, problem = basic_user_of(authorization)
+    if username:
+        return username
     key = body.get("writeKey")
     if isinstance(key, str) and key:
         return key
+    if problem is not None:
+        raise HarnessError(
+            "invalid_write_key",
+            f"No write key: the Authorization header is not HTTP Basic credentials ({problem}), "
+            "and the body has no writeKey. Send 'Basic ' and base64('<write_key>:'), as "
+            "Segment's libraries do (the header is not repeated here: it may hold the key).",
+        )
     raise HarnessError(
         "invalid_write_key",
         "No write key: send it as the Basic user name (base64('<write_key>:')) or as writeKey in the body.",
