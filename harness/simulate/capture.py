@@ -7,7 +7,7 @@ from typing import IO
 import msgspec
 
 from harness.core.clock import Clock, format_instant
-from harness.http.journal import mask_authorization
+from harness.core.credentials import mask_authorization
 from harness.segment.delivery import TransportResponse
 
 
