@@ -152,11 +152,6 @@ def basic_user_of(authorization: str | None) -> tuple[str | None, str | None]:
     return basic.user, None
 
 
-def basic_header(user: str, password: str = "") -> str:
-    """``Basic base64("<user>:<password>")``: how Segment sends an API key or a write key."""
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 def mask_authorization(value: str) -> str:
     """An ``Authorization`` header fit for a journal, a log or a capture file.
 

@@ -19,12 +19,18 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 from harness.core.clock import Clock, format_instant
 from harness.core.credentials import MASK, mask_authorization
 from harness.core.errors import mask_secret
+from harness.core.protocol import CONTROL_PATH_PREFIX
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
 KEPT_BODY_BYTES = 8_192
 KEPT_HEADER_CHARS = 512
 _ACCOUNT_IN_PATH = re.compile(r"^/api/accounts/([^/]+)")
-_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema", "/_assets")
+_UNJOURNALED = (
+    f"{CONTROL_PATH_PREFIX}/requests",
+    f"{CONTROL_PATH_PREFIX}/health",
+    "/schema",
+    "/_assets",
+)
 
 
 _SECRET_NAME = re.compile(r"key|token|secret|passw|cookie|auth|session|signature", re.IGNORECASE)

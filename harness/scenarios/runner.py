@@ -6,7 +6,6 @@ what was expected and what happened.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,12 @@ import msgspec
 
 from harness.abtasty.segments import as_text
 from harness.core.clock import format_instant, parse_instant
+from harness.core.protocol import (
+    ABTASTY_WEBHOOK_PATH,
+    SEGMENT_USER_AGENT,
+    basic_authorization,
+    tracking_path,
+)
 from harness.runtime.asgi import Reply
 from harness.scenarios.driver import Driver
 from harness.scenarios.model import (
@@ -48,7 +53,7 @@ from harness.scenarios.model import (
 )
 
 SEGMENT_LIBRARY = {"name": "analytics.js", "version": "2.11.1"}
-PARTNER_HEADERS = {"User-Agent": "Segment.io/1.0", "Content-Type": "application/json"}
+PARTNER_HEADERS = {"User-Agent": SEGMENT_USER_AGENT, "Content-Type": "application/json"}
 
 
 class StepFailure(AssertionError):
@@ -101,7 +106,7 @@ class _Account:
 
 
 def _basic(secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{secret}:".encode()).decode()
+    return basic_authorization(secret)
 
 
 def _describe(reply: Reply) -> str:
@@ -310,7 +315,7 @@ class _Run:
             if spec.timestamp:
                 body["timestamp"] = spec.timestamp
             return self.seg(
-                "POST", f"/v1/{kind}", json=body, headers={"Authorization": _basic(write_key)}
+                "POST", tracking_path(kind), json=body, headers={"Authorization": _basic(write_key)}
             )
         account = self.account(spec.account or "")
         now = format_instant(self.now)
@@ -329,7 +334,7 @@ class _Run:
         message.setdefault("integrations", {})
         headers = {**PARTNER_HEADERS, **self.webhook_auth(account, spec.key)}
         return self.ab(
-            "POST", "/segment/webhook", content=msgspec.json.encode(message), headers=headers
+            "POST", ABTASTY_WEBHOOK_PATH, content=msgspec.json.encode(message), headers=headers
         )
 
     def do_send(self, spec: SendSpec) -> Reply:
@@ -348,7 +353,7 @@ class _Run:
                     **self.webhook_auth(self.account(spec.account or ""), spec.key),
                     **spec.headers,
                 }
-                reply = self.ab("POST", "/segment/webhook", content=content, headers=headers)
+                reply = self.ab("POST", ABTASTY_WEBHOOK_PATH, content=content, headers=headers)
             else:
                 _, write_key = self.source(spec.source or "")
                 headers = {
@@ -356,7 +361,7 @@ class _Run:
                     "Authorization": _basic(write_key),
                     **spec.headers,
                 }
-                reply = self.seg("POST", f"/v1/{spec.call}", content=content, headers=headers)
+                reply = self.seg("POST", tracking_path(spec.call), content=content, headers=headers)
         assert reply is not None
         return reply
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harness.abtasty.spec import anonymous_id_problem, decode_json_object
 from harness.core.clock import format_instant, instant_problem, parse_instant
 from harness.core.credentials import basic_user_of
 from harness.core.errors import HarnessError
+from harness.core.protocol import anonymous_id_problem, decode_json_object
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -13,9 +12,10 @@ from typing import Any
 import msgspec
 
 from harness import ManualClock
+from harness.core.protocol import basic_authorization
 from harness.runtime.stack import Harness
 from harness.runtime.transports import INPROCESS_ABTASTY
-from harness.segment.delivery import Transport
+from harness.segment import Transport
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
 from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
@@ -124,7 +124,7 @@ class Simulation:
         self.harness.segment.add_destination(
             source.id, api_key, EXTERNAL_ENDPOINT if destination else None
         )
-        self._auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        self._auth = basic_authorization(write_key)
 
     def events(self) -> list[Event]:
         """The run's sightings and calls, in time order (deterministic for the seeds)."""

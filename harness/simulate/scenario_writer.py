@@ -28,7 +28,7 @@ from harness.scenarios.model import (
 )
 from harness.scenarios.writer import ScenarioDraft
 from harness.scenarios.writer import write_scenario as write_draft
-from harness.segment.delivery import Transport, TransportResponse
+from harness.segment import Transport, TransportResponse
 
 
 @dataclass(slots=True)

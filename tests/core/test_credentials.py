@@ -7,12 +7,12 @@ import base64
 import pytest
 
 from harness.core.credentials import (
-    basic_header,
     basic_user_of,
     decode_basic,
     mask_authorization,
     read_authorization,
 )
+from harness.core.protocol import basic_authorization as basic_header
 
 KEY = "abt_0123456789abcdefghijWXYZ"
 
