@@ -185,9 +185,17 @@ class Simulation:
             start=config.stream.start,
             end=self.clock.now(),
             steps=self.recorder.steps,
-            cohorts=self.cohorts(),
+            cohorts=self.cohort_values(),
             refreshes=len(self.harness.abtasty.refreshes(self.account_id)),
         )
+
+    def cohort_values(self) -> dict[str, list[tuple[Any, int]]]:
+        """EXTERNAL DATA as the builder lists it: trait -> [(value, visitors)], typed values
+        kept apart (``true``, ``1`` and ``"1"`` are three)."""
+        if self.account_id is None:
+            raise ValueError("this run delivered to an external destination")
+        (item,) = self.harness.abtasty.criteria(self.account_id)
+        return {trait.key: [(v.value, v.visitors) for v in trait.values] for trait in item.traits}
 
     def cohorts(self) -> dict[str, dict[Any, int]]:
         """The in-process AB Tasty's EXTERNAL DATA: trait -> value -> visitors."""
