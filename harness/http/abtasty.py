@@ -108,7 +108,7 @@ def read_api_key(account_id: AccountId, service: Service) -> ApiKeyStatusOut:
     """Whether a key exists, since when, and its last 4 characters."""
     status = service.api_key_status(account_id)
     created = status.created_at
-    return ApiKeyStatusOut(status.exists, parse_out(created), status.last4)
+    return ApiKeyStatusOut(status.exists, optional_instant(created), status.last4)
 
 
 @delete("/accounts/{account_id:str}/settings/integrations/api-key", sync_to_thread=False)
@@ -117,8 +117,8 @@ def revoke_api_key(account_id: AccountId, service: Service) -> None:
     service.revoke_api_key(account_id)
 
 
-def parse_out(value: datetime | None) -> str | None:
-    """Format an optional instant for the wire."""
+def optional_instant(value: datetime | None) -> str | None:
+    """An optional instant as the wire writes it (ISO-8601 UTC), or None."""
     return None if value is None else format_instant(value)
 
 
@@ -141,7 +141,9 @@ def record_visitor(
 def list_refreshes(account_id: AccountId, service: Service) -> RefreshesOut:
     """The refresh runs, oldest first, and when the next one is due."""
     runs = [RefreshOut.of(r) for r in service.refreshes(account_id)]
-    return RefreshesOut(runs, parse_out(service.next_refresh(account_id).scheduled_for) or "")
+    return RefreshesOut(
+        runs, optional_instant(service.next_refresh(account_id).scheduled_for) or ""
+    )
 
 
 @get("/accounts/{account_id:str}/segment-builder/criteria", sync_to_thread=False)

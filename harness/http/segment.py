@@ -62,7 +62,7 @@ def _tracking_handler(call: str) -> Any:
 
     async def handler(request: Request[Any, Any, Any], segment: Segment) -> SuccessOut:
         raw = await read_limited(request, limit, lambda size: _too_large(size, batch))
-        segment.track(call, request.headers.get("authorization"), raw)
+        segment.ingest(call, request.headers.get("authorization"), raw)
         return SuccessOut(True)
 
     handler.__name__ = f"track_{call}"

@@ -187,8 +187,8 @@ class FakeSegment:
         )
 
     # the Tracking API ------------------------------------------------------------------
-    def track(self, path_type: str, authorization: str | None, raw: bytes) -> Source:
-        """Take one Tracking API request (``/v1/<path_type>``), as Segment does.
+    def ingest(self, path_type: str, authorization: str | None, raw: bytes) -> Source:
+        """Take one Tracking API request (``/v1/<path_type>``: identify, group, track, batch, ...).
 
         Every message is committed to the store before the first delivery attempts, so a
         200 outlives a crash: a restarted server makes the attempts the dead one did not.
@@ -225,6 +225,9 @@ class FakeSegment:
             if record.stage == "retrying":
                 self._first_attempt(record_id)
         return source
+
+    track = ingest
+    """The former name of :meth:`ingest` (it takes every call type, not only track)."""
 
     def _new_message_id(self) -> str:
         with self._ids_lock:

@@ -152,7 +152,7 @@ class Simulation:
                         self.recorder.sighting(event.at, event.visitor_id, event.anonymous_id)
             elif isinstance(event, ClientCall):
                 summary.generated += 1
-                segment.track(event.type, self._auth, encode(event.body))
+                segment.ingest(event.type, self._auth, encode(event.body))
                 summary.sent += 1
             if on_progress is not None and done % 1_000 == 0:
                 on_progress(done)

@@ -37,7 +37,7 @@ def test_timeline_outage_of_3_hours_is_retried_and_delivered_before_midnight() -
     outage = ScriptedDestination(then=503)
     real = harness.segment.transport
     harness.segment.transport = outage
-    harness.segment.track(
+    harness.segment.ingest(
         "identify", auth, json.dumps({"anonymousId": "anon-1", "traits": {"plan": "pro"}}).encode()
     )
     harness.move_to(t("2026-03-02T23:00:00Z"))  # three hours of 503s
@@ -55,7 +55,7 @@ def test_timeline_retry_due_after_midnight_waits_a_night() -> None:
     harness, account, _, auth = _setup("2026-03-02T23:59:50Z")
     harness.segment.transport = ScriptedDestination(script=[503])  # first attempt fails
     real_after = harness.transport
-    harness.segment.track(
+    harness.segment.ingest(
         "identify", auth, json.dumps({"anonymousId": "anon-1", "traits": {"plan": "pro"}}).encode()
     )
     harness.segment.transport = real_after

@@ -28,7 +28,7 @@ class Workspace:
 
     def send(self, call: str, **body: Any) -> None:
         auth = "Basic " + base64.b64encode(f"{self.write_key}:".encode()).decode()
-        self.segment.track(call, auth, json.dumps(body).encode())
+        self.segment.ingest(call, auth, json.dumps(body).encode())
 
     def advance(self, seconds: float) -> None:
         advance_clock(self.clock, seconds, [self.segment])
@@ -122,7 +122,7 @@ def test_fake_segment_failed_on_ingest_counts_as_received() -> None:
 def test_fake_segment_unknown_write_key_is_refused() -> None:
     ws = Workspace()
     with pytest.raises(HarnessError) as caught:
-        ws.segment.track("identify", "Basic " + base64.b64encode(b"nope:").decode(), b"{}")
+        ws.segment.ingest("identify", "Basic " + base64.b64encode(b"nope:").decode(), b"{}")
     assert caught.value.code == "invalid_write_key"
     assert "nope" not in caught.value.message or "****" in caught.value.message
 
@@ -219,3 +219,7 @@ def test_fake_segment_sources_oldest_first() -> None:
     ws = Workspace()
     other, _ = ws.segment.create_source("app")
     assert [s.id for s in ws.segment.sources()] == [ws.source.id, other.id]
+
+
+def test_fake_segment_track_is_the_former_name_of_ingest() -> None:
+    assert FakeSegment.track is FakeSegment.ingest

@@ -40,7 +40,7 @@ def test_senders_requests_transport_routed_in_process_with_responses() -> None:
     segment.add_destination(source.id, account.api_key)
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.POST, "http://abtasty.test/segment/webhook", callback=forward)
-        segment.track(
+        segment.ingest(
             "identify",
             _write_key_auth(write_key),
             json.dumps({"anonymousId": "anon-1", "traits": {"plan": "pro"}}).encode(),
@@ -62,7 +62,7 @@ def test_senders_in_process_files_calls_in_the_abtasty_journal() -> None:
     )
     source, write_key = segment.create_source("web")
     segment.add_destination(source.id, account.api_key)
-    segment.track(
+    segment.ingest(
         "group", _write_key_auth(write_key), json.dumps({"userId": "u", "groupId": "acme"}).encode()
     )
     (entry,) = harness.abtasty_journal.entries(account.id)
@@ -79,7 +79,9 @@ def test_senders_unreachable_url_is_a_retried_timeout_not_a_crash() -> None:
     )
     source, write_key = segment.create_source("web")
     segment.add_destination(source.id, "abt_key")
-    segment.track("identify", _write_key_auth(write_key), json.dumps({"anonymousId": "a"}).encode())
+    segment.ingest(
+        "identify", _write_key_auth(write_key), json.dumps({"anonymousId": "a"}).encode()
+    )
     (record,) = segment.overview(source.id).messages
     assert (record.stage, record.last_status) == ("retrying", None)
     assert record.last_body is not None and "connection failed" in record.last_body
