@@ -433,7 +433,7 @@ def _serve(args: argparse.Namespace) -> int:
     clock: Clock = SystemClock()
     if args.clock == "manual":
         start = args.now or datetime.now(UTC)
-        latest = store.latest_instant() if isinstance(store, SqliteStore) else None
+        latest = store.latest_instant()
         clock = ManualClock(
             max(start, latest) if latest else start
         )  # a file store never goes back in time

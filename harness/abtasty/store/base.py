@@ -219,3 +219,14 @@ class Store(Protocol):
     def reset(self, account_id: str | None = None) -> None:
         """Forget everything, or everything about one account."""
         ...
+
+    def latest_instant(self) -> datetime | None:
+        """The latest time anything stored was recorded at (None when empty).
+
+        A manual clock started over a kept store resumes from here, so time never goes back.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release what the backend holds (a connection, a file); the store is unusable after."""
+        ...

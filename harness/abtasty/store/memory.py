@@ -332,3 +332,27 @@ class MemoryStore:
             tenant = self._tenants.pop(account_id, None)
             if tenant is not None and tenant.api_key is not None:
                 self._keys.pop(tenant.api_key.digest, None)
+
+    # lifetime
+    def latest_instant(self) -> datetime | None:
+        """The latest time anything stored was recorded at (None when empty)."""
+        with self._lock:
+            found = [
+                instant
+                for tenant in self._tenants.values()
+                for instant in (
+                    tenant.account.created_at,
+                    *(message.received_at for message in tenant.messages.values()),
+                    *(
+                        sighting.seen_at
+                        for by_anon in tenant.sightings.values()
+                        for sighting in by_anon.values()
+                    ),
+                    *(run.scheduled_for for run in tenant.refreshes),
+                    *(segment.created_at for segment in tenant.segments.values()),
+                )
+            ]
+        return max(found, default=None)
+
+    def close(self) -> None:
+        """Nothing to release: the state lives as long as the object."""

@@ -1,7 +1,8 @@
-"""The store contract (harness/store/base.py), run against every backend."""
+"""The store contract (harness/abtasty/store/base.py), run against every backend."""
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from harness.abtasty.records import (
     CohortChange,
     CohortChangeKind,
     Connector,
+    GroupProfile,
     Profile,
     RefreshRun,
     Segment,
@@ -37,8 +39,7 @@ DAY = timedelta(hours=24)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     backend = BACKENDS[request.param](tmp_path)
     yield backend
-    if isinstance(backend, SqliteStore):
-        backend.close()
+    backend.close()
 
 
 def _account(store: Store, account_id: str = "acc_1") -> Account:
@@ -349,3 +350,39 @@ def test_sqlite_store_opens_a_file_written_before_input_version(tmp_path: Path) 
         assert store.input_version("acc_1") == 1
     finally:
         store.close()
+
+
+def test_store_latest_instant_of_an_empty_store_is_none(store: Store) -> None:
+    assert store.latest_instant() is None
+
+
+def test_store_latest_instant_is_the_latest_recorded_time(store: Store) -> None:
+    _account(store)
+    store.add_message(_message(minutes=90), timedelta(hours=24))
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START + timedelta(minutes=30)))
+    assert store.latest_instant() == START + timedelta(minutes=90)
+
+
+def test_store_contract_suite_calls_every_protocol_method() -> None:
+    methods = {
+        name
+        for name, _ in inspect.getmembers(Store, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    source = Path(__file__).read_text()
+    assert methods
+    assert {name for name in methods if f".{name}(" not in source} == set()
+
+
+def test_store_get_api_key_is_the_accounts_current_key(store: Store) -> None:
+    _account(store)
+    assert store.get_api_key("acc_1") is None
+    store.put_api_key(ApiKeyRecord("acc_1", b"k", "1111", START))
+    assert store.get_api_key("acc_1") == ApiKeyRecord("acc_1", b"k", "1111", START)
+
+
+def test_store_commit_refresh_keeps_group_profiles(store: Store) -> None:
+    _account(store)
+    group = GroupProfile("con_1", "g1", {"industry": TraitValue("retail", START, "m9")})
+    store.commit_refresh(RefreshRun("acc_1", START + DAY, START, 0, 0, 0, 0), [], [], [group], None)
+    assert store.groups("acc_1") == [group]
