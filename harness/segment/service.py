@@ -23,7 +23,6 @@ from harness.core.clock import Clock
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import partner_headers
 from harness.segment import tracking
-from harness.segment.engage import Engage, EngageStore
 from harness.segment.delivery import (
     AB_TASTY_TYPES,
     RetryPolicy,
@@ -32,6 +31,7 @@ from harness.segment.delivery import (
     is_retryable,
     sends_to,
 )
+from harness.segment.engage import Engage, EngageStore
 from harness.segment.ratelimit import RateLimiter
 from harness.segment.records import (
     DELIVERY_STAGES,
