@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,7 +15,7 @@ from harness.runtime.stack import Harness
 from harness.testing.handles import AccountHandle, ClockControl, SourceHandle, instant
 
 
-def _payloads(simulated_segment):
+def _payloads(simulated_segment: SourceHandle) -> list[Any]:
     return [json.loads(r.payload) for r in simulated_segment.overview().messages]
 
 
