@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from harness.core.clock import Clock, format_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import anonymous_id_problem
 
@@ -221,7 +222,7 @@ class Engage:
         """
         if level not in ("user", "account"):
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"level {str(level)[:30]!r} is not a computed trait level; use 'user' or 'account'.",
             )
         return self._create(source_id, "computed_trait", key, name, level)  # type: ignore[arg-type]
@@ -236,18 +237,20 @@ class Engage:
     ) -> Created:
         if not isinstance(key, str) or not KEY_PATTERN.match(key):
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"key {str(key)[:40]!r} is not an Engage key: use 1 to 100 lower-case letters, "
                 "digits and underscores, e.g. 'high_value_users'.",
             )
         if name is not None and (not isinstance(name, str) or len(name) > 200):
-            raise HarnessError("invalid_body", "name must be text of at most 200 characters.")
+            raise HarnessError(
+                ErrorCode.INVALID_BODY, "name must be text of at most 200 characters."
+            )
         with self._lock:
             same_key = [c for c in self.store.computations(source_id) if c.key == key]
             live = [c for c in same_key if c.deleted_at is None]
             if live:
                 raise HarnessError(
-                    "computation_key_exists",
+                    ErrorCode.COMPUTATION_KEY_EXISTS,
                     f"The key {key!r} is used by {live[0].id} in this space; keys cannot be "
                     "changed or shared: choose another key.",
                 )
@@ -287,7 +290,9 @@ class Engage:
         ):
             what = "audience" if computation_class == "audience" else "computed trait"
             raise HarnessError(
-                f"{computation_class}_not_found",
+                ErrorCode.AUDIENCE_NOT_FOUND
+                if computation_class == "audience"
+                else ErrorCode.COMPUTED_TRAIT_NOT_FOUND,
                 f"There is no {what} {computation_id[:40]!r} on source {source_id[:40]!r}.",
             )
         return found
@@ -368,7 +373,7 @@ class Engage:
         if trait.level == "user":
             if anonymous_id is None or group_id is not None:
                 raise HarnessError(
-                    "invalid_body",
+                    ErrorCode.INVALID_BODY,
                     f"{trait.key!r} is a user-level computed trait: give anonymous_id (and "
                     "optionally user_id), not group_id.",
                 )
@@ -378,7 +383,7 @@ class Engage:
             targets = list(members)
             if not isinstance(group_id, str) or not group_id or not targets:
                 raise HarnessError(
-                    "invalid_body",
+                    ErrorCode.INVALID_BODY,
                     f"{trait.key!r} is an account-level computed trait: give group_id and the "
                     "anonymousIds of the account's members (members).",
                 )
@@ -441,7 +446,7 @@ class Engage:
 
 def _check_id(field: str, value: Any) -> None:
     if not isinstance(value, str):
-        raise HarnessError("invalid_body", f"{field} must be an anonymousId (text).")
+        raise HarnessError(ErrorCode.INVALID_BODY, f"{field} must be an anonymousId (text).")
     problem = anonymous_id_problem(value, field)
     if problem:
-        raise HarnessError("invalid_body", problem)
+        raise HarnessError(ErrorCode.INVALID_BODY, problem)
