@@ -351,6 +351,7 @@ class AbTasty:
             message.traits,
             message.event_time or now,
             now,
+            engage=message.engage,
         )
         seq = self.store.add_message(stored, DEDUP_WINDOW)
         warning = "no_anonymous_id" if message.anonymous_id is None else None
@@ -869,10 +870,31 @@ class _Explainer:
         )
         values = traits.get(condition.connector_id, {}).get(condition.trait, ())
         if values:
+            shown = f"{condition.trait} is {_show(values)}{self._engage_note(condition)}"
             if held:
-                return f"{condition.trait} is {_show(values)}, so '{label}' holds."
-            return f"{condition.trait} is {_show(values)}, so '{label}' does not hold: the value differs."
+                return f"{shown}, so '{label}' holds."
+            return f"{shown}, so '{label}' does not hold: the value differs."
         return f"'{label}' does not hold: " + self._why_absent(condition)
+
+    def _engage_note(self, condition: Condition) -> str:
+        """Names the Engage audience or computed trait behind an activated value, if any."""
+        sent = [
+            m
+            for m, taken in self.messages
+            if taken
+            and m.engage is not None
+            and m.connector_id == condition.connector_id
+            and _carries(m, condition.trait)
+        ]
+        if not sent:
+            return ""
+        last = max(sent, key=lambda m: (m.timestamp, m.message_id))
+        kind, _, key = (last.engage or "").partition(":")
+        when = format_instant(last.timestamp)
+        if kind == "audience":
+            moved = "entered" if last.traits.get(key) is True else "exited"
+            return f" (Engage audience {key!r}: the user {moved} it at {when})"
+        return f" (Engage computed trait {key!r}, computed at {when})"
 
     def _profile_has(self, profile: Profile, trait: str) -> bool:
         if _has_trait(profile.traits, trait):
