@@ -436,8 +436,16 @@ class AbTasty:
         profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
         groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
+        # A deleted connector's data is gone from the builder: it fills no cohort and is
+        # not counted (its messages were still taken, so they are counted in `messages`).
+        live = {connector.id for connector in self.store.connectors(account.id)}
+        live_profiles = [p for p in profiles.values() if p.connector_id in live]
         result = audience.activate(
-            account.id, due.scheduled_for, profiles.values(), groups.values(), sightings
+            account.id,
+            due.scheduled_for,
+            live_profiles,
+            [g for g in groups.values() if g.connector_id in live],
+            sightings,
         )
         diff = audience.diff_cohorts(
             self.store.activation(account.id), result.activation, COHORT_CHANGES_KEPT_PER_RUN
@@ -447,7 +455,7 @@ class AbTasty:
             scheduled_for=due.scheduled_for,
             cutoff=due.cutoff,
             messages=len(pending),
-            profiles=len(profiles),
+            profiles=len(live_profiles),
             matched_profiles=result.matched_profiles,
             cohorts=result.cohorts,
             ran_at=ran_at,
