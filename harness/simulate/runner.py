@@ -40,7 +40,9 @@ def _answer_code(body: str | None) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def failure_reasons(records: Iterable[DeliveryRecord]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+def failure_reasons(
+    records: Iterable[DeliveryRecord],
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Failed deliveries grouped by the receiver's last answer, and a few examples of each kind."""
     counts: dict[str, int] = {}
     examples: list[dict[str, Any]] = []

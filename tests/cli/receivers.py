@@ -34,7 +34,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(answer: Callable[[int], Answer] = lambda _: (200, {"status": "accepted"})) -> Iterator[Receiver]:
+def receiver(
+    answer: Callable[[int], Answer] = lambda _: (200, {"status": "accepted"}),
+) -> Iterator[Receiver]:
     """Serve on 127.0.0.1 on a free port until the block ends; ``answer`` gets the POST's number."""
     lock = threading.Lock()
     state = Receiver("")
