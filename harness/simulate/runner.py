@@ -18,8 +18,7 @@ from harness.core.errors import HarnessError
 from harness.core.protocol import basic_authorization
 from harness.runtime.stack import Harness
 from harness.runtime.transports import INPROCESS_ABTASTY
-from harness.segment import Transport
-from harness.segment.service import DeliveryRecord
+from harness.segment import DeliveryRecord, Transport
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
 from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
