@@ -14,11 +14,13 @@ import msgspec
 import requests
 
 from harness import ManualClock
+from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import basic_authorization
 from harness.runtime.stack import Harness
 from harness.runtime.transports import INPROCESS_ABTASTY
 from harness.segment import DeliveryRecord, Transport
+from harness.simulate.audiences import AudienceChange, AudienceConfig, generate_audience_changes
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
 from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
@@ -76,6 +78,8 @@ class SimulationConfig:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    audiences: AudienceConfig = field(default_factory=AudienceConfig)
+    """Engage audiences whose entries and exits Segment sends as identify calls."""
     drain: timedelta = timedelta(days=2)
     """Simulated time after the last day, for retries, held messages and their refreshes."""
 
@@ -94,6 +98,7 @@ class Summary:
     failed: int = 0
     duplicates: int = 0
     injected_failures: int = 0
+    audience_changes: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     """Failed messages by what the receiver last answered: ``"401 invalid_api_key"``, ``"no answer"``."""
     failure_examples: list[dict[str, Any]] = field(default_factory=list)
@@ -184,13 +189,22 @@ class Simulation:
         self.harness.segment.add_destination(source.id, api_key, endpoint)
         self._auth = basic_authorization(write_key)
 
-    def events(self) -> list[Event]:
-        """The run's sightings and calls, in time order (deterministic for the seeds)."""
-        return generate_events(build_population(self.config.population), self.config.stream)
+    def events(self) -> list[Event | AudienceChange]:
+        """The run's sightings, calls and audience changes, in time order (deterministic for
+        the seeds)."""
+        population = build_population(self.config.population)
+        stream = self.config.stream
+        events: list[Event | AudienceChange] = [*generate_events(population, stream)]
+        if self.config.audiences.keys:
+            changes = generate_audience_changes(
+                population, self.config.audiences, stream.start, stream.days
+            )
+            events = sorted([*events, *changes], key=lambda event: event.at)
+        return events
 
     def run(
         self,
-        events: Iterable[Event] | None = None,
+        events: Iterable[Event | AudienceChange] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> Summary:
         """Play every event at its time, then let retries and refreshes finish."""
@@ -198,6 +212,7 @@ class Simulation:
         planned = list(events) if events is not None else self.events()
         summary = Summary(users=self.config.population.users, days=self.config.stream.days)
         encode = msgspec.json.encode
+        audiences: dict[str, str] = {}
         segment, abtasty = self.harness.segment, self.harness.abtasty
         for done, event in enumerate(planned, 1):
             if event.at > self.clock.now():
@@ -214,6 +229,15 @@ class Simulation:
                 summary.generated += 1
                 segment.track(event.type, self._auth, encode(event.body))
                 summary.sent += 1
+            else:
+                audience = audiences.get(event.audience_key) or self._audience(event.audience_key)
+                audiences[event.audience_key] = audience
+                change = segment.engage.enter if event.entered else segment.engage.exit
+                summary.audience_changes += 1
+                summary.generated += 1
+                summary.sent += change(
+                    self.source_id, audience, event.anonymous_id, event.user_id
+                ).sent
             if on_progress is not None and done % 1_000 == 0:
                 on_progress(done)
         end = self.config.stream.start + timedelta(days=self.config.stream.days) + self.config.drain
@@ -235,14 +259,23 @@ class Simulation:
             response = self._http.post(url, json=body, headers=self._visitor_headers, timeout=10)
         except requests.RequestException as error:
             raise HarnessError(
-                "sighting_refused", f"Cannot post a sighting to {url}: {type(error).__name__}."
+                CommandCode.UNREACHABLE,
+                f"Cannot post a sighting to {url}: {type(error).__name__}.",
             ) from None
         if not 200 <= response.status_code < 300:
             raise HarnessError(
-                "sighting_refused",
+                CommandCode.SIGHTING_REFUSED,
                 f"POST {url} answered {response.status_code} {_answer_code(response.text) or ''}: "
                 f"{response.text[:KEPT_ANSWER_CHARS]}",
             )
+
+    def _audience(self, key: str) -> str:
+        """The id of the run's audience with this key, created on its first change."""
+        engage = self.harness.segment.engage
+        for computation in engage.computations(self.source_id):
+            if computation.key == key and computation.computation_class == "audience":
+                return computation.id
+        return engage.create_audience(self.source_id, key).computation.id
 
     def write_scenario(self, path: Path) -> None:
         """Write this (finished, recorded) run as a scenario that plays back to the same result."""

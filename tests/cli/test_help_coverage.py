@@ -69,6 +69,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "--duplicate-rate": TARGET + "test_simulate_target_duplicates_reach_the_receiver",
         "--reorder-window": TARGET + "test_simulate_target_duplicates_reach_the_receiver",
         "--late-share": TARGET + "test_simulate_target_late_share_arrives_late_but_arrives",
+        "--audiences": "tests/simulate/test_audiences.py::test_simulate_cli_audiences_flag_reports_changes",
         "--progress": TARGET + "test_simulate_progress_bar_still_prints_the_summary",
     },
 }
