@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         help="live: wipe the server and restart its clock before each scenario",
     )
     play.add_argument(
+        "--clock",
+        choices=("manual", "freezegun"),
+        default="manual",
+        help="in-process: move time with the manual clock (default) or with freezegun",
+    )
+    play.add_argument(
         "--report",
         nargs=2,
         action="append",
@@ -255,10 +261,16 @@ def _play(args: argparse.Namespace) -> int:
             print(f"INVALID {result.error}", file=sys.stderr)
         print(f"{len(results)} invalid scenario file(s); nothing was played.", file=sys.stderr)
         return 2
+    if args.url and args.clock == "freezegun":
+        raise HarnessError(
+            "invalid_arguments",
+            "--clock freezegun plays in-process: freezegun cannot move a separate harness "
+            "serve's clock (drop --url, or --clock).",
+        )
     driver: Driver = (
         LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)
         if args.url
-        else shared_in_process_driver()
+        else shared_in_process_driver(args.clock)
     )
     if args.url and not args.restart:
         scenarios.sort(key=lambda s: s.start)  # a live clock only moves forward
