@@ -202,12 +202,35 @@ class FakeSegment:
         """
         digest = _digest(write_key)
         source = self._state.sources.get(self._state.source_by_digest.get(digest, ""))
-        if source is not None and secrets.compare_digest(source.write_key_digest, digest):
+        if source is not None:
             return source
         raise HarnessError(
             "invalid_write_key",
             f"The write key {mask_secret(write_key)} is not a source's write key in this workspace.",
         )
+
+    def adopt_write_key(self, source_id: str, write_key: str) -> bool:
+        """Accept ``write_key`` as one more key of a source (the harness's, not Segment's).
+
+        An application under test keeps its own (production) write key; the harness's
+        interception of Segment's real hosts adopts it into the test's source, so the calls
+        are delivered there. A key a source already has is left with it.
+
+        Returns:
+            True when the key was new and is now the source's.
+
+        Raises:
+            HarnessError: ``source_not_found``; ``invalid_write_key`` for an empty key.
+        """
+        if not isinstance(write_key, str) or not write_key:
+            raise HarnessError("invalid_write_key", "A write key cannot be empty.")
+        digest = _digest(write_key)
+        with self._lock:
+            self.source(source_id)
+            if digest in self._state.source_by_digest:
+                return False
+            self._state.source_by_digest[digest] = source_id
+            return True
 
     # the Tracking API ------------------------------------------------------------------
     def track(self, path_type: str, authorization: str | None, raw: bytes) -> Source:
@@ -355,7 +378,12 @@ class FakeSegment:
                 return
             self.source(source_id)
             state = self._state
-            state.source_by_digest.pop(state.sources.pop(source_id).write_key_digest, None)
+            del state.sources[source_id]
+            state.source_by_digest = {
+                digest: owner
+                for digest, owner in state.source_by_digest.items()
+                if owner != source_id  # its own write key and any it adopted
+            }
             state.received.pop(source_id, None)
             state.destinations = {
                 k: d for k, d in state.destinations.items() if d.source_id != source_id
