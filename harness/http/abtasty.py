@@ -20,7 +20,13 @@ from harness.abtasty.spec import (
 from harness.core.clock import format_instant
 from harness.core.errors import HarnessError
 from harness.core.timeline import Waker
-from harness.http.common import app_settings, body_instant, fake_middleware, read_limited
+from harness.http.common import (
+    app_settings,
+    body_instant,
+    common_routes,
+    fake_middleware,
+    read_limited,
+)
 from harness.http.control import control_router
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
@@ -265,6 +271,7 @@ def create_abtasty_app(
             control_router(
                 service.clock, journal, reset_state or service.reset_tenant, wakers, restart_state
             ),
+            *common_routes(),
         ],
         middleware=fake_middleware(journal, service.clock, admin_token),
         **app_settings("Fake AB Tasty (segment-abtasty-harness)"),

@@ -8,13 +8,12 @@ from typing import Any
 
 from litestar import Request
 from litestar.logging.config import LoggingConfig
-from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.types import Middleware
+from litestar.types import ControllerRouterHandler, Middleware
 
 from harness.core.clock import Clock, parse_instant
 from harness.core.errors import HarnessError
 from harness.http.admin import admin_token_middleware
+from harness.http.assets import openapi_config, swagger_ui_router
 from harness.http.errors import EXCEPTION_HANDLERS
 from harness.http.journal import RequestJournal, journal_middleware
 from harness.http.limits import header_limit_middleware
@@ -26,9 +25,7 @@ def app_settings(title: str) -> dict[str, Any]:
     """Litestar settings common to the fakes: error mapping, OpenAPI at /schema, quiet logs."""
     return {
         "exception_handlers": EXCEPTION_HANDLERS,
-        "openapi_config": OpenAPIConfig(
-            title=title, version="1.0", path="/schema", render_plugins=[SwaggerRenderPlugin()]
-        ),
+        "openapi_config": openapi_config(title),
         "logging_config": LoggingConfig(
             root={"level": "WARNING", "handlers": ["queue_listener"]},
             log_exceptions="debug",
@@ -36,6 +33,11 @@ def app_settings(title: str) -> dict[str, Any]:
         ),
         "request_max_body_size": MAX_SETUP_BODY_BYTES,
     }
+
+
+def common_routes() -> list[ControllerRouterHandler]:
+    """Routes both fakes serve besides their own: the Swagger UI files behind ``/schema``."""
+    return [swagger_ui_router()]
 
 
 async def read_limited(

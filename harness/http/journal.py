@@ -21,7 +21,7 @@ from harness.core.errors import mask_secret
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
 KEPT_BODY_BYTES = 8_192
 _ACCOUNT_IN_PATH = re.compile(r"^/api/accounts/([^/]+)")
-_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema")
+_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema", "/_assets")
 
 
 def mask_authorization(value: str) -> str:

@@ -14,7 +14,13 @@ from litestar.params import FromPath, JSONBody
 from harness.core.clock import format_instant
 from harness.core.errors import HarnessError
 from harness.core.timeline import Waker
-from harness.http.common import app_settings, body_instant, fake_middleware, read_limited
+from harness.http.common import (
+    app_settings,
+    body_instant,
+    common_routes,
+    fake_middleware,
+    read_limited,
+)
 from harness.http.control import control_router
 from harness.http.journal import RequestJournal
 from harness.http.wire import (
@@ -197,7 +203,7 @@ def create_segment_app(
         restart_state,
     )
     app = Litestar(
-        route_handlers=[routes, control],
+        route_handlers=[routes, control, *common_routes()],
         middleware=fake_middleware(journal, segment.clock, admin_token),
         **app_settings("Fake Segment (segment-abtasty-harness)"),
     )
