@@ -98,6 +98,15 @@ def test_intercept_routes_the_eu_host(
     assert segment_intercept.calls[0].request.url == "https://events.eu1.segmentapis.com/v1/batch"
 
 
+def test_intercept_routes_analytics_python_with_gzip(
+    segment_intercept: SegmentIntercept, simulated_segment: SourceHandle
+) -> None:
+    client = Client(APP_WRITE_KEY, sync_mode=True, gzip=True)
+    client.identify(anonymous_id="anon-1", traits={"plan": "pro"})
+    assert simulated_segment.stages()["delivered"] == 1
+    assert segment_intercept.calls[0].request.headers["Content-Encoding"] == "gzip"
+
+
 def test_intercept_answers_as_the_fake_segment_does(segment_intercept: SegmentIntercept) -> None:
     answer = requests.post("https://api.segment.io/v1/identify", data=b"{not json", timeout=5)
     assert (answer.status_code, answer.json()["code"]) == (400, "invalid_json")
