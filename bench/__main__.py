@@ -10,6 +10,7 @@ SUITES = [
     "bench.refresh",
     "bench.simulate",
     "bench.suite_cost",
+    "bench.plugin_startup",
     "bench.http_ingest",
     "bench.soak",
 ]

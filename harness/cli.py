@@ -16,10 +16,8 @@ from harness.core.errors import HarnessError
 def _instant(text: str) -> object:
     try:
         return parse_instant(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO-8601 timestamp with an offset"
-        ) from None
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}") from None
 
 
 def _parser() -> argparse.ArgumentParser:

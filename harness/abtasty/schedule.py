@@ -11,15 +11,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, available_timezones
+from importlib import resources
+from zoneinfo import ZoneInfo
 
 from harness.abtasty.records import Account
 from harness.core.errors import HarnessError
 
+NOT_A_PLACE = frozenset({"Factory"})
+"""IANA's placeholder for "time zone not set yet": in the database, but no account's zone."""
+
 
 @lru_cache(maxsize=1)
-def _known_timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
+def iana_timezones() -> frozenset[str]:
+    """The zone names of the IANA tz database as the ``tzdata`` package ships them.
+
+    Not ``zoneinfo.available_timezones()``: that also lists whatever the system's zoneinfo
+    directory holds, such as ``localtime`` (the host's own setting, which differs between
+    machines), so an account's schedule would depend on where the fake runs.
+    """
+    listed = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(listed.split()) - NOT_A_PLACE
 
 
 def zone(name: str) -> ZoneInfo:
@@ -28,10 +39,11 @@ def zone(name: str) -> ZoneInfo:
     Raises:
         HarnessError: ``invalid_timezone`` for a name that is not an IANA zone.
     """
-    if name not in _known_timezones():
+    if not isinstance(name, str) or name not in iana_timezones():
+        shown = repr(name[:60]) if isinstance(name, str) else "not a string"
         raise HarnessError(
             "invalid_timezone",
-            f"{name[:60]!r} is not an IANA timezone name; use one like 'Europe/Paris' or 'UTC'.",
+            f"timezone {shown} is not an IANA time zone name; use one like 'Europe/Paris' or 'UTC'.",
         )
     return ZoneInfo(name)
 

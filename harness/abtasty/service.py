@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from harness.abtasty import audience, schedule
@@ -28,17 +28,17 @@ from harness.abtasty.records import (
     Segment,
     Sighting,
     StoredMessage,
+    TraitValue,
     VisitorTraits,
 )
 from harness.abtasty.segments import as_text, condition_holds, make_condition
-from harness.abtasty.spec import SpecMessage, parse_webhook_message
+from harness.abtasty.spec import SpecMessage, anonymous_id_problem, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
 from harness.core.clock import Clock, SystemClock, format_instant
 from harness.core.errors import HarnessError, mask_secret
 
 DEDUP_WINDOW = timedelta(hours=24)
 MAX_NAME_CHARS = 100
-MAX_ANONYMOUS_ID_CHARS = 256
 VISITOR_ID = re.compile(r"[a-z0-9-]{1,32}", re.IGNORECASE)
 
 
@@ -104,16 +104,19 @@ def normalize_visitor_id(visitor_id: str) -> str:
     Raises:
         HarnessError: ``invalid_visitor_id`` when it does not match ``^[a-z0-9-]{1,32}$``.
     """
-    if not VISITOR_ID.fullmatch(visitor_id):
+    if not isinstance(visitor_id, str) or not VISITOR_ID.fullmatch(visitor_id):
+        shown = repr(visitor_id[:40]) if isinstance(visitor_id, str) else "(not a string)"
         raise HarnessError(
             "invalid_visitor_id",
-            f"Visitor id {visitor_id[:40]!r} is not an AB Tasty visitor id: 1 to 32 letters, "
+            f"Visitor id {shown} is not an AB Tasty visitor id: a string of 1 to 32 letters, "
             "digits or hyphens.",
         )
     return visitor_id.lower()
 
 
 def _check_name(name: str, code: str, what: str) -> str:
+    if not isinstance(name, str):
+        raise HarnessError(code, f"The {what} name must be a string.")
     if not name.strip():
         raise HarnessError(code, f"The {what} name is blank; give it a name.")
     if len(name) > MAX_NAME_CHARS:
@@ -143,7 +146,12 @@ class AbTasty:
         """Create an account whose audiences refresh daily at ``refresh_hour``:00 in ``timezone``."""
         _check_name(name, "invalid_body", "account")
         schedule.zone(timezone)
-        if isinstance(refresh_hour, bool) or not 0 <= refresh_hour <= 23:
+        if not isinstance(refresh_hour, int) or isinstance(refresh_hour, bool):
+            raise HarnessError(
+                "invalid_body",
+                f"refresh_hour must be an integer from 0 to 23, not {refresh_hour!r:.20}.",
+            )
+        if not 0 <= refresh_hour <= 23:
             raise HarnessError(
                 "invalid_body", f"refresh_hour is {refresh_hour}; give an hour from 0 to 23."
             )
@@ -311,11 +319,11 @@ class AbTasty:
         """
         account = self.account(account_id)
         visitor = normalize_visitor_id(visitor_id)
-        if not anonymous_id.strip() or len(anonymous_id) > MAX_ANONYMOUS_ID_CHARS:
-            raise HarnessError(
-                "invalid_body",
-                f"segment_anonymous_id must be a non-empty string of at most {MAX_ANONYMOUS_ID_CHARS} characters.",
-            )
+        if not isinstance(anonymous_id, str):
+            raise HarnessError("invalid_body", "segment_anonymous_id must be a string.")
+        problem = anonymous_id_problem(anonymous_id, "segment_anonymous_id")
+        if problem is not None:
+            raise HarnessError("invalid_body", problem)
         now = self.clock.now()
         if seen_at is None:
             seen_at = now
@@ -462,21 +470,67 @@ class AbTasty:
                 "invalid_body", "conditions is empty; a segment needs at least one condition."
             )
         checked = [make_condition(i, *c) for i, c in enumerate(conditions)]
+        live = {c.id for c in self.store.connectors(account.id)}
+        for index, condition in enumerate(checked):
+            if condition.connector_id not in live:
+                raise HarnessError(
+                    "unknown_connector",
+                    f"conditions[{index}].connector_id {condition.connector_id[:40]!r} is not a "
+                    "connector of this account; GET /api/accounts/{account_id}/integrations "
+                    "lists them.",
+                )
         shown = {
             (item.connector_id, t.key) for item in self.criteria(account.id) for t in item.traits
         }
         for condition in checked:
             if (condition.connector_id, condition.trait) not in shown:
                 raise HarnessError(
-                    "criterion_not_available",
-                    f"Trait {condition.trait[:60]!r} of connector {condition.connector_id[:40]!r} is not "
-                    "shown under EXTERNAL DATA: no matched visitor has it in activated data yet "
-                    f"(next refresh at {format_instant(self.next_refresh(account.id).scheduled_for)}).",
+                    "criterion_not_available", self._why_not_shown(account, condition)
                 )
         mode: MatchMode = "all" if match == "all" else "any"
         segment = Segment(_new_id("seg"), account.id, name, mode, tuple(checked), self.clock.now())
         self.store.add_segment(segment)
         return segment
+
+    def _why_not_shown(self, account: Account, condition: Condition) -> str:
+        """Why the builder does not show a condition's trait: pending, unmatched or never sent."""
+        trait, connector = condition.trait, condition.connector_id
+        head = (
+            f"Trait {trait[:60]!r} of connector {connector[:40]!r} is not shown under EXTERNAL DATA"
+        )
+        carrying = [
+            m
+            for m in self.store.pending_messages(account.id, _END_OF_TIME)
+            if m.connector_id == connector and _carries(m, trait)
+        ]
+        waiting = [m for m in carrying if m.anonymous_id is not None]
+        if waiting:
+            first = min(waiting, key=lambda m: m.received_at)
+            activation = format_instant(self._activation_of(account, first.received_at))
+            upcoming = format_instant(self.next_refresh(account.id).scheduled_for)
+            return (
+                f"{head} yet: a message carrying it was received at "
+                f"{format_instant(first.received_at)} and is activated by the refresh at "
+                f"{activation} (next refresh at {upcoming}), for visitors the tag has seen with "
+                "its anonymousId by then."
+            )
+        if carrying:
+            return (
+                f"{head}: only messages without an anonymousId carry it, and those can never "
+                "match a visitor."
+            )
+        if any(
+            p.connector_id == connector and _has_trait(p.traits, trait)
+            for p in self.store.profiles(account.id)
+        ):
+            return (
+                f"{head}: Segment sent it, but no visitor was seen with the anonymousId of a "
+                "profile that has a value for it (empty cohorts are not shown)."
+            )
+        return (
+            f"{head}: no Segment message received on this connector carries it; the builder "
+            "shows a trait once a refresh has activated it for a visitor the tag has seen."
+        )
 
     def segment(self, account_id: str, segment_id: str) -> Segment:
         """The segment.
@@ -641,6 +695,13 @@ class _Explainer:
                     f"{self.next_run}."
                 )
         return f"trait {condition.trait!r} has no activated value for this visitor (it was set to null)."
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _has_trait(traits: dict[str, TraitValue], trait: str) -> bool:
+    return any(key == trait for key, _ in audience.flatten_traits(traits))
 
 
 def _carries(message: StoredMessage, trait: str) -> bool:

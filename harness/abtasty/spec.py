@@ -14,11 +14,14 @@ from typing import Any
 import msgspec
 
 from harness.abtasty.records import MessageType
-from harness.core.clock import parse_instant
+from harness.core.clock import instant_problem, parse_instant
 from harness.core.errors import HarnessError
 
 MAX_MESSAGE_BYTES = 32_768
 MAX_MESSAGE_ID_CHARS = 100
+MAX_ANONYMOUS_ID_CHARS = 1_000
+"""One limit for an anonymousId wherever it arrives: the webhook, the Tracking API and the
+tag's ``segment_anonymous_id``, so that whatever one route keeps another can match."""
 ACCEPTED_TYPES: frozenset[str] = frozenset({"identify", "group"})
 UNSUPPORTED_TYPES: frozenset[str] = frozenset({"track", "page", "screen", "alias"})
 TIMESTAMP_FIELDS = frozenset({"timestamp", "originalTimestamp", "sentAt", "receivedAt"})
@@ -80,6 +83,26 @@ def _optional_id(raw: dict[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise _invalid(f"{name} must be a string, not {_json_type(value)}.")
     return value
+
+
+def anonymous_id_problem(value: str, name: str = "anonymousId") -> str | None:
+    """Why ``value`` cannot be an anonymousId (1 to 1,000 characters), or None when it can.
+
+    Args:
+        value: The anonymousId as received.
+        name: The field that carried it, for the sentence.
+    """
+    if not value:
+        return (
+            f"{name} is an empty string; an anonymousId has 1 to 1,000 characters "
+            "(leave the field out for a call that carries only a userId)."
+        )
+    if len(value) > MAX_ANONYMOUS_ID_CHARS:
+        return (
+            f"{name} has {len(value):,} characters; an anonymousId has 1 to 1,000 characters "
+            "(the same limit on the webhook, the Tracking API and the tag's visitors route)."
+        )
+    return None
 
 
 def _json_type(value: object) -> str:
@@ -150,7 +173,13 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
     if len(message_id) > MAX_MESSAGE_ID_CHARS:
         raise _invalid(f"messageId has {len(message_id)} characters; the Spec allows at most 100.")
 
-    anonymous_id = _optional_id(raw, "anonymousId")
+    anonymous_id = raw.get("anonymousId")
+    if anonymous_id is not None:
+        if not isinstance(anonymous_id, str):
+            raise _invalid(f"anonymousId must be a string, not {_json_type(anonymous_id)}.")
+        problem = anonymous_id_problem(anonymous_id)
+        if problem is not None:
+            raise _invalid(problem)
     user_id = _optional_id(raw, "userId")
     group_id = _optional_id(raw, "groupId")
 
@@ -175,11 +204,8 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
             raise _invalid(f"{name} must be an ISO-8601 string, not {_json_type(value)}.")
         try:
             times[name] = parse_instant(value)
-        except (ValueError, OverflowError):
-            raise _invalid(
-                f"{name} {value[:40]!r} is not an ISO-8601 timestamp with an offset, "
-                "e.g. 2026-01-01T03:00:00.000Z."
-            ) from None
+        except ValueError as problem:
+            raise _invalid(instant_problem(name, value, problem)) from None
 
     if kind == "group" and group_id is None:
         raise _invalid("groupId is missing; a group call names the group its user belongs to.")

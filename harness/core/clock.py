@@ -7,6 +7,7 @@ time through ``datetime.now(timezone.utc)``, so ``freezegun`` controls it in-pro
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
@@ -146,13 +147,56 @@ def format_instant(when: datetime) -> str:
     return text.removesuffix("+00:00") + "Z"
 
 
+_YEAR = re.compile(r"\s*([+-]?)(\d+)-")
+
+
 def parse_instant(text: str) -> datetime:
     """Parse an ISO-8601 timestamp that carries an offset, returning it in UTC.
 
     Raises:
-        ValueError: when the text is not ISO-8601 or has no offset.
+        ValueError: saying what is wrong, worded to follow the value: "is not an ISO-8601
+            timestamp with an offset", "has no UTC offset", "is not a valid instant: year
+            10000 is out of range (years 1 to 9999)", "is not a valid instant: month must be
+            in 1..12", ... (:func:`instant_problem` makes a sentence of it).
     """
-    when = datetime.fromisoformat(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as problem:
+        raise ValueError(_why_not_iso(text, str(problem))) from None
     if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("no UTC offset")
-    return when.astimezone(UTC)
+        raise ValueError("has no UTC offset")
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: in UTC it falls outside the years 1 to 9999") from None
+
+
+def _why_not_iso(text: str, problem: str) -> str:
+    year = _YEAR.match(text)
+    if (
+        year is not None
+        and not year.group(1)
+        and (len(year.group(2)) > 4 or int(year.group(2)) == 0)
+    ):
+        return (
+            f"is not a valid instant: year {int(year.group(2))} is out of range (years 1 to 9999)"
+        )
+    if problem.startswith("Invalid isoformat string"):
+        return "is not an ISO-8601 timestamp with an offset"
+    if problem.startswith("offset must be"):
+        return "is not a valid instant: its UTC offset must be less than 24 hours"
+    return f"is not a valid instant: {problem}"
+
+
+def instant_problem(field: str, value: str, problem: ValueError) -> str:
+    """The sentence for a timestamp field that :func:`parse_instant` refused.
+
+    Args:
+        field: The field's name, e.g. ``seen_at``.
+        value: The text it carried (only its first 40 characters are quoted).
+        problem: What :func:`parse_instant` raised.
+    """
+    return (
+        f"{field} {value[:40]!r} {problem}; send ISO-8601 with an offset, "
+        "e.g. 2026-01-01T03:00:00Z."
+    )

@@ -10,10 +10,11 @@ from litestar import Request
 from litestar.logging.config import LoggingConfig
 from litestar.types import ControllerRouterHandler, Middleware
 
-from harness.core.clock import Clock, parse_instant
+from harness.core.clock import Clock, instant_problem, parse_instant
 from harness.core.errors import HarnessError
 from harness.http.admin import admin_token_middleware
 from harness.http.assets import openapi_config, swagger_ui_router
+from harness.http.bodies import strict_body
 from harness.http.errors import EXCEPTION_HANDLERS
 from harness.http.journal import RequestJournal, journal_middleware
 from harness.http.limits import header_limit_middleware
@@ -32,6 +33,7 @@ def app_settings(title: str) -> dict[str, Any]:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 429, 501},
         ),
         "request_max_body_size": MAX_SETUP_BODY_BYTES,
+        "before_request": strict_body,
     }
 
 
@@ -69,11 +71,8 @@ def body_instant(value: str, field: str) -> datetime:
     """
     try:
         return parse_instant(value)
-    except (ValueError, OverflowError):
-        raise HarnessError(
-            "invalid_body",
-            f"{field} {value[:40]!r} is not an ISO-8601 timestamp with an offset, e.g. 2026-03-02T23:00:00Z.",
-        ) from None
+    except ValueError as problem:
+        raise HarnessError("invalid_body", instant_problem(field, value, problem)) from None
 
 
 def fake_middleware(

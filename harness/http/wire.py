@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -16,6 +16,8 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
     name: str
     timezone: str = "UTC"
     refresh_hour: int = 3
+
+    field_codes: ClassVar[dict[str, str]] = {"timezone": "invalid_timezone"}
 
 
 class AccountOut(msgspec.Struct):
@@ -36,6 +38,8 @@ class ConnectorIn(msgspec.Struct):
     """Set up a Segment pull connector."""
 
     name: str
+
+    field_codes: ClassVar[dict[str, str]] = {"name": "invalid_name"}
 
 
 class ConnectorOut(msgspec.Struct):
@@ -92,6 +96,8 @@ class VisitorIn(msgspec.Struct):
     visitor_id: str
     segment_anonymous_id: str
     seen_at: str | None = None
+
+    field_codes: ClassVar[dict[str, str]] = {"visitor_id": "invalid_visitor_id"}
 
 
 class VisitorOut(msgspec.Struct):

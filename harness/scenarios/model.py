@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias, TypeVar, cast
 
 import msgspec
 
@@ -21,12 +21,63 @@ from harness.scenarios.loader import LineDict, LineList, ScenarioError, read_yam
 DEFAULT_START = "2026-01-01T00:00:00Z"
 
 
-class _Spec(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+class _Spec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A part of a scenario file: unknown fields are errors, defaults are not written out."""
 
 
-class AccountSpec(_Spec):
+class StepSpec(_Spec):
+    """The body of one step's action; ``ACTION`` is the key that names it in a file."""
+
+    ACTION: ClassVar[str]
+
+    def problems(self) -> list[Problem]:
+        """What the schema cannot say is wrong with this body (none by default)."""
+        return []
+
+
+class Problem(NamedTuple):
+    """A rule a step body breaks: ``where`` is a path below the action (``""``, ``.seen_at``)."""
+
+    where: str
+    message: str
+
+
+def instant_problem(value: str, where: str) -> list[Problem]:
+    """A problem when ``value`` is not an ISO-8601 instant with an offset."""
+    try:
+        parse_instant(value)
+    except ValueError:
+        return [Problem(where, f"{value!r} is not an ISO-8601 timestamp with an offset")]
+    return []
+
+
+def duration_problem(value: str | int | float, where: str) -> list[Problem]:
+    """A problem when ``value`` is not a duration (see :func:`parse_duration`)."""
+    try:
+        parse_duration(value)
+    except (ValueError, AttributeError) as error:
+        return [Problem(where, str(error))]
+    return []
+
+
+class AtSpec(StepSpec):
+    """Move the shared clock to an instant (``at: 2026-03-02T23:00:00Z``)."""
+
+    ACTION: ClassVar[str] = "at"
+    when: datetime
+
+
+class AdvanceSpec(StepSpec):
+    """Move the shared clock forward (``advance: 7h``)."""
+
+    ACTION: ClassVar[str] = "advance"
+    duration: timedelta
+
+
+class AccountSpec(StepSpec):
     """Create an account; by default with a Segment connector and an API key."""
+
+    ACTION: ClassVar[str] = "account"
 
     name: str
     timezone: str = "UTC"
@@ -35,45 +86,59 @@ class AccountSpec(_Spec):
     api_key: bool = True
 
 
-class ConnectorSpec(_Spec):
+class ConnectorSpec(StepSpec):
     """Set up a Segment pull connector."""
+
+    ACTION: ClassVar[str] = "connector"
 
     account: str
     name: str = "Segment"
 
 
-class DeleteConnectorSpec(_Spec):
+class DeleteConnectorSpec(StepSpec):
     """Delete the account's Segment connector."""
+
+    ACTION: ClassVar[str] = "delete_connector"
 
     account: str
 
 
-class ApiKeySpec(_Spec):
+class ApiKeySpec(StepSpec):
     """Generate, regenerate or revoke the account's API key."""
+
+    ACTION: ClassVar[str] = "api_key"
 
     account: str
     action: Literal["generate", "regenerate", "revoke"]
     keep_old_as: str | None = None
 
 
-class SourceSpec(_Spec):
+class SourceSpec(StepSpec):
     """Create a Segment source with AB Tasty destinations for the named accounts."""
+
+    ACTION: ClassVar[str] = "source"
 
     name: str
     destinations: list[str] = msgspec.field(default_factory=list)
     endpoint: str | None = None
 
 
-class VisitorSpec(_Spec):
+class VisitorSpec(StepSpec):
     """The AB Tasty tag sees an anonymousId on a visitor."""
+
+    ACTION: ClassVar[str] = "visitor"
 
     account: str
     visitor_id: str
     anonymous_id: str
     seen_at: str | None = None
 
+    def problems(self) -> list[Problem]:
+        """``seen_at`` must be an instant."""
+        return instant_problem(self.seen_at, ".seen_at") if self.seen_at is not None else []
 
-class CallSpec(_Spec):
+
+class CallSpec(StepSpec):
     """An identify, group or track call: to an account's webhook (as Segment delivers it) or
     through a source's Tracking API."""
 
@@ -89,9 +154,57 @@ class CallSpec(_Spec):
     key: str | None = None
     integrations: dict[str, Any] | None = None
 
+    def problems(self) -> list[Problem]:
+        """An account or a source, not both; ``timestamp`` must be an instant."""
+        found = []
+        if (self.account is None) == (self.source is None):
+            found.append(
+                Problem(
+                    "",
+                    "name either an account (its webhook, as Segment delivers) or a source (the Tracking API)",
+                )
+            )
+        if self.timestamp is not None:
+            found += instant_problem(self.timestamp, ".timestamp")
+        return found
 
-class SendSpec(_Spec):
+
+class IdentifySpec(CallSpec):
+    """An identify call: the user's traits."""
+
+    ACTION: ClassVar[str] = "identify"
+
+
+class GroupSpec(CallSpec):
+    """A group call: the user joins ``group_id``, whose traits reach every member."""
+
+    ACTION: ClassVar[str] = "group"
+
+    def problems(self) -> list[Problem]:
+        """A group call also needs ``group_id``."""
+        found = super().problems()
+        if self.group_id is None:
+            found.append(Problem("", "a group call needs group_id"))
+        return found
+
+
+class TrackSpec(CallSpec):
+    """A track call (AB Tasty's destination refuses it: 501 on the webhook)."""
+
+    ACTION: ClassVar[str] = "track"
+
+    def problems(self) -> list[Problem]:
+        """A track call also needs ``event``."""
+        found = super().problems()
+        if self.event is None:
+            found.append(Problem("", "a track call needs event"))
+        return found
+
+
+class SendSpec(StepSpec):
     """A raw request, for input the helpers would not build (malformed, oversized, odd auth)."""
+
+    ACTION: ClassVar[str] = "send"
 
     to: Literal["webhook", "tracking"]
     account: str | None = None
@@ -104,6 +217,12 @@ class SendSpec(_Spec):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     key: str | None = None
 
+    def problems(self) -> list[Problem]:
+        """The account (webhook) or the source (Tracking API), not both."""
+        if (self.account is None) == (self.source is None):
+            return [Problem("", "name the account (to: webhook) or the source (to: tracking)")]
+        return []
+
 
 class OutageSpec(_Spec):
     """Every delivery attempt fails for a while: with ``status``, or a timeout when null."""
@@ -112,14 +231,25 @@ class OutageSpec(_Spec):
     status: int | None = 503
 
 
-class DeliverSpec(_Spec):
+class DeliverSpec(StepSpec):
     """Scripted delivery faults between the fake Segment and its destinations."""
+
+    ACTION: ClassVar[str] = "deliver"
 
     outage: OutageSpec | None = None
     duplicate_next: int | None = None
     hold_next: int | None = None
     hold_for: str | int | float | None = None
     clear: bool = False
+
+    def problems(self) -> list[Problem]:
+        """Durations must be durations."""
+        found = []
+        if self.outage is not None:
+            found += duration_problem(self.outage.duration, ".outage.for")
+        if self.hold_for is not None:
+            found += duration_problem(self.hold_for, ".hold_for")
+        return found
 
 
 class ConditionSpec(_Spec):
@@ -130,8 +260,10 @@ class ConditionSpec(_Spec):
     value: Any = None
 
 
-class SegmentSpec(_Spec):
+class SegmentSpec(StepSpec):
     """Create a segment, remembered under ``as``."""
+
+    ACTION: ClassVar[str] = "segment"
 
     account: str
     alias: str = msgspec.field(name="as")
@@ -153,15 +285,19 @@ class ClientCallSpec(_Spec):
     integrations: dict[str, Any] | None = None
 
 
-class ClientSpec(_Spec):
+class ClientSpec(StepSpec):
     """Calls made with segment-analytics-python, unchanged, pointed at the fake Segment."""
+
+    ACTION: ClassVar[str] = "client"
 
     source: str
     calls: list[dict[Literal["identify", "group", "track", "page"], ClientCallSpec]]
 
 
-class ResetSpec(_Spec):
+class ResetSpec(StepSpec):
     """Reset one account, or everything."""
+
+    ACTION: ClassVar[str] = "reset"
 
     account: str | None = None
 
@@ -217,8 +353,10 @@ class RefreshesExpect(_Spec):
     last: dict[str, Any] | None = None
 
 
-class ExpectSpec(_Spec):
+class ExpectSpec(StepSpec):
     """State checks."""
+
+    ACTION: ClassVar[str] = "expect"
 
     builder: BuilderExpect | None = None
     visitor: VisitorExpect | None = None
@@ -226,39 +364,73 @@ class ExpectSpec(_Spec):
     delivery: DeliveryExpect | None = None
     refreshes: RefreshesExpect | None = None
 
+    def problems(self) -> list[Problem]:
+        """At least one check."""
+        if all(getattr(self, name) is None for name in self.__struct_fields__):
+            return [Problem("", f"expect what? {', '.join(self.__struct_fields__)}")]
+        return []
 
-SPECS: dict[str, type[_Spec] | None] = {
-    "at": None,
-    "advance": None,
-    "account": AccountSpec,
-    "connector": ConnectorSpec,
-    "delete_connector": DeleteConnectorSpec,
-    "api_key": ApiKeySpec,
-    "source": SourceSpec,
-    "visitor": VisitorSpec,
-    "identify": CallSpec,
-    "group": CallSpec,
-    "track": CallSpec,
-    "send": SendSpec,
-    "client": ClientSpec,
-    "deliver": DeliverSpec,
-    "segment": SegmentSpec,
-    "reset": ResetSpec,
-    "expect": ExpectSpec,
-}
+
+StepBody: TypeAlias = (
+    AtSpec
+    | AdvanceSpec
+    | AccountSpec
+    | ConnectorSpec
+    | DeleteConnectorSpec
+    | ApiKeySpec
+    | SourceSpec
+    | VisitorSpec
+    | IdentifySpec
+    | GroupSpec
+    | TrackSpec
+    | SendSpec
+    | ClientSpec
+    | DeliverSpec
+    | SegmentSpec
+    | ResetSpec
+    | ExpectSpec
+)
+"""What a step does: one spec type per action."""
+
+STEP_SPECS: tuple[type[StepSpec], ...] = (
+    AtSpec,
+    AdvanceSpec,
+    AccountSpec,
+    ConnectorSpec,
+    DeleteConnectorSpec,
+    ApiKeySpec,
+    SourceSpec,
+    VisitorSpec,
+    IdentifySpec,
+    GroupSpec,
+    TrackSpec,
+    SendSpec,
+    ClientSpec,
+    DeliverSpec,
+    SegmentSpec,
+    ResetSpec,
+    ExpectSpec,
+)
+"""Every action's spec, in the order the reference lists them."""
+
+SPECS: dict[str, type[StepSpec]] = {spec.ACTION: spec for spec in STEP_SPECS}
 """Every step action and the spec of its body (``at``/``advance`` take a scalar)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One step: an action with its body, where it is in the file, and its expected outcome."""
+    """One step: an action with its typed body, where it is in the file, and its expected outcome."""
 
     index: int
     line: int
-    action: str
-    body: Any
-    outcome: OutcomeSpec | None
-    note: str | None
+    body: StepBody
+    outcome: OutcomeSpec | None = None
+    note: str | None = None
+
+    @property
+    def action(self) -> str:
+        """The action's key in the file (``identify``, ``at``, ...)."""
+        return self.body.ACTION
 
     def label(self) -> str:
         """A short name for reports: ``step 4 (identify)``."""
@@ -316,7 +488,10 @@ def _path_line(node: Any, path: str) -> int:
     return line
 
 
-def _convert(spec: type[_Spec], raw: Any, file: str, field: str, line: int) -> Any:
+SpecT = TypeVar("SpecT", bound=_Spec)
+
+
+def _convert(spec: type[SpecT], raw: Any, file: str, field: str, line: int) -> SpecT:
     try:
         return msgspec.convert(raw, type=spec, strict=True)
     except msgspec.ValidationError as error:
@@ -340,10 +515,8 @@ def _time(value: Any, file: str, line: int, field: str) -> datetime:
         )
     try:
         return parse_instant(value)
-    except ValueError:
-        raise ScenarioError(
-            file, line, field, f"{value!r} is not an ISO-8601 timestamp with an offset"
-        ) from None
+    except ValueError as problem:
+        raise ScenarioError(file, line, field, f"{value!r} {problem}") from None
 
 
 def parse_scenario(document: Any, file: str) -> Scenario:
@@ -402,66 +575,30 @@ def _parse_step(raw: Any, index: int, line: int, file: str) -> Step:
     action = actions[0]
     value = raw[action]
     where = f"{field}.{action}"
-    body: Any
+    action_line = raw.line_of(action)
+    body: StepBody
     if action == "at":
-        body = _time(value, file, raw.line_of(action), where)
+        body = AtSpec(_time(value, file, action_line, where))
     elif action == "advance":
         try:
-            body = parse_duration(value)
+            body = AdvanceSpec(parse_duration(value))
         except (ValueError, AttributeError) as error:
-            raise ScenarioError(file, raw.line_of(action), where, str(error)) from None
+            raise ScenarioError(file, action_line, where, str(error)) from None
     else:
-        spec = SPECS[action]
-        assert spec is not None
-        body = _convert(
-            spec, value if value is not None else LineDict(), file, where, raw.line_of(action)
+        # Every spec in SPECS is a member of StepBody (a test checks the two agree).
+        body = cast(
+            "StepBody",
+            _convert(
+                SPECS[action], value if value is not None else LineDict(), file, where, action_line
+            ),
         )
-        _check_step(action, body, file, raw.line_of(action), where)
+        for problem in body.problems():
+            raise ScenarioError(file, action_line, where + problem.where, problem.message)
     outcome = None
     if outcome_raw is not None:
         outcome = _convert(OutcomeSpec, outcome_raw, file, f"{field}.expect", raw.line_of("expect"))
     note = raw.get("note")
-    return Step(index, line, action, body, outcome, note if isinstance(note, str) else None)
-
-
-def _check_step(action: str, body: Any, file: str, line: int, where: str) -> None:
-    if isinstance(body, CallSpec):
-        if (body.account is None) == (body.source is None):
-            raise ScenarioError(
-                file,
-                line,
-                where,
-                "name either an account (its webhook, as Segment delivers) or a source (the Tracking API)",
-            )
-        if action == "group" and body.group_id is None:
-            raise ScenarioError(file, line, where, "a group call needs group_id")
-        if action == "track" and body.event is None:
-            raise ScenarioError(file, line, where, "a track call needs event")
-        if body.timestamp is not None:
-            _time(body.timestamp, file, line, f"{where}.timestamp")
-    if isinstance(body, SendSpec) and (body.account is None) == (body.source is None):
-        raise ScenarioError(
-            file, line, where, "name the account (to: webhook) or the source (to: tracking)"
-        )
-    if isinstance(body, VisitorSpec) and body.seen_at is not None:
-        _time(body.seen_at, file, line, f"{where}.seen_at")
-    if isinstance(body, DeliverSpec):
-        for name, value in (
-            ("outage.for", body.outage.duration if body.outage else None),
-            ("hold_for", body.hold_for),
-        ):
-            if value is not None:
-                try:
-                    parse_duration(value)
-                except (ValueError, AttributeError) as error:
-                    raise ScenarioError(file, line, f"{where}.{name}", str(error)) from None
-    if isinstance(body, ExpectSpec) and not any(
-        getattr(body, f) is not None
-        for f in ("builder", "visitor", "explain", "delivery", "refreshes")
-    ):
-        raise ScenarioError(
-            file, line, where, "expect what? builder, visitor, explain, delivery or refreshes"
-        )
+    return Step(index, line, body, outcome, note if isinstance(note, str) else None)
 
 
 def load_scenario(path: Path) -> Scenario:

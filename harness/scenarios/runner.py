@@ -10,7 +10,7 @@ import base64
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 import msgspec
 
@@ -20,7 +20,9 @@ from harness.runtime.asgi import Reply
 from harness.scenarios.driver import Driver
 from harness.scenarios.model import (
     AccountSpec,
+    AdvanceSpec,
     ApiKeySpec,
+    AtSpec,
     BuilderExpect,
     CallSpec,
     ClientSpec,
@@ -30,6 +32,8 @@ from harness.scenarios.model import (
     DeliveryExpect,
     ExpectSpec,
     ExplainExpect,
+    GroupSpec,
+    IdentifySpec,
     RefreshesExpect,
     ResetSpec,
     Scenario,
@@ -37,6 +41,7 @@ from harness.scenarios.model import (
     SendSpec,
     SourceSpec,
     Step,
+    TrackSpec,
     VisitorExpect,
     VisitorSpec,
     parse_duration,
@@ -164,18 +169,41 @@ class _Run:
 
     # actions ---------------------------------------------------------------------------------
     def do(self, step: Step) -> Reply | None:
-        action, body = step.action, step.body
-        if action == "at":
-            return self.clock_moved(self.driver.set_clock(body))
-        if action == "advance":
-            return self.clock_moved(self.driver.advance_clock(body.total_seconds()))
-        if action == "expect":
-            self.expect(body)
-            return None
-        if action in ("identify", "group", "track"):
-            return self.do_call(action, body, step.index)
-        reply: Reply = getattr(self, f"do_{action}")(body)
-        return reply
+        """Run one step's action; its reply, or None for a state check."""
+        match step.body:
+            case AtSpec(when=when):
+                return self.clock_moved(self.driver.set_clock(when))
+            case AdvanceSpec(duration=duration):
+                return self.clock_moved(self.driver.advance_clock(duration.total_seconds()))
+            case ExpectSpec() as spec:
+                self.expect(spec)
+                return None
+            case IdentifySpec() | GroupSpec() | TrackSpec() as spec:
+                return self.do_call(spec, step.index)
+            case AccountSpec() as spec:
+                return self.do_account(spec)
+            case ConnectorSpec() as spec:
+                return self.do_connector(spec)
+            case DeleteConnectorSpec() as spec:
+                return self.do_delete_connector(spec)
+            case ApiKeySpec() as spec:
+                return self.do_api_key(spec)
+            case SourceSpec() as spec:
+                return self.do_source(spec)
+            case VisitorSpec() as spec:
+                return self.do_visitor(spec)
+            case SendSpec() as spec:
+                return self.do_send(spec)
+            case ClientSpec() as spec:
+                return self.do_client(spec)
+            case DeliverSpec() as spec:
+                return self.do_deliver(spec)
+            case SegmentSpec() as spec:
+                return self.do_segment(spec)
+            case ResetSpec() as spec:
+                return self.do_reset(spec)
+            case _:
+                assert_never(step.body)
 
     def do_account(self, spec: AccountSpec) -> Reply:
         reply = self.ab(
@@ -253,7 +281,8 @@ class _Run:
             return {"Authorization": _basic(account.api_key or "")}
         return {"Authorization": _basic(account.keys.get(key, key))}
 
-    def do_call(self, kind: str, spec: CallSpec, index: int) -> Reply:
+    def do_call(self, spec: CallSpec, index: int) -> Reply:
+        kind = spec.ACTION
         fields: dict[str, Any] = {}
         for name, value in (
             ("anonymousId", spec.anonymous_id),

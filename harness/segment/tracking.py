@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from harness.abtasty.keys import basic_user
-from harness.abtasty.spec import decode_json_object
-from harness.core.clock import format_instant, parse_instant
+from harness.abtasty.spec import anonymous_id_problem, decode_json_object
+from harness.core.clock import format_instant, instant_problem, parse_instant
 from harness.core.errors import HarnessError
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -148,10 +148,8 @@ def _instant(message: dict[str, Any], key: str) -> datetime | None:
         raise ValueError(f"{key} must be an ISO-8601 string")
     try:
         return parse_instant(value)
-    except ValueError:
-        raise ValueError(
-            f"{key} {value[:40]!r} is not an ISO-8601 timestamp with an offset"
-        ) from None
+    except ValueError as problem:
+        raise ValueError(instant_problem(key, value, problem)) from None
 
 
 def normalize(
@@ -179,7 +177,12 @@ def normalize(
             return IngestRejection(message_id, kind, f"{key} must be a string")
         if isinstance(message.get(key), int | float) and not isinstance(message[key], bool):
             message[key] = str(message[key])  # Segment's libraries send numeric ids as strings
-    if not message.get("userId") and not message.get("anonymousId"):
+    anonymous_id = message.get("anonymousId")
+    if anonymous_id is not None:
+        problem = anonymous_id_problem(anonymous_id)
+        if problem is not None:
+            return IngestRejection(message_id, kind, problem)
+    if not message.get("userId") and not anonymous_id:
         return IngestRejection(message_id, kind, "the message has neither userId nor anonymousId")
     if kind == "group" and not message.get("groupId"):
         return IngestRejection(message_id, kind, "a group call needs a groupId")

@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
-from harness.core.clock import Clock, format_instant
+from harness.core.clock import Clock
+from harness.scenarios.model import (
+    AccountSpec,
+    AtSpec,
+    BuilderExpect,
+    ExpectSpec,
+    OutcomeSpec,
+    RefreshesExpect,
+    SendSpec,
+    VisitorSpec,
+)
+from harness.scenarios.writer import ScenarioDraft
+from harness.scenarios.writer import write_scenario as write_draft
 from harness.segment.delivery import Transport, TransportResponse
 
 
@@ -53,24 +64,6 @@ class DeliveryRecorder:
         )
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _flow_mapping(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
-    # Small mappings read best inline; the steps list stays one step a line.
-    return dumper.represent_mapping(
-        "tag:yaml.org,2002:map", data.items(), flow_style=len(data) <= 8 and _flat(data)
-    )
-
-
-def _flat(data: dict[str, Any]) -> bool:
-    return all(not isinstance(v, dict | list) or len(v) <= 6 for v in data.values())
-
-
-_Dumper.add_representer(dict, _flow_mapping)
-
-
 def write_scenario(
     path: Path,
     *,
@@ -82,38 +75,27 @@ def write_scenario(
     cohorts: dict[str, dict[Any, int]],
     refreshes: int,
 ) -> None:
-    """Write the recorded run as a scenario file."""
-    out: list[dict[str, Any]] = [{"account": {"name": "shop"}}]
+    """Write the recorded run as a scenario file, built from the scenario specs."""
+    draft = ScenarioDraft(name, start, description=description)
+    draft.add(AccountSpec(name="shop"))
     now = start
     for step in sorted(steps, key=lambda s: s.at):  # stable: same-instant steps keep their order
         if step.at != now:
-            out.append({"at": format_instant(step.at)})
+            draft.add(AtSpec(step.at))
             now = step.at
         if step.kind == "visitor":
-            out.append({"visitor": {"account": "shop", **step.body}})
+            draft.add(VisitorSpec(account="shop", **step.body))
         else:
-            entry: dict[str, Any] = {
-                "send": {"to": "webhook", "account": "shop", "body": step.body}
-            }
-            if step.status is not None and not 200 <= step.status < 300:
-                entry["expect"] = {"status": step.status}
-            out.append(entry)
-    out.append({"at": format_instant(end)})
-    out.append(
-        {
-            "expect": {
-                "builder": {"account": "shop", "exactly": cohorts},
-                "refreshes": {"account": "shop", "count": refreshes},
-            }
-        }
+            refused = step.status is not None and not 200 <= step.status < 300
+            draft.add(
+                SendSpec(to="webhook", account="shop", body=step.body),
+                OutcomeSpec(status=step.status) if refused else None,
+            )
+    draft.add(AtSpec(end))
+    draft.add(
+        ExpectSpec(
+            builder=BuilderExpect(account="shop", exactly=cohorts),
+            refreshes=RefreshesExpect(account="shop", count=refreshes),
+        )
     )
-    document = {
-        "name": name,
-        "description": description,
-        "start": format_instant(start),
-        "steps": out,
-    }
-    path.write_text(
-        yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120),
-        encoding="utf-8",
-    )
+    write_draft(path, draft)

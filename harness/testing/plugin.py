@@ -16,6 +16,11 @@ clock there, or override the ``harness_start`` fixture. While freezegun's ``free
 active the clock follows it (see :mod:`harness.core.freezegun_clock`). Scenario files in a
 ``scenarios`` folder are collected as tests, one per file (``--harness-clock=freezegun``
 plays them with freezegun moving the time).
+
+pytest imports this module on every run in an environment where the package is installed,
+so it imports nothing heavy: the runtime (Litestar, uvicorn), the scenario engine (YAML)
+and the handles are imported by the fixtures and items that use them, on first use
+(``tests/testing/test_plugin_startup.py`` checks it; ``bench/plugin_startup.py`` times it).
 """
 
 from __future__ import annotations
@@ -29,16 +34,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.core.clock import parse_instant
-from harness.runtime.asgi import AsgiClient
-from harness.runtime.server import ServerGroup
-from harness.runtime.stack import Harness
-from harness.scenarios.driver import ClockDriver, InProcessDriver, LiveDriver
-from harness.scenarios.loader import ScenarioError
-from harness.scenarios.model import load_scenario
-from harness.scenarios.runner import StepFailure, run_scenario
-from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
 
 if TYPE_CHECKING:
+    from harness.runtime.asgi import AsgiClient
+    from harness.runtime.server import ServerGroup
+    from harness.runtime.stack import Harness
+    from harness.scenarios.driver import ClockDriver, Driver
+    from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
     from harness.testing.intercept import SegmentIntercept
 
 DEFAULT_START = "2026-03-02T12:00:00Z"
@@ -108,12 +110,17 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         """Load and play the scenario."""
+        from harness.scenarios.model import load_scenario
+        from harness.scenarios.runner import run_scenario
+
         scenario = load_scenario(self.path)
         result = run_scenario(scenario, self._driver())
         if result.failure is not None:
             raise result.failure
 
-    def _driver(self) -> Any:
+    def _driver(self) -> Driver:
+        from harness.scenarios.driver import InProcessDriver, LiveDriver
+
         options = self.config.option
         clock: ClockDriver = (
             "freezegun" if getattr(options, "harness_clock", None) == "freezegun" else "manual"
@@ -131,7 +138,7 @@ class ScenarioItem(pytest.Item):
                 restart=options.harness_restart,
             )
 
-        drivers = getattr(self.config, "_harness_scenario_drivers", None)
+        drivers: dict[str, Driver] | None = getattr(self.config, "_harness_scenario_drivers", None)
         if drivers is None:
             drivers = self.config._harness_scenario_drivers = {}  # type: ignore[attr-defined]
         if clock not in drivers:
@@ -140,6 +147,9 @@ class ScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         """The step failure or file error as one clear paragraph, without a traceback."""
+        from harness.scenarios.loader import ScenarioError
+        from harness.scenarios.runner import StepFailure
+
         if isinstance(excinfo.value, StepFailure | ScenarioError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
@@ -161,6 +171,8 @@ class _Session:
 def harness_session() -> Iterator[_Session]:
     """Both fakes and their apps, built once per session (per xdist worker)."""
     from harness.core.freezegun_clock import FreezegunClock
+    from harness.runtime.asgi import AsgiClient
+    from harness.runtime.stack import Harness
 
     harness = Harness(FreezegunClock(parse_instant(DEFAULT_START)))
     session = _Session(
@@ -198,18 +210,24 @@ def harness(harness_session: _Session, harness_start: datetime) -> Harness:
 @pytest.fixture
 def harness_clock(harness: Harness) -> ClockControl:
     """The shared clock: ``move_to``, ``advance``, ``now`` (freezegun moves it inside freeze_time)."""
+    from harness.testing.handles import ClockControl
+
     return ClockControl(harness)
 
 
 @pytest.fixture
 def abtasty_account(harness: Harness) -> AccountHandle:
     """An AB Tasty account with a Segment pull connector and an API key."""
+    from harness.testing.handles import AccountHandle
+
     return AccountHandle.create(harness)
 
 
 @pytest.fixture
 def simulated_segment(harness: Harness, abtasty_account: AccountHandle) -> SourceHandle:
     """A Segment source whose AB Tasty destination is ``abtasty_account``."""
+    from harness.testing.handles import SourceHandle
+
     return SourceHandle.create(harness, abtasty_account)
 
 
@@ -236,6 +254,8 @@ class LiveHarness:
 
 @pytest.fixture(scope="session")
 def _harness_servers(harness_session: _Session) -> Iterator[ServerGroup]:
+    from harness.runtime.server import ServerGroup
+
     harness = harness_session.harness
     group = ServerGroup(
         [(harness.abtasty_app(), "127.0.0.1", 0), (harness.segment_app(), "127.0.0.1", 0)]

@@ -34,8 +34,10 @@ def test_visitors_201_then_200_and_lowercased(ready: Api) -> None:
     assert again.status_code == 200
 
 
-@pytest.mark.parametrize("visitor_id", ["", "x" * 33, "has space", "under_score", "é"])
-def test_visitors_invalid_visitor_id(ready: Api, visitor_id: str) -> None:
+@pytest.mark.parametrize(
+    "visitor_id", ["", "x" * 33, "has space", "under_score", "é", 123, 1.5, True, None, ["v1"]]
+)
+def test_visitors_invalid_visitor_id(ready: Api, visitor_id: object) -> None:
     response = ready.client.post(
         f"{ready.base}/visitors", json={"visitor_id": visitor_id, "segment_anonymous_id": "a"}
     )
@@ -47,12 +49,57 @@ def test_visitors_invalid_visitor_id(ready: Api, visitor_id: str) -> None:
     [
         {"visitor_id": "v1"},
         {"visitor_id": "v1", "segment_anonymous_id": ""},
+        {"visitor_id": "v1", "segment_anonymous_id": "a" * 1_001},
+        {"visitor_id": "v1", "segment_anonymous_id": 42},
         {"visitor_id": "v1", "segment_anonymous_id": "a", "seen_at": "last week"},
         {"visitor_id": "v1", "segment_anonymous_id": "a", "seen_at": "2030-01-01T00:00:00Z"},
     ],
 )
-def test_visitors_invalid_body(ready: Api, body: dict[str, str]) -> None:
+def test_visitors_invalid_body(ready: Api, body: dict[str, object]) -> None:
     assert_error(ready.client.post(f"{ready.base}/visitors", json=body), 400, "invalid_body")
+
+
+def test_visitors_anonymous_id_of_1000_chars_accepted(ready: Api) -> None:
+    response = ready.client.post(
+        f"{ready.base}/visitors", json={"visitor_id": "v1", "segment_anonymous_id": "a" * 1_000}
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("anonymous_id", ["", "a" * 1_001])
+def test_visitors_anonymous_id_limit_is_the_webhooks(ready: Api, anonymous_id: str) -> None:
+    visitor = assert_error(
+        ready.client.post(
+            f"{ready.base}/visitors",
+            json={"visitor_id": "v1", "segment_anonymous_id": anonymous_id},
+        ),
+        400,
+        "invalid_body",
+    )
+    body = json.dumps(message(anonymous_id=anonymous_id, user_id="u1")).encode()
+    webhook = assert_error(
+        ready.client.post("/segment/webhook", content=body, headers=ready.auth),
+        400,
+        "invalid_message",
+    )
+    assert "1 to 1,000 characters" in visitor["message"]
+    assert "1 to 1,000 characters" in webhook["message"]
+
+
+def test_visitors_seen_at_out_of_range_says_so(ready: Api) -> None:
+    body = assert_error(
+        ready.client.post(
+            f"{ready.base}/visitors",
+            json={
+                "visitor_id": "v1",
+                "segment_anonymous_id": "a",
+                "seen_at": "10000-01-01T00:00:00Z",
+            },
+        ),
+        400,
+        "invalid_body",
+    )
+    assert "year 10000 is out of range" in body["message"]
 
 
 def test_refreshes_listed_oldest_first_with_next(ready: Api) -> None:
@@ -151,7 +198,32 @@ def test_segments_criterion_not_available(ready: Api) -> None:
     response = ready.client.post(
         f"{ready.base}/segments", json={"name": "P", "conditions": [condition]}
     )
-    assert_error(response, 400, "criterion_not_available")
+    body = assert_error(response, 400, "criterion_not_available")
+    assert "next refresh" not in body["message"]
+
+
+def test_segments_criterion_pending_names_next_refresh(ready: Api) -> None:
+    _identify(ready, "a1", plan="pro")
+    condition = {"connector_id": ready.connector_id, "trait": "plan", "operator": "exists"}
+    response = ready.client.post(
+        f"{ready.base}/segments", json={"name": "P", "conditions": [condition]}
+    )
+    body = assert_error(response, 400, "criterion_not_available")
+    assert "next refresh at 2026-03-03T03:00:00Z" in body["message"]
+
+
+def test_segments_unknown_connector(ready: Api) -> None:
+    other = ready.client.post("/api/accounts", json={"name": "Other"}).json()["id"]
+    theirs = ready.client.post(
+        f"/api/accounts/{other}/integrations/pull/segment", json={"name": "Segment"}
+    ).json()["id"]
+    for connector in ("con_nope", theirs):
+        condition = {"connector_id": connector, "trait": "plan", "operator": "exists"}
+        response = ready.client.post(
+            f"{ready.base}/segments", json={"name": "P", "conditions": [condition]}
+        )
+        body = assert_error(response, 400, "unknown_connector")
+        assert connector in body["message"] and "next refresh" not in body["message"]
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,10 @@ def test_clock_backwards_is_409(api: Api) -> None:
         ("/_harness/clock", {}),
         ("/_harness/clock/advance", {"seconds": "ten"}),
         ("/_harness/clock/advance", {"seconds": 1e300}),
+        ("/_harness/clock/advance", {"seconds": "10"}),
+        ("/_harness/clock/advance", {"seconds": True}),
+        ("/_harness/clock", {"now": 1767225600}),
+        ("/_harness/clock", {"now": "10000-01-01T00:00:00Z"}),
     ],
 )
 def test_clock_bad_input_is_400(api: Api, path: str, body: dict[str, object]) -> None:

@@ -26,7 +26,9 @@ def test_hostile_deep_nesting_into_typed_routes_is_400(
     client = clients[1] if path.startswith("/_segment") else clients[0]
     reply = client.request("POST", path, content=DEEP, headers={"content-type": "application/json"})
     assert reply.status == 400
-    assert reply.json()["code"] == "invalid_json"
+    # Too deep to read (invalid_json), or refused by type before the depth matters:
+    # "name must be a string, not an array" (invalid_body).
+    assert reply.json()["code"] in {"invalid_json", "invalid_body"}
 
 
 @pytest.mark.parametrize(

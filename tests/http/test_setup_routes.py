@@ -23,9 +23,23 @@ def test_accounts_create_with_timezone_and_hour(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "timezone", ["Mars/Olympus", "", "europe/paris", "../etc/passwd", "Europe"]
+    "timezone",
+    [
+        "Mars/Olympus",
+        "",
+        "europe/paris",
+        "../etc/passwd",
+        "Europe",
+        "localtime",
+        "posixrules",
+        "Factory",
+        "posix/Europe/Paris",
+        "right/UTC",
+        5,
+        None,
+    ],
 )
-def test_accounts_invalid_timezone(api: Api, timezone: str) -> None:
+def test_accounts_invalid_timezone(api: Api, timezone: object) -> None:
     assert_error(
         api.client.post("/api/accounts", json={"name": "S", "timezone": timezone}),
         400,
@@ -39,6 +53,10 @@ def test_accounts_invalid_timezone(api: Api, timezone: str) -> None:
         {"name": "S", "refresh_hour": 24},
         {"name": "S", "refresh_hour": -1},
         {"name": "S", "refresh_hour": True},
+        {"name": "S", "refresh_hour": "3"},
+        {"name": "S", "refresh_hour": 3.5},
+        {"name": "S", "refresh_hour": 3.0},
+        {"name": "S", "refresh_hour": None},
         {},
         {"name": "  "},
         {"name": 5},
@@ -83,8 +101,8 @@ def test_connector_create_list_delete(api: Api) -> None:
     assert api.client.get(f"/api/accounts/{account}/integrations").json() == {"connectors": []}
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 101])
-def test_connector_invalid_name(api: Api, name: str) -> None:
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101, 5, None, ["Segment"]])
+def test_connector_invalid_name(api: Api, name: object) -> None:
     account = api.client.post("/api/accounts", json={"name": "S"}).json()["id"]
     response = api.client.post(
         f"/api/accounts/{account}/integrations/pull/segment", json={"name": name}
@@ -146,3 +164,19 @@ def test_openapi_schema_served_with_paths(api: Api) -> None:
     assert "/api/accounts/{account_id}/segment-builder/criteria" in schema["paths"]
     assert "/segment/webhook" in schema["paths"]
     assert api.client.get("/schema/swagger").status_code == 200
+
+
+@pytest.mark.parametrize("hour", ["3", 3.5, 3.0, True])
+def test_accounts_refresh_hour_not_an_integer_is_named(api: Api, hour: object) -> None:
+    body = assert_error(
+        api.client.post("/api/accounts", json={"name": "S", "refresh_hour": hour}),
+        400,
+        "invalid_body",
+    )
+    assert "refresh_hour" in body["message"] and "integer" in body["message"]
+
+
+def test_connector_missing_name_is_invalid_name(api: Api) -> None:
+    account = api.client.post("/api/accounts", json={"name": "S"}).json()["id"]
+    response = api.client.post(f"/api/accounts/{account}/integrations/pull/segment", json={})
+    assert_error(response, 400, "invalid_name")

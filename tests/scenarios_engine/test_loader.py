@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.scenarios import ScenarioError, load_scenario
-from harness.scenarios.model import AccountSpec, CallSpec, parse_duration
+from harness.scenarios.model import AccountSpec, AdvanceSpec, CallSpec, parse_duration
 
 
 def _load(tmp_path: Path, text: str) -> object:
@@ -42,7 +42,7 @@ def test_loader_parses_typed_steps(tmp_path: Path) -> None:
         "on": True,
     }  # YAML 1.1 surprises switched off
     assert steps[1].outcome.status == 200
-    assert steps[2].body == timedelta(hours=1, minutes=30)
+    assert steps[2].body == AdvanceSpec(timedelta(hours=1, minutes=30))
     assert [s.line for s in steps] == [4, 5, 7]
 
 

@@ -14,7 +14,7 @@ from harness.core.freezegun_clock import freezegun_active
 from harness.scenarios import load_scenario, run_scenario, shared_in_process_driver
 from harness.scenarios.driver import InProcessDriver
 from harness.scenarios.loader import LineDict, read_yaml
-from harness.scenarios.model import Scenario, parse_scenario
+from harness.scenarios.model import AtSpec, Scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -108,7 +108,9 @@ def test_play_with_freezegun_moves_freezegun_itself(tmp_path: Path) -> None:
     )
     driver.begin(scenario.start)
     try:
-        driver.set_clock(scenario.steps[0].body)
+        at = scenario.steps[0].body
+        assert isinstance(at, AtSpec)
+        driver.set_clock(at.when)
         seen.append(datetime.fromtimestamp(time.time(), UTC))  # what the app sees
     finally:
         driver.close()

@@ -100,12 +100,24 @@ def test_tracking_numeric_ids_become_strings() -> None:
             "out of range",
         ),
         ({"type": "identify", "anonymousId": ["a"]}, "anonymousId"),
+        ({"type": "identify", "anonymousId": "a" * 1_001}, "1 to 1,000 characters"),
+        ({"type": "identify", "anonymousId": "", "userId": "u1"}, "1 to 1,000 characters"),
+        (
+            {"type": "identify", "anonymousId": "a", "timestamp": "10000-01-01T00:00:00Z"},
+            "year 10000 is out of range",
+        ),
     ],
 )
 def test_tracking_unusable_message_fails_on_ingest(item: dict[str, Any], reason: str) -> None:
     outcome = _normalize(item)
     assert isinstance(outcome, tracking.IngestRejection)
     assert reason in outcome.reason
+
+
+def test_tracking_anonymous_id_of_1000_chars_is_used() -> None:
+    message = _normalize({"type": "identify", "anonymousId": "a" * 1_000})
+    assert isinstance(message, dict)
+    assert message["anonymousId"] == "a" * 1_000
 
 
 def test_tracking_batch_merges_top_level_context_and_integrations() -> None:

@@ -1,7 +1,7 @@
 """The store contract.
 
 Every backend (memory now; SQLite and others later) implements this protocol and passes
-the one contract suite in ``tests/store``. The contract, beyond the signatures:
+the one contract suite in ``tests/abtasty/store``. The contract, beyond the signatures:
 
 - Records go in and come out as values: a store takes ownership of the records it is
   given, and the records it hands out are never edited by anyone; a caller changes state

@@ -56,13 +56,41 @@ def test_spec_group_without_group_id_is_invalid() -> None:
     assert _code(message("group"))[0] == "invalid_message"
 
 
-@pytest.mark.parametrize(
-    "ids", [{}, {"anonymousId": None, "userId": None}, {"anonymousId": "", "userId": ""}]
-)
+@pytest.mark.parametrize("ids", [{}, {"anonymousId": None, "userId": None}, {"userId": ""}])
 def test_spec_missing_identity(ids: dict[str, Any]) -> None:
     raw = message(anonymous_id=None)
     raw.update(ids)
     assert _code(raw)[0] == "missing_identity"
+
+
+@pytest.mark.parametrize("length", [1, 1_000])
+def test_spec_anonymous_id_within_limit_is_accepted(length: int) -> None:
+    assert validate_message(message(anonymous_id="a" * length)).anonymous_id == "a" * length
+
+
+@pytest.mark.parametrize("anonymous_id", ["", "a" * 1_001, "a" * 10_000])
+def test_spec_anonymous_id_outside_limit_is_invalid_message(anonymous_id: str) -> None:
+    code, text = _code(message(anonymous_id=anonymous_id, user_id="u1"))
+    assert code == "invalid_message"
+    assert "anonymousId" in text and "1 to 1,000 characters" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("10000-01-01T00:00:00Z", "year 10000 is out of range"),
+        ("0000-01-01T00:00:00Z", "year 0 is out of range"),
+        ("9999-12-31T23:00:00-05:00", "out of range"),
+        ("0001-01-01T00:30:00+01:00", "out of range"),
+        ("2026-13-02T10:00:00Z", "month must be in 1..12"),
+        ("2026-02-30T10:00:00Z", "day is out of range for month"),
+    ],
+)
+def test_spec_timestamp_out_of_range_says_what_is_wrong(value: str, says: str) -> None:
+    code, text = _code(message(timestamp=value))
+    assert code == "invalid_message"
+    assert "timestamp" in text and says in text
+    assert "not an ISO-8601" not in text
 
 
 def test_spec_message_id_of_100_chars_accepted() -> None:

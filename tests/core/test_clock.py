@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -89,6 +90,21 @@ def test_format_and_parse_instant_round_trip() -> None:
     assert format_instant(when) == "2026-03-29T01:00:00Z"
     with pytest.raises(ValueError, match="offset"):
         parse_instant("2026-03-29T03:00:00")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("10000-01-01T00:00:00Z", "year 10000 is out of range"),
+        ("+2026-01-01T00:00:00Z", "is not an ISO-8601 timestamp"),
+        ("9999-12-31T23:00:00-05:00", "outside the years 1 to 9999"),
+        ("2026-01-01T00:00:00+25:00", "offset"),
+        ("yesterday", "is not an ISO-8601 timestamp"),
+    ],
+)
+def test_parse_instant_error_says_what_is_wrong(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_instant(text)
 
 
 def test_world_clock_is_manual() -> None:

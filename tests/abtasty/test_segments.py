@@ -57,7 +57,7 @@ def test_segments_trait_not_shown_is_not_available(world: World) -> None:
     with pytest.raises(HarnessError) as caught:
         world.segment("country", "equals", "FR")
     assert caught.value.code == "criterion_not_available"
-    assert "next refresh" in caught.value.message
+    assert "next refresh" not in caught.value.message
 
 
 def test_segments_trait_received_but_not_activated_is_not_available(world: World) -> None:
@@ -65,6 +65,30 @@ def test_segments_trait_received_but_not_activated_is_not_available(world: World
     with pytest.raises(HarnessError) as caught:
         world.segment("country", "equals", "FR")
     assert caught.value.code == "criterion_not_available"
+    assert "next refresh at 2026-03-04T03:00:00Z" in caught.value.message
+
+
+def test_segments_trait_of_unmatched_profile_is_not_pending(world: World) -> None:
+    world.identify("anon-unseen", country="FR")
+    world.at("2026-03-04T03:00:00Z")
+    with pytest.raises(HarnessError) as caught:
+        world.segment("country", "equals", "FR")
+    assert caught.value.code == "criterion_not_available"
+    assert "next refresh" not in caught.value.message
+    assert "no visitor" in caught.value.message
+
+
+@pytest.mark.parametrize("connector", ["con_nope", "other account"])
+def test_segments_unknown_connector_has_its_own_code(world: World, connector: str) -> None:
+    if connector == "other account":
+        other = World.build()
+        connector = other.connector.id
+    with pytest.raises(HarnessError) as caught:
+        world.service.create_segment(
+            world.account.id, "S", "all", [(connector, "plan", "exists", None)]
+        )
+    assert caught.value.code == "unknown_connector"
+    assert connector in caught.value.message
 
 
 @pytest.mark.parametrize(
