@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
 from harness.core.errors import HarnessError
+from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 
 
 def _instant(text: str) -> object:
@@ -321,14 +322,14 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def open_store(spec: str) -> Store:
-    """The store named by ``--store``: ``memory``, or ``sqlite:PATH``."""
+def open_store(spec: str) -> tuple[Store, SegmentStore]:
+    """The stores of both fakes named by ``--store``: ``memory``, or ``sqlite:PATH``."""
     if spec == "memory":
-        return MemoryStore()
+        return MemoryStore(), MemorySegmentStore()
     kind, _, path = spec.partition(":")
     if kind == "sqlite" and path:
         try:
-            return SqliteStore(path)
+            return SqliteStore(path), SqliteSegmentStore(path)
         except sqlite3.Error as error:
             raise HarnessError(
                 "invalid_store", f"Cannot open the SQLite store {path!r}: {error}."
@@ -351,7 +352,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise HarnessError("invalid_arguments", "--journal-size must be 0 or more.")
     if args.now is not None and args.clock != "manual":
         raise HarnessError("clock_not_manual", "--now needs --clock manual.")
-    store = open_store(args.store)
+    store, segment_store = open_store(args.store)
     clock: Clock = SystemClock()
     if args.clock == "manual":
         start = args.now or datetime.now(UTC)
@@ -371,6 +372,8 @@ def _serve(args: argparse.Namespace) -> int:
         abtasty_url=abtasty_url,
         journal_size=args.journal_size,
         segment_rate_limit=args.segment_rate_limit,
+        segment_store=segment_store,
+        seed=None,  # filled-in messageIds must never repeat across restarts of a durable store
     )
     group = ServerGroup(
         [

@@ -93,7 +93,7 @@ def add_destination(
         destination.source_id,
         destination.type,
         destination.name,
-        destination.endpoint,
+        segment.endpoint_of(destination),
         destination.api_key[-4:],
     )
 

@@ -30,6 +30,7 @@ from harness.runtime.transports import (
 )
 from harness.segment import FakeSegment, RetryPolicy, Transport
 from harness.segment.scripted_faults import ScriptedFaults
+from harness.segment.store import SegmentStore
 
 SYSTEM_CLOCK_TICK_SECONDS = 1.0
 
@@ -47,6 +48,7 @@ class Harness:
         journal_size: Requests kept per fake.
         http_timeout: Seconds before a destination reached over HTTP counts as timed out.
         segment_rate_limit: Tracking API requests a second before 429 (Segment's is about 1,000).
+        segment_store: The fake Segment's store; in memory by default.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Harness:
         journal_size: int = 1_000,
         http_timeout: float = 10.0,
         segment_rate_limit: float | None = None,
+        segment_store: SegmentStore | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
@@ -82,6 +85,7 @@ class Harness:
             retry_policy=retry_policy,
             seed=seed,
             rate_limit=segment_rate_limit,
+            store=segment_store,
         )
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)
@@ -161,18 +165,19 @@ class Harness:
 
     @contextlib.asynccontextmanager
     async def _retry_ticker(self, _: Litestar) -> AsyncIterator[None]:
-        # With a manual clock, clock moves run retries; with the system clock, time moves
-        # by itself, so a live server wakes up to make the retries that fell due.
+        # With the system clock, time moves by itself, so a live server wakes up to make
+        # the retries that fell due. With a manual clock, clock moves make them; the ticker
+        # still finds attempts that are due but were never made: accepted by a server that
+        # died before its first attempt, or held by a worker that was killed mid-attempt.
         async def tick() -> None:
             while True:
-                await asyncio.sleep(SYSTEM_CLOCK_TICK_SECONDS)
                 self.segment.run_due()
+                await asyncio.sleep(SYSTEM_CLOCK_TICK_SECONDS)
 
-        task = asyncio.create_task(tick()) if self.clock.mode == "system" else None
+        task = asyncio.create_task(tick())
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -9,15 +9,13 @@ clock moves), so a test can advance through the whole retry window.
 from __future__ import annotations
 
 import hashlib
-import heapq
-import itertools
 import random
 import secrets
 import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -25,7 +23,6 @@ from harness.core.clock import Clock
 from harness.core.errors import HarnessError, mask_secret
 from harness.segment import tracking
 from harness.segment.delivery import (
-    AB_TASTY_DESTINATION,
     AB_TASTY_TYPES,
     RetryPolicy,
     Transport,
@@ -35,53 +32,20 @@ from harness.segment.delivery import (
     sends_to,
 )
 from harness.segment.ratelimit import RateLimiter
+from harness.segment.records import STAGES, DeliveryRecord, Destination, Source, Stage
+from harness.segment.store import MemorySegmentStore, SegmentStore
 
-Stage = Literal[
-    "retrying", "delivered", "failed_delivery", "filtered_at_destination", "failed_on_ingest"
+__all__ = [
+    "STAGES",
+    "DeliveryRecord",
+    "Destination",
+    "FakeSegment",
+    "Overview",
+    "Source",
+    "Stage",
 ]
-STAGES = ("received", "failed_on_ingest", "filtered_at_destination", "failed_delivery", "delivered")
+
 KEPT_RESPONSE_CHARS = 2_000
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """A Segment source; its write key is kept only as a digest."""
-
-    id: str
-    name: str
-    write_key_digest: bytes
-    write_key_last4: str
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """An AB Tasty destination on a source: where to post and with which API key."""
-
-    id: str
-    source_id: str
-    type: str
-    api_key: str
-    endpoint: str
-    name: str = AB_TASTY_DESTINATION
-
-
-@dataclass(slots=True)
-class DeliveryRecord:
-    """One message on its way to one destination (or stopped before it)."""
-
-    source_id: str
-    message_id: str | None
-    type: str | None
-    destination_id: str | None
-    stage: Stage
-    attempts: int = 0
-    last_status: int | None = None
-    last_body: str | None = None
-    next_attempt_at: datetime | None = None
-    first_attempt_at: datetime | None = None
-    last_delay: timedelta | None = None
-    payload: bytes = b""
-    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,27 +56,22 @@ class Overview:
     messages: list[DeliveryRecord]
 
 
-@dataclass
-class _Workspace:
-    sources: dict[str, Source] = field(default_factory=dict)
-    source_by_digest: dict[bytes, str] = field(
-        default_factory=dict
-    )  # write key digest -> source id
-    destinations: dict[str, Destination] = field(default_factory=dict)
-    records: list[DeliveryRecord] = field(default_factory=list)
-    received: dict[str, int] = field(default_factory=dict)
-
-
 class FakeSegment:
     """Segment's Tracking API and its cloud-mode delivery to AB Tasty destinations.
+
+    The workspace lives in ``store``; the service itself keeps nothing another process
+    serving the same store must see, so several workers can share one store.
 
     Args:
         clock: The shared clock.
         transport: How destinations are reached.
         default_endpoint: Where a destination posts when it names no endpoint.
         retry_policy: The backoff schedule.
-        seed: Seeds the backoff jitter and filled-in messageIds, for repeatable runs.
+        seed: Seeds the backoff jitter (per message and retry, so the schedule does not
+            depend on what else is in flight) and filled-in messageIds, for repeatable
+            runs; None draws them at random (what a long-running server wants).
         rate_limit: Requests a second the Tracking API takes before answering 429 (off: None).
+        store: Where the workspace lives; in memory by default.
     """
 
     def __init__(
@@ -124,20 +83,20 @@ class FakeSegment:
         retry_policy: RetryPolicy | None = None,
         seed: int | None = 0,
         rate_limit: float | None = None,
+        store: SegmentStore | None = None,
     ) -> None:
         self.clock = clock
         self.transport = transport
         self.default_endpoint = default_endpoint
         self.retry_policy = retry_policy or RetryPolicy()
         self.rate_limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.store: SegmentStore = store if store is not None else MemorySegmentStore()
         self._seed = seed
-        self._rng = random.Random(seed)
         self._ids = random.Random(None if seed is None else seed + 1)
-        self._state = _Workspace()
-        self._due: list[tuple[datetime, int, DeliveryRecord]] = []
-        self._tiebreak = itertools.count()
-        self._lock = threading.RLock()
+        self._ids_lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
+        self._adopted: dict[bytes, str] = {}  # write key digest -> source id (adopt_write_key)
+        self._adopted_lock = threading.Lock()
 
     # workspace setup -------------------------------------------------------------------
     def create_source(self, name: str) -> tuple[Source, str]:
@@ -146,9 +105,7 @@ class FakeSegment:
             raise HarnessError("invalid_name", "A source needs a name of 1 to 100 characters.")
         write_key = secrets.token_urlsafe(24)
         source = Source(f"src_{secrets.token_hex(6)}", name, _digest(write_key), write_key[-4:])
-        with self._lock:
-            self._state.sources[source.id] = source
-            self._state.source_by_digest[source.write_key_digest] = source.id
+        self.store.add_source(source)
         return source, write_key
 
     def source(self, source_id: str) -> Source:
@@ -157,7 +114,7 @@ class FakeSegment:
         Raises:
             HarnessError: ``source_not_found``.
         """
-        source = self._state.sources.get(source_id)
+        source = self.store.get_source(source_id)
         if source is None:
             raise HarnessError(
                 "source_not_found",
@@ -179,20 +136,26 @@ class FakeSegment:
                 "invalid_body",
                 "api_key is required: the AB Tasty API key from Settings > Integrations > API Key.",
             )
-        target = endpoint or self.default_endpoint
-        if "://" not in target or any(c.isspace() for c in target):
+        if endpoint and ("://" not in endpoint or any(c.isspace() for c in endpoint)):
             raise HarnessError(
                 "invalid_body",
-                f"endpoint {target[:60]!r} is not a URL, e.g. http://127.0.0.1:9000/hook.",
+                f"endpoint {endpoint[:60]!r} is not a URL, e.g. http://127.0.0.1:9000/hook.",
             )
-        destination = Destination(f"dst_{secrets.token_hex(6)}", source_id, type, api_key, target)
-        with self._lock:
-            self._state.destinations[destination.id] = destination
+        # No endpoint: the fake AB Tasty served beside this Segment, wherever that is when
+        # the delivery is made (a restart on other ports, another host sharing the store).
+        destination = Destination(
+            f"dst_{secrets.token_hex(6)}", source_id, type, api_key, endpoint or ""
+        )
+        self.store.add_destination(destination)
         return destination
+
+    def endpoint_of(self, destination: Destination) -> str:
+        """Where a destination's deliveries go (its own URL, else the default endpoint)."""
+        return destination.endpoint or self.default_endpoint
 
     def destinations(self, source_id: str) -> list[Destination]:
         """The source's destinations, oldest first."""
-        return [d for d in self._state.destinations.values() if d.source_id == source_id]
+        return self.store.destinations(source_id)
 
     def source_for_write_key(self, write_key: str) -> Source:
         """The source a write key belongs to.
@@ -201,7 +164,11 @@ class FakeSegment:
             HarnessError: ``invalid_write_key``.
         """
         digest = _digest(write_key)
-        source = self._state.sources.get(self._state.source_by_digest.get(digest, ""))
+        source = self.store.find_source(digest)
+        if source is not None and secrets.compare_digest(source.write_key_digest, digest):
+            return source
+        adopter = self._adopted.get(digest)
+        source = self.store.get_source(adopter) if adopter is not None else None
         if source is not None:
             return source
         raise HarnessError(
@@ -214,7 +181,9 @@ class FakeSegment:
 
         An application under test keeps its own (production) write key; the harness's
         interception of Segment's real hosts adopts it into the test's source, so the calls
-        are delivered there. A key a source already has is left with it.
+        are delivered there. A key a source already has is left with it. Adopted keys live
+        in this process only (not in the store): only the in-process interception sends
+        them, and what they deliver is stored under the source's id like any other call.
 
         Returns:
             True when the key was new and is now the source's.
@@ -225,16 +194,19 @@ class FakeSegment:
         if not isinstance(write_key, str) or not write_key:
             raise HarnessError("invalid_write_key", "A write key cannot be empty.")
         digest = _digest(write_key)
-        with self._lock:
-            self.source(source_id)
-            if digest in self._state.source_by_digest:
+        self.source(source_id)
+        with self._adopted_lock:
+            if digest in self._adopted or self.store.find_source(digest) is not None:
                 return False
-            self._state.source_by_digest[digest] = source_id
+            self._adopted[digest] = source_id
             return True
 
     # the Tracking API ------------------------------------------------------------------
     def track(self, path_type: str, authorization: str | None, raw: bytes) -> Source:
         """Take one Tracking API request (``/v1/<path_type>``), as Segment does.
+
+        Every message is committed to the store before the first delivery attempts, so a
+        200 outlives a crash: a restarted server makes the attempts the dead one did not.
 
         Raises:
             HarnessError: ``invalid_json``, ``message_too_large``, ``batch_too_large`` or
@@ -245,68 +217,87 @@ class FakeSegment:
         batch = path_type == "batch"
         body = tracking.decode_request(raw, batch=batch)
         source = self.source_for_write_key(tracking.write_key_of(authorization, body))
-        with self._lock:
-            self.run_due()
-            if batch:
-                items, rejected = tracking.batch_items(
-                    body, lambda item: len(self._encoder.encode(item))
-                )
+        self.run_due()
+        if batch:
+            items, rejected = tracking.batch_items(
+                body, lambda item: len(self._encoder.encode(item))
+            )
+        else:
+            items, rejected = [{**body, "type": path_type}], []
+        now = self.clock.now()
+        records = [self._rejection(source.id, rejection) for rejection in rejected]
+        received = len(rejected)
+        destinations = self.store.destinations(source.id) if items else []
+        for item in items:
+            received += 1
+            outcome = tracking.normalize(item, now, self._new_message_id)
+            if isinstance(outcome, tracking.IngestRejection):
+                records.append(self._rejection(source.id, outcome))
             else:
-                items, rejected = [{**body, "type": path_type}], []
-            now = self.clock.now()
-            for rejection in rejected:
-                self._record_rejection(source.id, rejection)
-            for item in items:
-                outcome = tracking.normalize(item, now, self._new_message_id)
-                if isinstance(outcome, tracking.IngestRejection):
-                    self._record_rejection(source.id, outcome)
-                else:
-                    self._accept(source.id, outcome)
+                records.extend(self._deliveries(source.id, outcome, destinations, now))
+        ids = self.store.receive(source.id, received, records)
+        for record_id, record in zip(ids, records, strict=True):
+            if record.stage == "retrying":
+                self._first_attempt(record_id)
         return source
 
     def _new_message_id(self) -> str:
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        with self._ids_lock:
+            bits = self._ids.getrandbits(128)
+        return str(uuid.UUID(int=bits, version=4))
 
-    def _count_received(self, source_id: str) -> None:
-        self._state.received[source_id] = self._state.received.get(source_id, 0) + 1
-
-    def _record_rejection(self, source_id: str, rejection: tracking.IngestRejection) -> None:
-        self._count_received(source_id)
-        self._state.records.append(
-            DeliveryRecord(
-                source_id,
-                rejection.message_id,
-                rejection.type,
-                None,
-                "failed_on_ingest",
-                last_body=rejection.reason,
-            )
+    @staticmethod
+    def _rejection(source_id: str, rejection: tracking.IngestRejection) -> DeliveryRecord:
+        return DeliveryRecord(
+            source_id,
+            rejection.message_id,
+            rejection.type,
+            None,
+            "failed_on_ingest",
+            last_body=rejection.reason,
         )
 
-    def _accept(self, source_id: str, message: dict[str, Any]) -> None:
-        self._count_received(source_id)
+    def _deliveries(
+        self,
+        source_id: str,
+        message: dict[str, Any],
+        destinations: list[Destination],
+        now: datetime,
+    ) -> list[DeliveryRecord]:
         payload = self._encoder.encode(message)
-        for destination in self.destinations(source_id):
-            record = DeliveryRecord(
-                source_id,
-                message["messageId"],
-                message["type"],
-                destination.id,
-                "retrying",
-                payload=payload,
-            )
-            self._state.records.append(record)
+        records = []
+        for destination in destinations:
+            stage: Stage = "retrying"
             if message["type"] not in AB_TASTY_TYPES or not sends_to(message, destination.name):
-                record.stage = "filtered_at_destination"
-                continue
-            record.first_attempt_at = self.clock.now()
-            self._attempt(record, destination)
+                stage = "filtered_at_destination"
+            records.append(
+                DeliveryRecord(
+                    source_id,
+                    message["messageId"],
+                    message["type"],
+                    destination.id,
+                    stage,
+                    payload=payload,
+                    next_attempt_at=now if stage == "retrying" else None,
+                    first_attempt_at=now if stage == "retrying" else None,
+                )
+            )
+        return records
 
     # delivery --------------------------------------------------------------------------
-    def _attempt(self, record: DeliveryRecord, destination: Destination) -> None:
+    def _first_attempt(self, record_id: int) -> None:
+        with self.store.claim(record_id) as claim:
+            if claim is not None:
+                claim.save(self._attempt(claim.record))
+
+    def _attempt(self, record: DeliveryRecord) -> DeliveryRecord:
+        """One attempt at a held record; returns its new state."""
+        destination = self.store.get_destination(record.destination_id or "")
+        if destination is None:  # its source was reset while the record was held
+            return replace(record, stage="failed_delivery", next_attempt_at=None)
         now = self.clock.now()
         response = self.transport.post(
-            destination.endpoint, partner_headers(destination.api_key), record.payload
+            self.endpoint_of(destination), partner_headers(destination.api_key), record.payload
         )
         record.attempts += 1
         record.last_status = response.status
@@ -316,82 +307,72 @@ class FakeSegment:
         record.next_attempt_at = None
         if is_delivered(response):
             record.stage = "delivered"
-            return
+            return record
         if not is_retryable(response):
             record.stage = "failed_delivery"
-            return
+            return record
         record.retries += 1
-        delay = self.retry_policy.delay(record.retries, record.last_delay, self._rng)
+        delay = self.retry_policy.delay(record.retries, record.last_delay, self._jitter(record))
         due = now + delay
         assert record.first_attempt_at is not None
         if due - record.first_attempt_at > self.retry_policy.window:
             record.stage = "failed_delivery"
-            return
+            return record
         record.last_delay = delay
         record.next_attempt_at = due
         record.stage = "retrying"
-        heapq.heappush(self._due, (due, next(self._tiebreak), record))
+        return record
+
+    def _jitter(self, record: DeliveryRecord) -> random.Random:
+        # Seeded per message, destination and retry: a tenant's retry schedule is the same
+        # whatever else is in flight, whichever worker makes the attempt.
+        if self._seed is None:
+            return random.Random()
+        return random.Random(
+            f"{self._seed}:{record.message_id}:{record.destination_id}:{record.retries}"
+        )
 
     def next_due(self) -> datetime | None:
         """When the next retry falls due, if any is pending."""
-        with self._lock:
-            while self._due and self._due[0][2].next_attempt_at != self._due[0][0]:
-                heapq.heappop(self._due)  # a record reset or already handled
-            return self._due[0][0] if self._due else None
+        return self.store.next_due(None)
 
     def run_due(self) -> int:
         """Make every retry that is due by now, oldest due first; returns how many ran."""
         ran = 0
-        with self._lock:
-            now = self.clock.now()
-            while self._due and self._due[0][0] <= now:
-                due, _, record = heapq.heappop(self._due)
-                destination = self._state.destinations.get(record.destination_id or "")
-                if record.next_attempt_at != due or destination is None:
-                    continue
-                self._attempt(record, destination)
+        now = self.clock.now()
+        while True:
+            with self.store.claim_due(None, now) as claim:
+                if claim is None:
+                    return ran
+                claim.save(self._attempt(claim.record))
                 ran += 1
-        return ran
 
     # reporting and control -------------------------------------------------------------
     def overview(self, source_id: str) -> Overview:
         """Counts per stage and every message's delivery state, oldest first."""
-        with self._lock:
-            self.run_due()
-            self.source(source_id)
-            records = [r for r in self._state.records if r.source_id == source_id]
-            stages = dict.fromkeys(STAGES, 0)
-            stages["received"] = self._state.received.get(source_id, 0)
-            for record in records:
-                if record.stage != "retrying":
-                    stages[record.stage] += 1
-            return Overview(stages, records)
+        self.run_due()
+        self.source(source_id)
+        received, records = self.store.overview(source_id)
+        stages = dict.fromkeys(STAGES, 0)
+        stages["received"] = received
+        for record in records:
+            if record.stage != "retrying":
+                stages[record.stage] += 1
+        return Overview(stages, records)
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source with its destinations and deliveries."""
-        with self._lock:
-            if source_id is None:
-                self._state = _Workspace()
-                self._due.clear()
-                self._rng.seed(self._seed)
+        if source_id is None:
+            self.store.reset()
+            with self._ids_lock:
                 self._ids.seed(None if self._seed is None else self._seed + 1)
-                return
-            self.source(source_id)
-            state = self._state
-            del state.sources[source_id]
-            state.source_by_digest = {
-                digest: owner
-                for digest, owner in state.source_by_digest.items()
-                if owner != source_id  # its own write key and any it adopted
-            }
-            state.received.pop(source_id, None)
-            state.destinations = {
-                k: d for k, d in state.destinations.items() if d.source_id != source_id
-            }
-            for record in state.records:
-                if record.source_id == source_id:
-                    record.next_attempt_at = None
-            state.records = [r for r in state.records if r.source_id != source_id]
+            with self._adopted_lock:
+                self._adopted.clear()
+            return
+        self.source(source_id)
+        self.store.reset(source_id)
+        with self._adopted_lock:
+            self._adopted = {k: v for k, v in self._adopted.items() if v != source_id}
 
 
 def _digest(write_key: str) -> bytes:
