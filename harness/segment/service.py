@@ -325,12 +325,14 @@ class FakeSegment:
 
     def _jitter(self, record: DeliveryRecord) -> random.Random:
         # Seeded per message, destination and retry: a tenant's retry schedule is the same
-        # whatever else is in flight, whichever worker makes the attempt.
+        # whatever else is in flight, whichever worker makes the attempt. The destination is
+        # named by its place on the source, not its id: ids are random, so a seeded run
+        # (a scenario played twice, on the manual clock or under freezegun) would not repeat.
         if self._seed is None:
             return random.Random()
-        return random.Random(
-            f"{self._seed}:{record.message_id}:{record.destination_id}:{record.retries}"
-        )
+        ids = [destination.id for destination in self.store.destinations(record.source_id)]
+        place = ids.index(record.destination_id) if record.destination_id in ids else -1
+        return random.Random(f"{self._seed}:{record.message_id}:{place}:{record.retries}")
 
     def next_due(self) -> datetime | None:
         """When the next retry falls due, if any is pending."""
