@@ -64,7 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     play = commands.add_parser(
         "play", help="play scenario files (YAML) and check their expectations"
     )
-    play.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    play.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders")
+    play.add_argument(
+        "--list-steps",
+        action="store_true",
+        help="print every step, check and field of the scenario format (from its schema)",
+    )
     play.add_argument(
         "--url",
         help="play against a live harness serve (the fake AB Tasty's URL) instead of in-process",
@@ -239,6 +244,15 @@ def _play(args: argparse.Namespace) -> int:
     from harness.scenarios.report import json_report, junit_report
     from harness.scenarios.runner import ScenarioResult
 
+    if args.list_steps:
+        from harness.scenarios.reference import reference
+
+        print(reference(), end="")
+        return 0
+    if not args.paths:
+        raise HarnessError(
+            "invalid_arguments", "Name scenario files or folders to play (or --list-steps)."
+        )
     for fmt, _ in args.report:
         if fmt not in ("json", "junit"):
             raise HarnessError("invalid_arguments", f"--report {fmt!r}: use json or junit.")
@@ -256,9 +270,15 @@ def _play(args: argparse.Namespace) -> int:
         except ScenarioError as error:
             results.append(ScenarioResult(file.stem, str(file), passed=False, error=str(error)))
     if results:
+        problems = 0
         for result in results:
-            print(f"INVALID {result.error}", file=sys.stderr)
-        print(f"{len(results)} invalid scenario file(s); nothing was played.", file=sys.stderr)
+            for line in (result.error or "").splitlines():
+                print(f"INVALID {line}", file=sys.stderr)
+                problems += 1
+        print(
+            f"{len(results)} invalid scenario file(s), {problems} problem(s); nothing was played.",
+            file=sys.stderr,
+        )
         return 2
     if args.url and args.clock == "freezegun":
         raise HarnessError(

@@ -32,10 +32,11 @@ from harness.abtasty.records import (
     VisitorTraits,
 )
 from harness.abtasty.segments import as_text, condition_holds, make_condition
-from harness.abtasty.spec import SpecMessage, anonymous_id_problem, parse_webhook_message
+from harness.abtasty.spec import SpecMessage, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
 from harness.core.clock import Clock, SystemClock, format_instant
 from harness.core.errors import HarnessError, mask_secret
+from harness.core.protocol import anonymous_id_problem
 
 DEDUP_WINDOW = timedelta(hours=24)
 MAX_NAME_CHARS = 100

@@ -14,23 +14,19 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from harness.abtasty.keys import basic_user
 from harness.core.clock import Clock, format_instant
 from harness.core.errors import mask_secret
+from harness.core.protocol import CONTROL_PATH_PREFIX, mask_authorization
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
 KEPT_BODY_BYTES = 8_192
 _ACCOUNT_IN_PATH = re.compile(r"^/api/accounts/([^/]+)")
-_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema", "/_assets")
-
-
-def mask_authorization(value: str) -> str:
-    """Mask the credentials of an Authorization header, keeping the scheme and last 4 characters."""
-    scheme, _, credentials = value.partition(" ")
-    if scheme.lower() == "basic":
-        username = basic_user(credentials)
-        return f"Basic {mask_secret(credentials if username is None else username)}"
-    return f"{scheme} {mask_secret(credentials)}" if credentials else mask_secret(scheme)
+_UNJOURNALED = (
+    f"{CONTROL_PATH_PREFIX}/requests",
+    f"{CONTROL_PATH_PREFIX}/health",
+    "/schema",
+    "/_assets",
+)
 
 
 def mask_document(value: Any) -> Any:

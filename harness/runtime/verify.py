@@ -20,8 +20,8 @@ from harness.abtasty.keys import basic_username
 from harness.abtasty.spec import parse_webhook_message
 from harness.core.codes import status_of
 from harness.core.errors import HarnessError
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH, SEGMENT_USER_AGENT
 
-WEBHOOK_PATH = "/segment/webhook"
 MASKED = "****"
 
 
@@ -122,7 +122,7 @@ def read_capture(path: Path) -> list[CapturedRequest]:
                 CapturedRequest(
                     number,
                     str(entry.get("method", "POST")).upper(),
-                    str(entry.get("path", WEBHOOK_PATH)),
+                    str(entry.get("path", ABTASTY_WEBHOOK_PATH)),
                     headers,
                     _body_bytes(entry.get("body")),
                 )
@@ -140,7 +140,7 @@ def _from_har(har: dict[str, Any]) -> list[CapturedRequest]:
     for number, entry in enumerate(har["log"]["entries"], 1):
         request = entry["request"]
         path = urlsplit(request["url"]).path
-        if request["method"].upper() != "POST" or not path.endswith(WEBHOOK_PATH):
+        if request["method"].upper() != "POST" or not path.endswith(ABTASTY_WEBHOOK_PATH):
             continue
         headers = {h["name"].lower(): h["value"] for h in request.get("headers", [])}
         post = request.get("postData") or {}
@@ -194,13 +194,13 @@ def verify(requests: list[CapturedRequest], api_key: str | None = None) -> Verif
                 )
             )
         agent = request.headers.get("user-agent", "")
-        if agent != "Segment.io/1.0":
+        if agent != SEGMENT_USER_AGENT:
             report.notes.append(
                 Finding(
                     request.position,
                     200,
                     "user_agent",
-                    f"User-Agent is {agent[:40]!r}; Segment sends 'Segment.io/1.0'.",
+                    f"User-Agent is {agent[:40]!r}; Segment sends '{SEGMENT_USER_AGENT}'.",
                     message_id,
                 )
             )

@@ -21,6 +21,7 @@ import msgspec
 
 from harness.core.clock import Clock
 from harness.core.errors import HarnessError, mask_secret
+from harness.core.protocol import partner_headers
 from harness.segment import tracking
 from harness.segment.delivery import (
     AB_TASTY_TYPES,
@@ -28,7 +29,6 @@ from harness.segment.delivery import (
     Transport,
     is_delivered,
     is_retryable,
-    partner_headers,
     sends_to,
 )
 from harness.segment.ratelimit import RateLimiter

@@ -36,7 +36,7 @@ def test_play_passing_file_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "PASS 3 am activation" in out
     assert "1 passed, 0 failed" in out
-    assert "line 12: identify" in out
+    assert "line 14: identify" in out
 
 
 def test_play_failing_file_exits_1_and_cites_line(

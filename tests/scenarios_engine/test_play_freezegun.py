@@ -14,7 +14,8 @@ from harness.core.freezegun_clock import freezegun_active
 from harness.scenarios import load_scenario, run_scenario, shared_in_process_driver
 from harness.scenarios.driver import InProcessDriver
 from harness.scenarios.loader import LineDict, read_yaml
-from harness.scenarios.model import AtSpec, Scenario, parse_scenario
+from harness.scenarios.model import Scenario, parse_scenario
+from harness.scenarios.specs import AtSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
