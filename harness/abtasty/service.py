@@ -15,11 +15,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from harness.abtasty import audience, schedule
+from harness.abtasty import audience, insight, schedule
+from harness.abtasty.insight import HiddenCohort, VisitorSummary
 from harness.abtasty.keys import basic_username, digests_equal, key_digest, new_api_key
 from harness.abtasty.records import (
     Account,
     ApiKeyRecord,
+    CohortChange,
     Condition,
     Connector,
     JsonValue,
@@ -39,6 +41,9 @@ from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import anonymous_id_problem
 
 DEDUP_WINDOW = timedelta(hours=24)
+VISITOR_MESSAGES_SHOWN = 200
+COHORT_CHANGES_KEPT_PER_RUN = 10_000
+"""Each run keeps who entered or left which cohort for this many changes (it counts them all)."""
 MAX_NAME_CHARS = 100
 VISITOR_ID = re.compile(r"[a-z0-9-]{1,32}", re.IGNORECASE)
 
@@ -95,6 +100,32 @@ class Explanation:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class VisitorReport:
+    """Everything the fake knows about one visitor, for people looking at a failure.
+
+    Attributes:
+        sightings: One per anonymousId the tag read on the visitor (earliest), oldest first.
+        matched: (connector id, anonymousId) of each profile matched to the visitor at the
+            last refresh.
+        traits: The visitor's activated traits, per live connector.
+        messages: The newest messages carrying one of the visitor's anonymousIds (at most
+            ``VISITOR_MESSAGES_SHOWN``), each with whether a refresh has taken it.
+        segments: The ids of the segments the visitor is in now.
+        last_refresh: When the last refresh was scheduled, if one has run.
+        next_refresh: When the next one is.
+    """
+
+    visitor_id: str
+    sightings: tuple[Sighting, ...]
+    matched: tuple[tuple[str, str], ...]
+    traits: VisitorTraits
+    messages: tuple[tuple[StoredMessage, bool], ...]
+    segments: tuple[str, ...]
+    last_refresh: datetime | None
+    next_refresh: datetime
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(6)}"
 
@@ -141,6 +172,9 @@ class AbTasty:
         # (account id, last run's cutoff) -> the next run: a pure function of the two,
         # memoised because every request asks it.
         self._next_run: dict[tuple[str, datetime | None], schedule.ScheduledRefresh] = {}
+        # account id -> (state version, hidden cohorts of the activated profiles): they only
+        # change at a refresh, and reading every profile is the slow part.
+        self._hidden: dict[str, tuple[object, list[HiddenCohort]]] = {}
 
     # accounts --------------------------------------------------------------------------
     def create_account(self, name: str, timezone: str = "UTC", refresh_hour: int = 3) -> Account:
@@ -174,6 +208,14 @@ class AbTasty:
             )
         self._catch_up(account)
         return account
+
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of every account, oldest first."""
+        return self.store.accounts(max(offset, 0), max(limit, 0))
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
+        return self.store.account_count()
 
     # connectors ------------------------------------------------------------------------
     def create_segment_connector(self, account_id: str, name: str) -> Connector:
@@ -365,6 +407,7 @@ class AbTasty:
         previous: RefreshRun | None,
     ) -> RefreshRun:
         pending = self.store.pending_messages(account.id, due.cutoff)
+        ran_at = self.clock.now()
         if (
             not pending
             and previous is not None
@@ -372,7 +415,15 @@ class AbTasty:
         ):
             # Nothing arrived and nobody new was seen: the activated data is last night's.
             # (This keeps catch-up over long idle stretches cheap.)
-            idle = replace(previous, scheduled_for=due.scheduled_for, cutoff=due.cutoff, messages=0)
+            idle = replace(
+                previous,
+                scheduled_for=due.scheduled_for,
+                cutoff=due.cutoff,
+                messages=0,
+                ran_at=ran_at,
+                entered=0,
+                left=0,
+            )
             self.store.commit_refresh(idle, [], [], [], None)
             return idle
         profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
@@ -380,6 +431,9 @@ class AbTasty:
         changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
         result = audience.activate(
             account.id, due.scheduled_for, profiles.values(), groups.values(), sightings
+        )
+        diff = audience.diff_cohorts(
+            self.store.activation(account.id), result.activation, COHORT_CHANGES_KEPT_PER_RUN
         )
         run = RefreshRun(
             account_id=account.id,
@@ -389,6 +443,9 @@ class AbTasty:
             profiles=len(profiles),
             matched_profiles=result.matched_profiles,
             cohorts=result.cohorts,
+            ran_at=ran_at,
+            entered=diff.entered,
+            left=diff.left,
         )
         self.store.commit_refresh(
             run,
@@ -396,6 +453,7 @@ class AbTasty:
             [profiles[k] for k in changed_profiles],
             [groups[k] for k in changed_groups],
             result.activation,
+            diff.changes,
         )
         return run
 
@@ -412,6 +470,37 @@ class AbTasty:
     def _activation_of(self, account: Account, received_at: datetime) -> datetime:
         day = schedule.local_day(received_at, account.timezone) + timedelta(days=1)
         return schedule.refresh_of_day(account, day).scheduled_for
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """Who entered or left which cohort at which refresh, in run order.
+
+        Each run keeps its first ``COHORT_CHANGES_KEPT_PER_RUN`` changes (its ``entered``
+        and ``left`` counts are complete), for ``COHORT_CHANGE_RETENTION``.
+
+        Args:
+            account_id: The account.
+            scheduled_for: Only the run scheduled for this instant.
+            visitor_id: Only this visitor (any case).
+            offset: Changes to skip.
+            limit: At most this many.
+        """
+        account = self.account(account_id)
+        visitor = None if visitor_id is None else normalize_visitor_id(visitor_id)
+        return self.store.cohort_changes(
+            account.id,
+            scheduled_for=scheduled_for,
+            visitor_id=visitor,
+            offset=max(offset, 0),
+            limit=max(limit, 0),
+        )
 
     # the segment builder ---------------------------------------------------------------
     def criteria(self, account_id: str) -> list[CriteriaItem]:
@@ -442,6 +531,112 @@ class AbTasty:
             )
             items.append(CriteriaItem(connector.id, connector.name, connector.integration, traits))
         return items
+
+    def hidden_cohorts(self, account_id: str) -> list[HiddenCohort]:
+        """The cohorts the segment builder hides because no matched visitor holds them, and why.
+
+        Those carried by activated profiles come first (unmatched profiles, groups without
+        members), then those only waiting messages carry (not activated yet, or without an
+        anonymousId). The first part changes only at a refresh and is kept until the next.
+        """
+        account = self.account(account_id)
+        last = self.store.last_refresh(account.id)
+        next_run = self.next_refresh(account.id).scheduled_for
+        live = {c.id for c in self.store.connectors(account.id)}
+        version = (
+            account.id,
+            account.created_at,
+            None if last is None else (last.scheduled_for, last.ran_at),
+            tuple(sorted(live)),
+        )
+        cached = self._hidden.get(account.id)
+        if cached is not None and cached[0] == version:
+            by_profiles = cached[1]
+        else:
+            last_at = last.scheduled_for if last is not None else None
+            since = {
+                s.anonymous_id
+                for s in self.store.sightings(account.id)
+                if last_at is None or s.seen_at > last_at
+            }
+            by_profiles = insight.hidden_by_profiles(
+                self.store.profiles(account.id),
+                self.store.groups(account.id),
+                self.store.activation(account.id),
+                live,
+                since,
+                last_at,
+                next_run,
+            )
+            if len(self._hidden) > 100:
+                self._hidden.clear()
+            self._hidden[account.id] = (version, by_profiles)
+        shown = {(h.connector_id, h.trait, audience.value_key(h.value)) for h in by_profiles}
+        for item in self.criteria(account.id):
+            for trait in item.traits:
+                for value in trait.values:
+                    shown.add((item.connector_id, trait.key, audience.value_key(value.value)))
+        pending = self.store.pending_messages(account.id, datetime.max.replace(tzinfo=UTC))
+        return by_profiles + insight.hidden_by_waiting(
+            pending, shown, live, lambda received_at: self._activation_of(account, received_at)
+        )
+
+    def visitors(
+        self, account_id: str, *, prefix: str = "", offset: int = 0, limit: int = 50
+    ) -> tuple[list[VisitorSummary], int]:
+        """A page of the visitors the tag has reported, by visitor id, and how many match.
+
+        Args:
+            account_id: The account.
+            prefix: Only visitor ids starting with this (any case).
+            offset: Visitors to skip.
+            limit: At most this many.
+        """
+        account = self.account(account_id)
+        found = insight.visitor_summaries(self.store.sightings(account.id), prefix.lower())
+        start = max(offset, 0)
+        return found[start : start + max(limit, 0)], len(found)
+
+    def visitor(self, account_id: str, visitor_id: str) -> VisitorReport:
+        """What the fake knows about a visitor: sightings, matched profiles, traits, segments.
+
+        Raises:
+            HarnessError: ``visitor_not_found`` when the tag never reported the visitor.
+        """
+        account = self.account(account_id)
+        visitor = normalize_visitor_id(visitor_id)
+        sightings = self.store.visitor_sightings(account.id, visitor)
+        if not sightings:
+            raise HarnessError(
+                "visitor_not_found",
+                f"The tag has not reported visitor {visitor!r} in this account; it reports visitors "
+                "with POST /api/accounts/{account_id}/visitors.",
+            )
+        activation = self.store.activation(account.id)
+        anonymous_ids = [s.anonymous_id for s in sightings]
+        matched = tuple(
+            (connector.id, anonymous_id)
+            for connector in self.store.connectors(account.id)
+            for anonymous_id in anonymous_ids
+            if activation is not None and (connector.id, anonymous_id) in activation.matched
+        )
+        messages = self.store.messages_for(account.id, anonymous_ids)
+        messages.sort(key=lambda pair: pair[0].received_at)
+        last = self.store.last_refresh(account.id)
+        return VisitorReport(
+            visitor,
+            tuple(sightings),
+            matched,
+            self._visitor_traits(account.id, visitor),
+            tuple(messages[-VISITOR_MESSAGES_SHOWN:]),
+            tuple(self.visitor_segments(account.id, visitor)),
+            None if last is None else last.scheduled_for,
+            self.next_refresh(account.id).scheduled_for,
+        )
+
+    def segments(self, account_id: str) -> list[Segment]:
+        """The account's segments, oldest first."""
+        return self.store.segments(self.account(account_id).id)
 
     def create_segment(
         self,

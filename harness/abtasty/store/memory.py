@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
     Connector,
     GroupProfile,
     Profile,
@@ -19,7 +21,7 @@ from harness.abtasty.records import (
     Sighting,
     StoredMessage,
 )
-from harness.abtasty.store.base import MESSAGE_RETENTION
+from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 
 
 @dataclass
@@ -36,6 +38,7 @@ class _Tenant:
     profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
     groups: dict[tuple[str, str], GroupProfile] = field(default_factory=dict)
     refreshes: list[RefreshRun] = field(default_factory=list)
+    changes: list[CohortChange] = field(default_factory=list)
     activation: Activation | None = None
     segments: dict[str, Segment] = field(default_factory=dict)
 
@@ -68,6 +71,16 @@ class MemoryStore:
         """The account, or None."""
         tenant = self._tenant(account_id)
         return tenant.account if tenant else None
+
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of accounts, oldest first."""
+        with self._lock:
+            tenants = list(itertools.islice(self._tenants.values(), offset, offset + limit))
+        return [tenant.account for tenant in tenants]
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
+        return len(self._tenants)
 
     def add_connector(self, connector: Connector) -> None:
         """Keep a new connector."""
@@ -213,6 +226,7 @@ class MemoryStore:
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
+        changes: Sequence[CohortChange] = (),
     ) -> None:
         """Apply one refresh."""
         with self._lock:
@@ -235,6 +249,10 @@ class MemoryStore:
             tenant.refreshes.append(run)
             if activation is not None:
                 tenant.activation = activation
+            change_horizon = run.cutoff - COHORT_CHANGE_RETENTION
+            if tenant.changes and tenant.changes[0].scheduled_for < change_horizon:
+                tenant.changes = [c for c in tenant.changes if c.scheduled_for >= change_horizon]
+            tenant.changes.extend(changes)
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""
@@ -250,6 +268,27 @@ class MemoryStore:
         """The latest activated data."""
         tenant = self._tenant(account_id)
         return tenant.activation if tenant else None
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """A page of the kept cohort changes, in commit order."""
+        tenant = self._tenant(account_id)
+        if tenant is None:
+            return []
+        found = (
+            change
+            for change in tenant.changes
+            if (scheduled_for is None or change.scheduled_for == scheduled_for)
+            and (visitor_id is None or change.visitor_id == visitor_id)
+        )
+        return list(itertools.islice(found, offset, offset + limit))
 
     # segments
     def add_segment(self, segment: Segment) -> None:

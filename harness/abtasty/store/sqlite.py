@@ -22,6 +22,7 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
     Condition,
     Connector,
     GroupProfile,
@@ -32,7 +33,7 @@ from harness.abtasty.records import (
     StoredMessage,
     TraitValue,
 )
-from harness.abtasty.store.base import MESSAGE_RETENTION
+from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -69,10 +70,24 @@ CREATE TABLE IF NOT EXISTS refreshes (
 CREATE INDEX IF NOT EXISTS refreshes_account ON refreshes (account_id, seq);
 CREATE TABLE IF NOT EXISTS activations (
     account_id TEXT PRIMARY KEY, scheduled_for TEXT NOT NULL, visitors BLOB NOT NULL, matched BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cohort_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, scheduled_for TEXT NOT NULL,
+    visitor_id TEXT NOT NULL, connector_id TEXT NOT NULL, trait TEXT NOT NULL, value BLOB NOT NULL,
+    change TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cohort_changes_run ON cohort_changes (account_id, scheduled_for, seq);
+CREATE INDEX IF NOT EXISTS cohort_changes_visitor ON cohort_changes (account_id, visitor_id, seq);
 CREATE TABLE IF NOT EXISTS segments (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL, name TEXT NOT NULL,
     match TEXT NOT NULL, conditions BLOB NOT NULL, created_at TEXT NOT NULL);
 """
+
+REFRESH_COLUMNS_ADDED = {
+    "ran_at": "TEXT",
+    "entered": "INTEGER NOT NULL DEFAULT 0",
+    "left_count": "INTEGER NOT NULL DEFAULT 0",
+}
+"""Columns of ``refreshes`` added after the first release; a file without them gains them."""
+REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count"
 
 MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken"
 TENANT_TABLES = (
@@ -86,6 +101,7 @@ TENANT_TABLES = (
     "groups",
     "refreshes",
     "activations",
+    "cohort_changes",
     "segments",
 )
 TIMES = {
@@ -116,6 +132,21 @@ def _traits_of(blob: bytes) -> dict[str, TraitValue]:
     return {k: TraitValue(v, _instant(ts), mid) for k, (v, ts, mid) in _decode(blob).items()}
 
 
+def _run(account_id: str, row: Any) -> RefreshRun:
+    return RefreshRun(
+        account_id,
+        _instant(row[0]),
+        _instant(row[1]),
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        None if row[6] is None else _instant(row[6]),
+        row[7],
+        row[8],
+    )
+
+
 class SqliteStore:
     """A store in one SQLite file (WAL), safe to share between threads.
 
@@ -133,6 +164,10 @@ class SqliteStore:
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         self._conn.executescript(SCHEMA)
+        present = {row[1] for row in self._conn.execute("PRAGMA table_info(refreshes)")}
+        for column, kind in REFRESH_COLUMNS_ADDED.items():
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE refreshes ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -180,6 +215,21 @@ class SqliteStore:
             account_id,
         )
         return Account(row[0], row[1], row[2], row[3], _instant(row[4])) if row else None
+
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of accounts, oldest first."""
+        rows = self._all(
+            "SELECT id, name, timezone, refresh_hour, created_at FROM accounts ORDER BY rowid"
+            " LIMIT ? OFFSET ?",
+            limit,
+            offset,
+        )
+        return [Account(r[0], r[1], r[2], r[3], _instant(r[4])) for r in rows]
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
+        count: int = self._one("SELECT COUNT(*) FROM accounts")[0]
+        return count
 
     def add_connector(self, connector: Connector) -> None:
         """Keep a new connector."""
@@ -385,6 +435,7 @@ class SqliteStore:
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
+        changes: Sequence[CohortChange] = (),
     ) -> None:
         """Apply one refresh in one transaction."""
         account = run.account_id
@@ -412,8 +463,7 @@ class SqliteStore:
                 ((account, g.connector_id, g.group_id, _traits_blob(g.traits)) for g in groups),
             )
             db.execute(
-                "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO refreshes (account_id, {REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant names
                 (
                     account,
                     _text(run.scheduled_for),
@@ -422,6 +472,29 @@ class SqliteStore:
                     run.profiles,
                     run.matched_profiles,
                     run.cohorts,
+                    None if run.ran_at is None else _text(run.ran_at),
+                    run.entered,
+                    run.left,
+                ),
+            )
+            db.execute(
+                "DELETE FROM cohort_changes WHERE account_id = ? AND scheduled_for < ?",
+                (account, _text(run.cutoff - COHORT_CHANGE_RETENTION)),
+            )
+            db.executemany(
+                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id, trait, value, change)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        account,
+                        _text(c.scheduled_for),
+                        c.visitor_id,
+                        c.connector_id,
+                        c.trait,
+                        _encode(c.value),
+                        c.change,
+                    )
+                    for c in changes
                 ),
             )
             if activation is None:
@@ -439,28 +512,51 @@ class SqliteStore:
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's runs, oldest first."""
         rows = self._all(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes WHERE account_id = ? ORDER BY seq",
+            f"SELECT {REFRESH_COLUMNS} FROM refreshes WHERE account_id = ? ORDER BY seq",  # noqa: S608 - constant names
             account_id,
         )
-        return [
-            RefreshRun(account_id, _instant(r[0]), _instant(r[1]), r[2], r[3], r[4], r[5])
-            for r in rows
-        ]
+        return [_run(account_id, r) for r in rows]
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""
         row = self._one(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes"
-            " WHERE account_id = ? ORDER BY seq DESC LIMIT 1",
+            f"SELECT {REFRESH_COLUMNS} FROM refreshes WHERE account_id = ? ORDER BY seq DESC LIMIT 1",  # noqa: S608 - constant names
             account_id,
         )
-        return (
-            RefreshRun(
-                account_id, _instant(row[0]), _instant(row[1]), row[2], row[3], row[4], row[5]
-            )
-            if row
-            else None
+        return _run(account_id, row) if row else None
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """A page of the kept cohort changes, in commit order."""
+        where, args = ["account_id = ?"], [account_id]
+        if scheduled_for is not None:
+            where.append("scheduled_for = ?")
+            args.append(_text(scheduled_for))
+        if visitor_id is not None:
+            where.append("visitor_id = ?")
+            args.append(visitor_id)
+        columns = "scheduled_for, visitor_id, connector_id, trait, value, change"
+        clauses = " AND ".join(where)  # fixed text; the values are parameters
+        query = (
+            f"SELECT {columns} FROM cohort_changes WHERE {clauses} ORDER BY seq LIMIT ? OFFSET ?"  # noqa: S608
         )
+        rows = self._all(
+            query,
+            *args,
+            limit,
+            offset,
+        )
+        return [
+            CohortChange(account_id, _instant(r[0]), r[1], r[2], r[3], _decode(r[4]), r[5])
+            for r in rows
+        ]
 
     def activation(self, account_id: str) -> Activation | None:
         """The latest activated data."""

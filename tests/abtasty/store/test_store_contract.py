@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,8 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
+    CohortChangeKind,
     Connector,
     Profile,
     RefreshRun,
@@ -217,3 +219,63 @@ def test_store_drops_taken_messages_after_retention_keeps_pending(store: Store) 
     store.commit_refresh(run, [old, recent], [], [], None)
     kept = {m.message_id for m, _ in store.messages_for("acc_1", ["a1"])}
     assert kept == {"old-pending", "recent"}
+
+
+def test_store_accounts_paged_oldest_first(store: Store) -> None:
+    made = [_account(store, f"acc_{n}") for n in range(5)]
+    assert store.account_count() == 5
+    assert store.accounts(0, 2) == made[:2]
+    assert store.accounts(2, 2) == made[2:4]
+    assert store.accounts(4, 10) == made[4:]
+    assert store.accounts(5, 10) == []
+
+
+def test_store_refresh_run_keeps_when_it_ran_and_its_changes_counts(store: Store) -> None:
+    _account(store)
+    run = RefreshRun("acc_1", START, START, 1, 1, 1, 1, START + DAY, entered=3, left=2)
+    store.commit_refresh(run, [], [], [], None)
+    assert store.refreshes("acc_1") == [run]
+    assert store.last_refresh("acc_1") == run
+
+
+def _change(
+    visitor: str, when: datetime = START, change: CohortChangeKind = "entered"
+) -> CohortChange:
+    value = {"pro": True} if visitor == "v3" else "pro"
+    return CohortChange("acc_1", when, visitor, "con_1", "plan", value, change)
+
+
+def test_store_cohort_changes_filtered_by_run_and_visitor_and_paged(store: Store) -> None:
+    _account(store)
+    first = [_change("v1"), _change("v2"), _change("v3")]
+    second = [_change("v1", START + DAY, "left")]
+    store.commit_refresh(RefreshRun("acc_1", START, START, 1, 1, 1, 1), [], [], [], None, first)
+    store.commit_refresh(
+        RefreshRun("acc_1", START + DAY, START + DAY, 1, 1, 1, 1), [], [], [], None, second
+    )
+    assert store.cohort_changes("acc_1") == first + second
+    assert store.cohort_changes("acc_1", scheduled_for=START) == first
+    assert store.cohort_changes("acc_1", visitor_id="v1") == [first[0], second[0]]
+    assert store.cohort_changes("acc_1", offset=1, limit=2) == first[1:3]
+    assert store.cohort_changes("acc_2") == []
+
+
+def test_store_drops_cohort_changes_after_retention(store: Store) -> None:
+    from harness.abtasty.store.base import COHORT_CHANGE_RETENTION
+
+    _account(store)
+    old = [_change("v1")]
+    store.commit_refresh(RefreshRun("acc_1", START, START, 1, 1, 1, 1), [], [], [], None, old)
+    later = START + COHORT_CHANGE_RETENTION + DAY
+    new = [_change("v2", later)]
+    store.commit_refresh(RefreshRun("acc_1", later, later, 1, 1, 1, 1), [], [], [], None, new)
+    assert store.cohort_changes("acc_1") == new
+
+
+def test_store_reset_forgets_cohort_changes(store: Store) -> None:
+    _account(store)
+    store.commit_refresh(
+        RefreshRun("acc_1", START, START, 1, 1, 1, 1), [], [], [], None, [_change("v1")]
+    )
+    store.reset("acc_1")
+    assert store.cohort_changes("acc_1") == []
