@@ -245,6 +245,18 @@ class LiveDriver:
         """``POST /_harness/clock/advance``."""
         return self.call("abtasty", "POST", "/_harness/clock/advance", json={"seconds": seconds})
 
+    def unreachable(self) -> str | None:
+        """Why the server cannot be reached (a sentence), or None when both fakes answer."""
+        for fake in ("abtasty", "segment"):
+            reply = self.call(fake, "GET", "/_harness/health")
+            if reply.status == 0:
+                name = "fake AB Tasty" if fake == "abtasty" else "fake Segment"
+                return (
+                    f"Cannot reach the {name} at {self.urls[fake]} ({reply.text.rpartition(': ')[2]}): "
+                    "start it with harness serve --clock manual, or check --url and --segment-url."
+                )
+        return None
+
     @contextmanager
     def segment_host(self) -> Iterator[str]:
         """The live fake Segment's URL."""
