@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from harness.core.clock import ClockMode, ManualClock, clock_time, format_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.timeline import Waker, move_clock
 
@@ -123,7 +124,7 @@ class FreezegunClock:
             return shown
         if frozen < shown:
             raise HarnessError(
-                "clock_backwards",
+                ErrorCode.CLOCK_BACKWARDS,
                 f"freezegun is at {format_instant(frozen)}, but the harness clock already showed "
                 f"{format_instant(shown)} and cannot move back: freeze time at or after it, or "
                 "start the harness earlier (@pytest.mark.harness_clock(...) or harness_start).",
@@ -154,7 +155,7 @@ class FreezegunClock:
     def _refuse_under_freezegun(self) -> None:
         if freezegun_active():
             raise HarnessError(
-                "clock_not_manual",
+                ErrorCode.CLOCK_NOT_MANUAL,
                 "freeze_time is active, so freezegun drives the harness clock: move time with "
                 "freezegun (frozen.move_to(...), frozen.tick(...)), not harness_clock or "
                 "PUT /_harness/clock.",

@@ -20,7 +20,7 @@ import msgspec
 import requests
 
 from harness.core.clock import ManualClock, format_instant
-from harness.core.codes import status_of
+from harness.core.codes import CommandCode, status_of
 from harness.core.errors import HarnessError
 from harness.core.freezegun_clock import FreezegunClock
 from harness.runtime.asgi import AsgiClient, Reply
@@ -105,7 +105,7 @@ class InProcessDriver:
                 from freezegun import freeze_time
             except ImportError:  # pragma: no cover - freezegun is in the test extra
                 raise HarnessError(
-                    "invalid_arguments",
+                    CommandCode.INVALID_ARGUMENTS,
                     "Playing with freezegun needs it installed: pip install freezegun.",
                 ) from None
             self._freezer = freeze_time(start, real_asyncio=True)
