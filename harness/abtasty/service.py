@@ -38,6 +38,7 @@ from harness.core.clock import Clock, SystemClock, format_instant
 from harness.core.errors import HarnessError, mask_secret
 
 DEDUP_WINDOW = timedelta(hours=24)
+MAX_CATCH_UP_ROUNDS = 1_000
 MAX_NAME_CHARS = 100
 VISITOR_ID = re.compile(r"[a-z0-9-]{1,32}", re.IGNORECASE)
 
@@ -337,6 +338,14 @@ class AbTasty:
 
     # nightly refresh -------------------------------------------------------------------
     def _catch_up(self, account: Account) -> None:
+        # Several workers may catch up on one account at once: each night is committed by
+        # exactly one of them (the store refuses a second copy), and a worker that lost a
+        # night to another reads where the account stands and goes on from there.
+        for _ in range(MAX_CATCH_UP_ROUNDS):
+            if self._catch_up_from_last_run(account):
+                return
+
+    def _catch_up_from_last_run(self, account: Account) -> bool:
         previous = self.store.last_refresh(account.id)
         key = (account.id, previous.cutoff if previous else None)
         next_run = self._next_run.get(key)
@@ -346,15 +355,19 @@ class AbTasty:
                 self._next_run.clear()
             self._next_run[key] = next_run
         if self.clock.now() < next_run.scheduled_for:
-            return  # the common case: nothing due, no schedule arithmetic
+            return True  # the common case: nothing due, no schedule arithmetic
         due = list(
             schedule.due_refreshes(account, previous.cutoff if previous else None, self.clock.now())
         )
         if not due:
-            return
+            return True
         sightings = self.store.sightings(account.id)
         for run in due:
-            previous = self._run_refresh(account, run, sightings, previous)
+            ran = self._run_refresh(account, run, sightings, previous)
+            if ran is None:
+                return False  # another worker ran this night first
+            previous = ran
+        return True
 
     def _run_refresh(
         self,
@@ -362,7 +375,7 @@ class AbTasty:
         due: schedule.ScheduledRefresh,
         sightings: list[Sighting],
         previous: RefreshRun | None,
-    ) -> RefreshRun:
+    ) -> RefreshRun | None:
         pending = self.store.pending_messages(account.id, due.cutoff)
         if (
             not pending
@@ -372,8 +385,7 @@ class AbTasty:
             # Nothing arrived and nobody new was seen: the activated data is last night's.
             # (This keeps catch-up over long idle stretches cheap.)
             idle = replace(previous, scheduled_for=due.scheduled_for, cutoff=due.cutoff, messages=0)
-            self.store.commit_refresh(idle, [], [], [], None)
-            return idle
+            return idle if self.store.commit_refresh(idle, [], [], [], None) else None
         profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
         groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
@@ -389,14 +401,14 @@ class AbTasty:
             matched_profiles=result.matched_profiles,
             cohorts=result.cohorts,
         )
-        self.store.commit_refresh(
+        committed = self.store.commit_refresh(
             run,
             [m.seq for m in pending],
             [profiles[k] for k in changed_profiles],
             [groups[k] for k in changed_groups],
             result.activation,
         )
-        return run
+        return run if committed else None
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's refresh runs, oldest first."""

@@ -133,14 +133,20 @@ class Store(Protocol):
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
-    ) -> None:
-        """Apply one refresh atomically.
+    ) -> bool:
+        """Apply one refresh atomically, once: False when the account already has this run.
+
+        Several workers may compute the same night; the first to commit it wins and the
+        others change nothing (their run is the same night, already applied).
 
         Marks the ``taken`` messages, replaces the given profiles and groups, records the
         run and makes ``activation`` the account's activated data (None keeps the current
         one: a night on which nothing changed). Taken messages received more than
         ``MESSAGE_RETENTION`` before the run's cutoff are dropped: their traits live on in
         the profiles, and a long-running fake must not grow without bound.
+
+        Returns:
+            True when this call applied the run.
         """
         ...
 
@@ -172,4 +178,8 @@ class Store(Protocol):
     # control
     def reset(self, account_id: str | None = None) -> None:
         """Forget everything, or everything about one account."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files (a no-op in memory)."""
         ...

@@ -213,10 +213,12 @@ class MemoryStore:
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
-    ) -> None:
-        """Apply one refresh."""
+    ) -> bool:
+        """Apply one refresh, once."""
         with self._lock:
             tenant = self._require(run.account_id)
+            if tenant.refreshes and tenant.refreshes[-1].scheduled_for >= run.scheduled_for:
+                return False
             for seq in taken:
                 tenant.pending.pop(seq, None)
             horizon = run.cutoff - MESSAGE_RETENTION
@@ -235,6 +237,7 @@ class MemoryStore:
             tenant.refreshes.append(run)
             if activation is not None:
                 tenant.activation = activation
+            return True
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""
@@ -278,3 +281,6 @@ class MemoryStore:
             tenant = self._tenants.pop(account_id, None)
             if tenant is not None and tenant.api_key is not None:
                 self._keys.pop(tenant.api_key.digest, None)
+
+    def close(self) -> None:
+        """Nothing to release."""

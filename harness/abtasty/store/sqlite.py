@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS refreshes (
     cutoff TEXT NOT NULL, messages INTEGER NOT NULL, profiles INTEGER NOT NULL,
     matched_profiles INTEGER NOT NULL, cohorts INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS refreshes_account ON refreshes (account_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS refreshes_once ON refreshes (account_id, scheduled_for);
 CREATE TABLE IF NOT EXISTS activations (
     account_id TEXT PRIMARY KEY, scheduled_for TEXT NOT NULL, visitors BLOB NOT NULL, matched BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (
@@ -127,7 +128,9 @@ class SqliteStore:
 
     def __init__(self, path: str | Path, synchronous: Literal["full", "normal"] = "full") -> None:
         self.path = Path(path)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=60
+        )
         self._lock = threading.RLock()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
@@ -385,10 +388,15 @@ class SqliteStore:
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
-    ) -> None:
-        """Apply one refresh in one transaction."""
+    ) -> bool:
+        """Apply one refresh in one transaction, unless another process already did."""
         account = run.account_id
         with self._tx() as db:
+            if db.execute(
+                "SELECT 1 FROM refreshes WHERE account_id = ? AND scheduled_for >= ? LIMIT 1",
+                (account, _text(run.scheduled_for)),
+            ).fetchone():
+                return False
             db.executemany("UPDATE messages SET taken = 1 WHERE seq = ?", ((seq,) for seq in taken))
             db.execute(
                 "DELETE FROM messages WHERE account_id = ? AND taken = 1 AND received_at < ?",
@@ -424,17 +432,17 @@ class SqliteStore:
                     run.cohorts,
                 ),
             )
-            if activation is None:
-                return
-            db.execute(
-                "INSERT OR REPLACE INTO activations VALUES (?, ?, ?, ?)",
-                (
-                    account,
-                    _text(activation.scheduled_for),
-                    _encode(activation.visitors),
-                    _encode(sorted(activation.matched)),
-                ),
-            )
+            if activation is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO activations VALUES (?, ?, ?, ?)",
+                    (
+                        account,
+                        _text(activation.scheduled_for),
+                        _encode(activation.visitors),
+                        _encode(sorted(activation.matched)),
+                    ),
+                )
+            return True
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's runs, oldest first."""

@@ -1,8 +1,8 @@
-"""The store contract (harness/store/base.py), run against every backend."""
+"""The store contract (harness/abtasty/store/base.py), run against every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,21 +21,25 @@ from harness.abtasty.records import (
     TraitValue,
 )
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
+from tests.postgres import migrated_pool
 from tests.support import START
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda _: MemoryStore(),
-    "sqlite": lambda folder: SqliteStore(folder / "harness.sqlite"),
-}
 DAY = timedelta(hours=24)
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    backend = BACKENDS[request.param](tmp_path)
+    if request.param == "postgresql":
+        from harness.abtasty.store.postgres import PostgresStore
+
+        with migrated_pool(request.getfixturevalue("postgres_url")) as pool:
+            yield PostgresStore(pool)
+        return
+    backend: Store = (
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "h.sqlite")
+    )
     yield backend
-    if isinstance(backend, SqliteStore):
-        backend.close()
+    backend.close()
 
 
 def _account(store: Store, account_id: str = "acc_1") -> Account:
@@ -217,3 +221,14 @@ def test_store_drops_taken_messages_after_retention_keeps_pending(store: Store) 
     store.commit_refresh(run, [old, recent], [], [], None)
     kept = {m.message_id for m, _ in store.messages_for("acc_1", ["a1"])}
     assert kept == {"old-pending", "recent"}
+
+
+def test_store_commit_refresh_applies_each_night_once(store: Store) -> None:
+    _account(store)
+    seq = store.add_message(_message(), DAY)
+    assert seq is not None
+    run = RefreshRun("acc_1", START + DAY, START + DAY, 1, 0, 0, 0)
+    assert store.commit_refresh(run, [seq], [], [], None) is True
+    again = RefreshRun("acc_1", START + DAY, START + DAY, 0, 0, 0, 0)
+    assert store.commit_refresh(again, [], [], [], None) is False  # another worker's copy
+    assert store.refreshes("acc_1") == [run]
