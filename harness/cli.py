@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-from harness.abtasty.store import MemoryStore, SqliteStore, Store
-from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
+from harness.core.clock import ManualClock, parse_instant
 from harness.core.errors import HarnessError
-from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 
 
 def _instant(text: str) -> object:
@@ -50,7 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--store",
         default="memory",
-        help="where AB Tasty's state lives: memory (default) or sqlite:PATH",
+        help="where both fakes keep their state, clocks and journal: memory (default), "
+        "sqlite:PATH or postgresql://USER@HOST/DB",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the store (sqlite: or postgresql:; default 1)",
     )
     serve.add_argument(
         "--journal-size", type=int, default=1_000, help="requests kept in the journal"
@@ -310,26 +313,9 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def open_store(spec: str) -> tuple[Store, SegmentStore]:
-    """The stores of both fakes named by ``--store``: ``memory``, or ``sqlite:PATH``."""
-    if spec == "memory":
-        return MemoryStore(), MemorySegmentStore()
-    kind, _, path = spec.partition(":")
-    if kind == "sqlite" and path:
-        try:
-            return SqliteStore(path), SqliteSegmentStore(path)
-        except sqlite3.Error as error:
-            raise HarnessError(
-                "invalid_store", f"Cannot open the SQLite store {path!r}: {error}."
-            ) from None
-    raise HarnessError(
-        "invalid_store", f"--store {spec!r} is not a store; use memory or sqlite:PATH."
-    )
-
-
 def _serve(args: argparse.Namespace) -> int:
-    from harness.runtime.server import ServerGroup, check_bind, check_port_free
-    from harness.runtime.stack import Harness
+    from harness.runtime.server import check_bind, check_port_free
+    from harness.runtime.workers import ServePlan, serve
 
     check_bind(args.host, args.admin_token)
     if args.port == args.segment_port:
@@ -340,41 +326,27 @@ def _serve(args: argparse.Namespace) -> int:
         raise HarnessError("invalid_arguments", "--journal-size must be 0 or more.")
     if args.now is not None and args.clock != "manual":
         raise HarnessError("clock_not_manual", "--now needs --clock manual.")
-    store, segment_store = open_store(args.store)
-    clock: Clock = SystemClock()
-    if args.clock == "manual":
-        start = args.now or datetime.now(UTC)
-        latest = store.latest_instant() if isinstance(store, SqliteStore) else None
-        clock = ManualClock(
-            max(start, latest) if latest else start
-        )  # a file store never goes back in time
-    abtasty_url = f"http://{args.host}:{args.port}"
     if args.segment_rate_limit is not None and args.segment_rate_limit <= 0:
         raise HarnessError(
             "invalid_arguments",
             "--segment-rate-limit must be a positive number of requests a second.",
         )
-    harness = Harness(
-        clock,
-        store=store,
-        abtasty_url=abtasty_url,
-        journal_size=args.journal_size,
-        segment_rate_limit=args.segment_rate_limit,
-        segment_store=segment_store,
-        seed=None,  # filled-in messageIds must never repeat across restarts of a durable store
+    if not 1 <= args.workers <= 64:
+        raise HarnessError("invalid_arguments", "--workers must be from 1 to 64.")
+    serve(
+        ServePlan(
+            host=args.host,
+            port=args.port,
+            segment_port=args.segment_port,
+            store=args.store,
+            clock=args.clock,
+            now=args.now,
+            admin_token=args.admin_token,
+            journal_size=args.journal_size,
+            segment_rate_limit=args.segment_rate_limit,
+            workers=args.workers,
+        )
     )
-    group = ServerGroup(
-        [
-            (harness.abtasty_app(args.admin_token), args.host, args.port),
-            (harness.segment_app(args.admin_token), args.host, args.segment_port),
-        ]
-    )
-    print(
-        f"Fake AB Tasty on {abtasty_url}, fake Segment on http://{args.host}:{args.segment_port} "
-        f"(clock: {clock.mode}, now {format_instant(clock.now())}; schemas at /schema)",
-        flush=True,
-    )
-    group.run()
     return 0
 
 

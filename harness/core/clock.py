@@ -138,6 +138,90 @@ class ManualClock:
         self.move_to(self._now + timedelta(seconds=seconds))
 
 
+class ClockRows(Protocol):
+    """Where a shared store keeps its manual clocks: one row per clock, by name.
+
+    ``""`` names the global clock; any other name a tenant's clock.
+    """
+
+    def read_clock(self, name: str) -> datetime | None:
+        """The clock's time, or None when there is no such clock."""
+        ...
+
+    def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
+        """Set the clock to ``when``, creating it if need be, in one transaction.
+
+        With ``forward_only``, a clock already later than ``when`` is left as it is.
+
+        Returns:
+            The clock's time after the call.
+        """
+        ...
+
+    def clock_names(self) -> list[tuple[str, datetime]]:
+        """Every clock and its time, by name."""
+        ...
+
+    def delete_clock(self, name: str) -> bool:
+        """Forget a clock; False when there was none."""
+        ...
+
+
+class StoredClock:
+    """A manual clock kept as a row of a shared store: read on every call, never cached.
+
+    Every worker sharing the store sees a move made through any of them at once, and a
+    restarted server resumes where the clock stood.
+
+    Args:
+        rows: The store's clock rows.
+        name: Which clock (``""``: the global one).
+    """
+
+    mode: ClockMode = "manual"
+
+    def __init__(self, rows: ClockRows, name: str = "") -> None:
+        self.rows = rows
+        self.name = name
+
+    def now(self) -> datetime:
+        """The clock's time, read from the store."""
+        when = self.rows.read_clock(self.name)
+        if when is None:
+            raise HarnessError(
+                "clock_not_found",
+                f"There is no clock {self.name!r}; create it with PUT /_harness/clocks/{self.name}.",
+            )
+        return when
+
+    def move_to(self, when: datetime) -> None:
+        """Move to ``when``, never backwards (a compare-and-set in the store)."""
+        target = clock_time(when)
+        now = self.rows.write_clock(self.name, target, forward_only=True)
+        if now > target:
+            raise HarnessError(
+                "clock_backwards",
+                f"The clock is at {format_instant(now)} and cannot move back to "
+                f"{format_instant(target)}; reset the state or start a new server instead.",
+            )
+
+    def restart_at(self, when: datetime) -> None:
+        """Set the time to ``when``, even backwards (see :meth:`ManualClock.restart_at`)."""
+        self.rows.write_clock(self.name, clock_time(when), forward_only=False)
+
+    def advance(self, seconds: float) -> None:
+        """Move forward by ``seconds`` (a negative amount is refused)."""
+        if seconds < 0:
+            raise HarnessError(
+                "clock_backwards",
+                "The clock only moves forward; give a positive number of seconds.",
+            )
+        now = self.now()
+        if seconds >= (LATEST - now).total_seconds():
+            self.move_to(LATEST)  # refused, naming the clock's range
+        self.move_to(now + timedelta(seconds=seconds))
+
+
 def format_instant(when: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix, as every response of the fakes uses."""
     text = (when if when.tzinfo is UTC else when.astimezone(UTC)).isoformat()

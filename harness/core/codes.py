@@ -33,12 +33,14 @@ STATUS_BY_CODE: dict[str, int] = {
     "segment_not_found": 404,
     "visitor_not_found": 404,
     "source_not_found": 404,
+    "clock_not_found": 404,
     "method_not_allowed": 405,
     # 409: the state does not allow it
     "connector_exists": 409,
     "api_key_exists": 409,
     "clock_backwards": 409,
     "clock_not_manual": 409,
+    "clock_in_use": 409,
     # 413, 429, 501
     "body_too_large": 413,
     "rate_limited": 429,

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from litestar.enums import ScopeType
@@ -111,6 +111,93 @@ class RequestJournal:
         return len(self._entries)
 
 
+class JournalRows(Protocol):
+    """Where a shared store keeps the journal: opaque entries in arrival order, per fake."""
+
+    def append_entry(self, fake: str, account_id: str | None, entry: bytes) -> None:
+        """Add an entry (committed when this returns)."""
+        ...
+
+    def read_entries(self, fake: str, account_id: str | None, limit: int | None) -> list[bytes]:
+        """Entries, oldest first: all, or one account's; only the last ``limit``."""
+        ...
+
+    def delete_entries(self, fake: str, account_id: str | None) -> None:
+        """Forget every entry, or one account's."""
+        ...
+
+    def trim_entries(self, fake: str, keep: int) -> None:
+        """Drop all but the newest ``keep`` entries."""
+        ...
+
+
+_TRIM_EVERY = 64
+
+
+class StoredJournal(RequestJournal):
+    """The journal kept in a shared store: every worker files into and reads one journal.
+
+    Args:
+        rows: The store's journal rows.
+        fake: Which fake's journal (``abtasty`` or ``segment``).
+        capacity: How many requests to keep (trimmed every few entries).
+    """
+
+    def __init__(self, rows: JournalRows, fake: str, capacity: int = 1_000) -> None:
+        super().__init__(capacity)
+        self.rows = rows
+        self.fake = fake
+        self.capacity = capacity
+        self._recorded = 0
+
+    def record(self, entry: JournalEntry) -> None:
+        """File an entry in the store."""
+        if self.capacity == 0:
+            return
+        self.rows.append_entry(self.fake, entry.account_id, _pack(entry))
+        with self._lock:
+            self._recorded += 1
+            trim = self._recorded % _TRIM_EVERY == 0
+        if trim:
+            self.rows.trim_entries(self.fake, self.capacity)
+
+    def entries(
+        self, account_id: str | None = None, limit: int | None = None
+    ) -> list[JournalEntry]:
+        """Entries from every worker, newest last."""
+        wanted = min(limit or self.capacity, self.capacity)
+        return [_unpack(raw) for raw in self.rows.read_entries(self.fake, account_id, wanted)]
+
+    def clear(self, account_id: str | None = None) -> None:
+        """Forget everything, or one account's entries."""
+        self.rows.delete_entries(self.fake, account_id)
+
+    def __len__(self) -> int:
+        return len(self.rows.read_entries(self.fake, None, self.capacity))
+
+
+def _pack(entry: JournalEntry) -> bytes:
+    return msgspec.msgpack.encode(
+        (
+            entry.at,
+            entry.method,
+            entry.path,
+            entry.status,
+            entry.account_id,
+            entry.headers,
+            entry.body,
+            entry.response,
+        )
+    )
+
+
+def _unpack(raw: bytes) -> JournalEntry:
+    at, method, path, status, account_id, headers, body, response = msgspec.msgpack.decode(
+        raw, type=tuple[datetime, str, str, int, str | None, dict[str, str], Any, Any]
+    )
+    return JournalEntry(at, method, path, status, account_id, headers, body, response)
+
+
 def entry_json(entry: JournalEntry) -> dict[str, Any]:
     """The wire form of a journal entry."""
     return {
@@ -201,20 +288,11 @@ def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIA
                     request_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
                 return message
 
-            async def send_and_keep(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                elif (
-                    message["type"] == "http.response.body"
-                    and len(response_body) <= KEPT_BODY_BYTES
-                ):
-                    response_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
-                await send(message)
+            recorded = False
 
-            try:
-                await app(scope, receive_and_keep, send_and_keep)
-            finally:
+            def file_it() -> None:
+                nonlocal recorded
+                recorded = True
                 state = scope.get("state") or {}
                 account_id = state.get(ACCOUNT_STATE_KEY)
                 if account_id is None and (match := _ACCOUNT_IN_PATH.match(path)):
@@ -234,6 +312,25 @@ def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIA
                     body=bytes(request_body),
                     response=bytes(response_body),
                 )
+
+            async def send_and_keep(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                elif message["type"] == "http.response.body":
+                    if len(response_body) <= KEPT_BODY_BYTES:
+                        response_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
+                    if not message.get("more_body", False) and not recorded:
+                        # Filed before the answer's last byte leaves: a client that reads
+                        # the journal after its answer finds its call there, on any worker.
+                        file_it()
+                await send(message)
+
+            try:
+                await app(scope, receive_and_keep, send_and_keep)
+            finally:
+                if not recorded:
+                    file_it()
 
         return journaled
 

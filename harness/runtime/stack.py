@@ -15,7 +15,7 @@ from litestar import Litestar
 
 from harness.abtasty import AbTasty
 from harness.abtasty.store import MemoryStore, Store
-from harness.core.clock import Clock, ManualClock, SystemClock
+from harness.core.clock import Clock, ManualClock, StoredClock, SystemClock
 from harness.core.errors import HarnessError
 from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
@@ -48,6 +48,8 @@ class Harness:
         http_timeout: Seconds before a destination reached over HTTP counts as timed out.
         segment_rate_limit: Tracking API requests a second before 429 (Segment's is about 1,000).
         segment_store: The fake Segment's store; in memory by default.
+        journals: AB Tasty's and Segment's journals (kept in a shared store by ``harness
+            serve`` over SQLite or PostgreSQL); bounded, in memory, by default.
     """
 
     def __init__(
@@ -62,11 +64,14 @@ class Harness:
         http_timeout: float = 10.0,
         segment_rate_limit: float | None = None,
         segment_store: SegmentStore | None = None,
+        journals: tuple[RequestJournal, RequestJournal] | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
-        self.abtasty_journal = RequestJournal(journal_size)
-        self.segment_journal = RequestJournal(journal_size)
+        self.abtasty_journal, self.segment_journal = journals or (
+            RequestJournal(journal_size),
+            RequestJournal(journal_size),
+        )
         inprocess = InProcessAbTasty(self.abtasty, self.abtasty_journal)
         routes: dict[str, Transport] = {INPROCESS_ABTASTY: inprocess}
         endpoint = INPROCESS_ABTASTY
@@ -129,7 +134,7 @@ class Harness:
         self.segment_journal.clear()
         self.wakers[:] = self._own_wakers  # drop wakers a simulation added
         if start is not None:
-            if not isinstance(self.clock, ManualClock):
+            if not isinstance(self.clock, ManualClock | StoredClock):
                 raise HarnessError(
                     "clock_not_manual", "Only a manual clock can restart at a given time."
                 )
