@@ -28,13 +28,17 @@ OPERATORS: tuple[Operator, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """An AB Tasty account: a tenant of the fake."""
+    """An AB Tasty account: a tenant of the fake.
+
+    ``clock`` names the tenant clock it runs on (None: the global clock).
+    """
 
     id: str
     name: str
     timezone: str
     refresh_hour: int
     created_at: datetime
+    clock: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from harness.abtasty.records import (
 from harness.abtasty.segments import as_text, condition_holds, make_condition
 from harness.abtasty.spec import SpecMessage, anonymous_id_problem, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
-from harness.core.clock import Clock, SystemClock, format_instant
+from harness.core.clock import Clock, ClockBook, SystemClock, format_instant
 from harness.core.errors import HarnessError, mask_secret
 
 DEDUP_WINDOW = timedelta(hours=24)
@@ -133,18 +133,35 @@ class AbTasty:
     Args:
         store: Where state lives; a fresh :class:`MemoryStore` by default.
         clock: Where "now" comes from; the system clock (freezegun-aware) by default.
+        clocks: The tenants' own clocks, for accounts bound to one (``clock`` is the
+            global clock of the book); a book of its own by default.
     """
 
-    def __init__(self, store: Store | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        clocks: ClockBook | None = None,
+    ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.clocks = clocks if clocks is not None else ClockBook(self.clock)
+        # An account's clock binding never changes, so it may be remembered (the clock's
+        # time never is: it is read from the clock on every call).
+        self._bindings: dict[str, str] = {}
         # (account id, last run's cutoff) -> the next run: a pure function of the two,
         # memoised because every request asks it.
         self._next_run: dict[tuple[str, datetime | None], schedule.ScheduledRefresh] = {}
 
     # accounts --------------------------------------------------------------------------
-    def create_account(self, name: str, timezone: str = "UTC", refresh_hour: int = 3) -> Account:
-        """Create an account whose audiences refresh daily at ``refresh_hour``:00 in ``timezone``."""
+    def create_account(
+        self, name: str, timezone: str = "UTC", refresh_hour: int = 3, clock: str | None = None
+    ) -> Account:
+        """Create an account whose audiences refresh daily at ``refresh_hour``:00 in ``timezone``.
+
+        With ``clock``, the account runs on that tenant clock (it must exist) instead of the
+        global one: its nightly runs, dedup window and timestamps follow it.
+        """
         _check_name(name, "invalid_body", "account")
         schedule.zone(timezone)
         if not isinstance(refresh_hour, int) or isinstance(refresh_hour, bool):
@@ -156,9 +173,25 @@ class AbTasty:
             raise HarnessError(
                 "invalid_body", f"refresh_hour is {refresh_hour}; give an hour from 0 to 23."
             )
-        account = Account(_new_id("acc"), name, timezone, refresh_hour, self.clock.now())
+        now = self.clocks.clock(clock).now()
+        account = Account(_new_id("acc"), name, timezone, refresh_hour, now, clock or None)
         self.store.add_account(account)
         return account
+
+    def clock_for(self, account_id: str | None) -> Clock:
+        """The clock an account runs on (the global clock for no or an unknown account)."""
+        if account_id is None:
+            return self.clock
+        name = self._bindings.get(account_id)
+        if name is None:
+            account = self.store.get_account(account_id)
+            if account is None:
+                return self.clock
+            name = account.clock or ""
+            if len(self._bindings) > 100_000:
+                self._bindings.clear()
+            self._bindings[account_id] = name
+        return self.clocks.clock(name) if name else self.clock
 
     def account(self, account_id: str) -> Account:
         """The account, after running any refresh that fell due.
@@ -187,7 +220,7 @@ class AbTasty:
                 f"The account already has a Segment connector ({existing.id}, {existing.name!r}); "
                 "delete it first to set up another.",
             )
-        connector = Connector(_new_id("con"), account.id, name, self.clock.now())
+        connector = Connector(_new_id("con"), account.id, name, self.clock_for(account.id).now())
         self.store.add_connector(connector)
         return connector
 
@@ -233,7 +266,7 @@ class AbTasty:
     def _issue_key(self, account_id: str) -> str:
         key = new_api_key()
         self.store.put_api_key(
-            ApiKeyRecord(account_id, key_digest(key), key[-4:], self.clock.now())
+            ApiKeyRecord(account_id, key_digest(key), key[-4:], self.clock_for(account_id).now())
         )
         return key
 
@@ -292,7 +325,7 @@ class AbTasty:
 
     def ingest(self, account_id: str, connector_id: str, message: SpecMessage) -> Receipt:
         """Store an already validated message (the webhook's work after auth and parsing)."""
-        now = self.clock.now()
+        now = self.clock_for(account_id).now()
         stored = StoredMessage(  # positional: this runs for every message
             account_id,
             connector_id,
@@ -325,7 +358,7 @@ class AbTasty:
         problem = anonymous_id_problem(anonymous_id, "segment_anonymous_id")
         if problem is not None:
             raise HarnessError("invalid_body", problem)
-        now = self.clock.now()
+        now = self.clock_for(account.id).now()
         if seen_at is None:
             seen_at = now
         elif seen_at > now:
@@ -354,11 +387,10 @@ class AbTasty:
             if len(self._next_run) > 10_000:
                 self._next_run.clear()
             self._next_run[key] = next_run
-        if self.clock.now() < next_run.scheduled_for:
+        now = self.clock_for(account.id).now()
+        if now < next_run.scheduled_for:
             return True  # the common case: nothing due, no schedule arithmetic
-        due = list(
-            schedule.due_refreshes(account, previous.cutoff if previous else None, self.clock.now())
-        )
+        due = list(schedule.due_refreshes(account, previous.cutoff if previous else None, now))
         if not due:
             return True
         sightings = self.store.sightings(account.id)
@@ -500,7 +532,9 @@ class AbTasty:
                     "criterion_not_available", self._why_not_shown(account, condition)
                 )
         mode: MatchMode = "all" if match == "all" else "any"
-        segment = Segment(_new_id("seg"), account.id, name, mode, tuple(checked), self.clock.now())
+        segment = Segment(
+            _new_id("seg"), account.id, name, mode, tuple(checked), self.clock_for(account.id).now()
+        )
         self.store.add_segment(segment)
         return segment
 

@@ -222,6 +222,98 @@ class StoredClock:
         self.move_to(now + timedelta(seconds=seconds))
 
 
+class MemoryClockRows:
+    """Clock rows in this process (the memory store's): the same contract as a store's."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def read_clock(self, name: str) -> datetime | None:
+        """The clock's time."""
+        return self._rows.get(name)
+
+    def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
+        """Set (or create) the clock, forward only if asked."""
+        with self._lock:
+            current = self._rows.get(name)
+            if current is not None and forward_only and current > when:
+                return current
+            self._rows[name] = when
+            return when
+
+    def clock_names(self) -> list[tuple[str, datetime]]:
+        """Every clock by name."""
+        with self._lock:
+            return sorted(self._rows.items())
+
+    def delete_clock(self, name: str) -> bool:
+        """Forget a clock."""
+        with self._lock:
+            return self._rows.pop(name, None) is not None
+
+
+CLOCK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ClockBook:
+    """The global clock and the tenants' own manual clocks, by name.
+
+    A tenant (an account and the Segment sources delivering to it) bound to a named clock
+    at creation runs on that clock: moving it moves nobody else's time. Tenant clocks are
+    always manual, whatever the global clock is.
+
+    Args:
+        global_clock: The clock of everything bound to no named clock.
+        rows: Where the named clocks live (a shared store's rows; in memory by default).
+    """
+
+    def __init__(self, global_clock: Clock, rows: ClockRows | None = None) -> None:
+        self.global_clock = global_clock
+        self.rows: ClockRows = rows if rows is not None else MemoryClockRows()
+
+    def clock(self, name: str | None) -> Clock:
+        """The clock called ``name`` (None or ``""``: the global clock).
+
+        Raises:
+            HarnessError: ``clock_not_found``.
+        """
+        if not name:
+            return self.global_clock
+        if self.rows.read_clock(name) is None:
+            raise HarnessError(
+                "clock_not_found",
+                f"There is no clock {name[:64]!r}; create it with PUT /_harness/clocks/{name[:64]} "
+                '{"now": "2026-03-02T12:00:00Z"}.',
+            )
+        return StoredClock(self.rows, name)
+
+    def set(self, name: str, when: datetime) -> tuple[Clock, bool]:
+        """Create the clock at ``when``, or move it there (never backwards).
+
+        Returns:
+            The clock, and whether it was created.
+
+        Raises:
+            HarnessError: ``invalid_body`` for a bad name or instant; ``clock_backwards``.
+        """
+        if not CLOCK_NAME.fullmatch(name):
+            raise HarnessError(
+                "invalid_body",
+                f"Clock name {name[:70]!r} is not 1 to 64 letters, digits, '.', '_' or '-'.",
+            )
+        target = clock_time(when)
+        created = self.rows.read_clock(name) is None
+        clock = StoredClock(self.rows, name)
+        if created:
+            self.rows.write_clock(name, target, forward_only=True)
+        return clock, created
+
+    def named(self) -> list[tuple[str, datetime]]:
+        """Every tenant clock and its time, by name."""
+        return [(name, now) for name, now in self.rows.clock_names() if name]
+
+
 def format_instant(when: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix, as every response of the fakes uses."""
     text = (when if when.tzinfo is UTC else when.astimezone(UTC)).isoformat()

@@ -61,7 +61,9 @@ AccountId = FromPath[str]
 @post("/accounts", sync_to_thread=False)
 def create_account(data: JSONBody[AccountIn], service: Service) -> AccountOut:
     """Create an account (timezone: an IANA name; refresh_hour: 0-23)."""
-    return AccountOut.of(service.create_account(data.name, data.timezone, data.refresh_hour))
+    return AccountOut.of(
+        service.create_account(data.name, data.timezone, data.refresh_hour, data.clock)
+    )
 
 
 @get("/accounts/{account_id:str}", sync_to_thread=False)
@@ -249,6 +251,7 @@ def create_abtasty_app(
     reset_state: Callable[[str | None], None] | None = None,
     wakers: Sequence[Waker] = (),
     restart_state: Callable[[datetime], None] | None = None,
+    tenant_wakers: Callable[[str], Sequence[Waker]] | None = None,
 ) -> Litestar:
     """Build the fake AB Tasty as a Litestar app.
 
@@ -259,6 +262,7 @@ def create_abtasty_app(
         reset_state: What ``/_harness/reset`` clears; this service's state by default.
         wakers: Work scheduled on the shared clock that a clock move must not skip.
         restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``).
+        tenant_wakers: Work on a tenant clock that moving it must not skip (Segment's retries).
 
     Returns:
         The app; ``app.state.abtasty`` and ``app.state.journal`` give its parts.
@@ -269,11 +273,17 @@ def create_abtasty_app(
         route_handlers=[
             *abtasty_routes(service),
             control_router(
-                service.clock, journal, reset_state or service.reset_tenant, wakers, restart_state
+                service.clock,
+                journal,
+                reset_state or service.reset_tenant,
+                wakers,
+                restart_state,
+                service.clocks,
+                tenant_wakers,
             ),
             *common_routes(),
         ],
-        middleware=fake_middleware(journal, service.clock, admin_token),
+        middleware=fake_middleware(journal, service.clock_for, admin_token),
         **app_settings("Fake AB Tasty (segment-abtasty-harness)"),
     )
     app.state.abtasty = service

@@ -265,12 +265,27 @@ def record_call(
     )
 
 
-def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIApp], ASGIApp]:
+ClockFor = Callable[[str | None], Clock]
+"""The clock a tenant (by id; None for none) runs on: a journal entry shows its time."""
+
+
+def clock_resolver(clock: Clock | ClockFor) -> ClockFor:
+    """A per-tenant clock resolver from either a resolver or one clock for everybody."""
+    if isinstance(clock, Clock):
+        return lambda _tenant: clock
+    return clock
+
+
+def journal_middleware(
+    journal: RequestJournal, clock: Clock | ClockFor
+) -> Callable[[ASGIApp], ASGIApp]:
     """ASGI middleware that files every HTTP request in ``journal``.
 
     A handler may set ``request.state.journal_account_id`` to file the call under an
-    account its path does not name (the webhook does, from the key).
+    account its path does not name (the webhook does, from the key). Each entry's time
+    is its tenant's clock's (``clock`` may resolve a tenant to its own clock).
     """
+    clock_for = clock_resolver(clock)
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def journaled(scope: Scope, receive: Receive, send: Send) -> None:
@@ -300,7 +315,7 @@ def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIA
                 query = scope.get("query_string", b"").decode("latin-1")
                 record_call(
                     journal,
-                    clock,
+                    clock_for(account_id),
                     method=str(scope.get("method", "")),
                     path=path + (f"?{query}" if query else ""),
                     status=status,

@@ -22,7 +22,7 @@ from harness.http.common import (
     read_limited,
 )
 from harness.http.control import control_router
-from harness.http.journal import RequestJournal
+from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     DeliveryOut,
     DestinationIn,
@@ -60,7 +60,8 @@ def _tracking_handler(call: str) -> Any:
 
     async def handler(request: Request[Any, Any, Any], segment: Segment) -> SuccessOut:
         raw = await read_limited(request, limit, lambda size: _too_large(size, batch))
-        segment.track(call, request.headers.get("authorization"), raw)
+        source = segment.track(call, request.headers.get("authorization"), raw)
+        request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = source.id  # its tenant
         return SuccessOut(True)
 
     handler.__name__ = f"track_{call}"
@@ -76,7 +77,7 @@ TRACKING_ROUTES = [_tracking_handler(call) for call in CALLS]
 @post("/_segment/sources", sync_to_thread=False)
 def create_source(data: JSONBody[SourceIn], segment: Segment) -> SourceOut:
     """Create a source; the response is the only time its write key is shown."""
-    source, write_key = segment.create_source(data.name)
+    source, write_key = segment.create_source(data.name, data.clock)
     return SourceOut(source.id, source.name, write_key)
 
 
@@ -201,10 +202,12 @@ def create_segment_app(
         reset_state if reset_state is not None else segment.reset,
         wakers if wakers is not None else [segment],
         restart_state,
+        segment.clocks,
+        lambda name: [segment.waker(name)],
     )
     app = Litestar(
         route_handlers=[routes, control, *common_routes()],
-        middleware=fake_middleware(journal, segment.clock, admin_token),
+        middleware=fake_middleware(journal, segment.clock_for_source, admin_token),
         **app_settings("Fake Segment (segment-abtasty-harness)"),
     )
     app.state.segment = segment

@@ -16,22 +16,25 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
     name: str
     timezone: str = "UTC"
     refresh_hour: int = 3
+    clock: str | None = None
+    """A tenant clock (``PUT /_harness/clocks/{name}``) to run on instead of the global one."""
 
     field_codes: ClassVar[dict[str, str]] = {"timezone": "invalid_timezone"}
 
 
-class AccountOut(msgspec.Struct):
-    """An account."""
+class AccountOut(msgspec.Struct, omit_defaults=True):
+    """An account (``clock`` only when it runs on a tenant clock)."""
 
     id: str
     name: str
     timezone: str
     refresh_hour: int
+    clock: str | None = None
 
     @classmethod
     def of(cls, account: Account) -> AccountOut:
         """The wire form of an account."""
-        return cls(account.id, account.name, account.timezone, account.refresh_hour)
+        return cls(account.id, account.name, account.timezone, account.refresh_hour, account.clock)
 
 
 class ConnectorIn(msgspec.Struct):
@@ -232,6 +235,20 @@ class ClockOut(msgspec.Struct):
     mode: str
 
 
+class NamedClockOut(msgspec.Struct):
+    """A tenant's own manual clock."""
+
+    name: str
+    now: str
+    mode: str
+
+
+class ClocksOut(msgspec.Struct):
+    """Every tenant clock, by name."""
+
+    clocks: list[NamedClockOut]
+
+
 class ClockIn(msgspec.Struct):
     """Set the manual clock."""
 
@@ -266,6 +283,8 @@ class SourceIn(msgspec.Struct):
     """Create a source."""
 
     name: str
+    clock: str | None = None
+    """A tenant clock (``PUT /_harness/clocks/{name}``) to run on instead of the global one."""
 
 
 class SourceOut(msgspec.Struct):

@@ -15,7 +15,14 @@ from litestar import Litestar
 
 from harness.abtasty import AbTasty
 from harness.abtasty.store import MemoryStore, Store
-from harness.core.clock import Clock, ManualClock, StoredClock, SystemClock
+from harness.core.clock import (
+    Clock,
+    ClockBook,
+    ClockRows,
+    ManualClock,
+    StoredClock,
+    SystemClock,
+)
 from harness.core.errors import HarnessError
 from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
@@ -50,6 +57,7 @@ class Harness:
         segment_store: The fake Segment's store; in memory by default.
         journals: AB Tasty's and Segment's journals (kept in a shared store by ``harness
             serve`` over SQLite or PostgreSQL); bounded, in memory, by default.
+        clock_rows: Where tenant clocks live (a shared store's rows); in memory by default.
     """
 
     def __init__(
@@ -65,9 +73,14 @@ class Harness:
         segment_rate_limit: float | None = None,
         segment_store: SegmentStore | None = None,
         journals: tuple[RequestJournal, RequestJournal] | None = None,
+        clock_rows: ClockRows | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
+        self.clocks = ClockBook(self.clock, clock_rows)
+        """The global clock and every tenant's own clock."""
+        self.abtasty = AbTasty(
+            store if store is not None else MemoryStore(), self.clock, self.clocks
+        )
         self.abtasty_journal, self.segment_journal = journals or (
             RequestJournal(journal_size),
             RequestJournal(journal_size),
@@ -90,6 +103,7 @@ class Harness:
             seed=seed,
             rate_limit=segment_rate_limit,
             store=segment_store,
+            clocks=self.clocks,
         )
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)
@@ -150,7 +164,12 @@ class Harness:
             reset_state=self.reset_abtasty,
             wakers=self.wakers,
             restart_state=self.restart,
+            tenant_wakers=self.tenant_wakers,
         )
+
+    def tenant_wakers(self, clock: str) -> list[Waker]:
+        """The work on a tenant clock that moving it must not skip: its sources' retries."""
+        return [self.segment.waker(clock)]
 
     def segment_app(self, admin_token: str | None = None) -> Litestar:
         """The fake Segment as a Litestar app (its lifespan runs due retries on a system clock)."""
@@ -173,7 +192,7 @@ class Harness:
         # died before its first attempt, or held by a worker that was killed mid-attempt.
         async def tick() -> None:
             while True:
-                self.segment.run_due()
+                self.segment.run_all_due()
                 await asyncio.sleep(SYSTEM_CLOCK_TICK_SECONDS)
 
         task = asyncio.create_task(tick())

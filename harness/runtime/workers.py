@@ -70,11 +70,12 @@ def prepare(plan: ServePlan) -> tuple[Stores, Clock]:
     if plan.clock != "manual":
         return stores, SystemClock()
     start = plan.now or datetime.now(UTC)
-    latest = stores.latest_instant()
-    start = max(start, latest) if latest else start
     if stores.shared is None:
         return stores, ManualClock(start)
-    stores.shared.write_clock("", start, forward_only=True)  # never goes back in time
+    # Resume where the clock row stood; a file from before clock rows resumes from the
+    # latest time it recorded. Never earlier.
+    resumed = stores.shared.read_clock("") or stores.latest_instant()
+    stores.shared.write_clock("", max(start, resumed) if resumed else start, forward_only=True)
     return stores, StoredClock(stores.shared)
 
 
@@ -101,6 +102,7 @@ def build(plan: ServePlan, stores: Stores, clock: Clock) -> Harness:
         abtasty_url=plan.abtasty_url,
         journal_size=plan.journal_size,
         journals=journals,
+        clock_rows=stores.shared,
         segment_rate_limit=plan.segment_rate_limit,
         seed=None,  # filled-in messageIds must never repeat across workers or restarts
     )

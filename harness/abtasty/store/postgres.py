@@ -42,7 +42,7 @@ _decode = msgspec.json.decode
 
 
 def _account(row: Any) -> Account:
-    return Account(row[0], row[1], row[2], row[3], row[4])
+    return Account(row[0], row[1], row[2], row[3], row[4], row[5] or None)
 
 
 class PostgresStore:
@@ -74,18 +74,20 @@ class PostgresStore:
     def add_account(self, account: Account) -> None:
         """Keep a new account."""
         self._run(
-            "INSERT INTO accounts (id, name, timezone, refresh_hour, created_at) VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO accounts (id, name, timezone, refresh_hour, created_at, clock)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
             account.id,
             account.name,
             account.timezone,
             account.refresh_hour,
             account.created_at,
+            account.clock or "",
         )
 
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
         row = self._one(
-            "SELECT id, name, timezone, refresh_hour, created_at FROM accounts WHERE id = %s",
+            "SELECT id, name, timezone, refresh_hour, created_at, clock FROM accounts WHERE id = %s",
             account_id,
         )
         return _account(row) if row else None

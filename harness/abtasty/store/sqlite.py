@@ -136,6 +136,9 @@ class SqliteStore:
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         self._conn.executescript(SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(accounts)")}
+        if "clock" not in columns:  # a file written before tenant clocks
+            self._conn.execute("ALTER TABLE accounts ADD COLUMN clock TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         """Close the connection."""
@@ -166,23 +169,29 @@ class SqliteStore:
         """Keep a new account."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO accounts (id, name, timezone, refresh_hour, created_at, clock)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     account.id,
                     account.name,
                     account.timezone,
                     account.refresh_hour,
                     _text(account.created_at),
+                    account.clock or "",
                 ),
             )
 
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
         row = self._one(
-            "SELECT id, name, timezone, refresh_hour, created_at FROM accounts WHERE id = ?",
+            "SELECT id, name, timezone, refresh_hour, created_at, clock FROM accounts WHERE id = ?",
             account_id,
         )
-        return Account(row[0], row[1], row[2], row[3], _instant(row[4])) if row else None
+        return (
+            Account(row[0], row[1], row[2], row[3], _instant(row[4]), row[5] or None)
+            if row
+            else None
+        )
 
     def add_connector(self, connector: Connector) -> None:
         """Keep a new connector."""
