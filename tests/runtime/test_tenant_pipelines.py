@@ -33,7 +33,8 @@ def _pipeline(server: Any, receiver: Receiver, index: int) -> dict[str, Any]:
             if m["destination_id"] == tenant.destinations[1]
         ]
         assert len(records) == 1
-        return records[0]
+        record: dict[str, Any] = records[0]
+        return record
 
     move(t0)
     tenant = Pipeline(server.url, server.segment_url, clock=name, endpoints=(None, receiver.url))
