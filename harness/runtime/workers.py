@@ -2,7 +2,7 @@
 
 With ``--workers N`` the supervisor binds both listening sockets, prepares the store
 (migrations, the global clock's row) and starts N workers that share those sockets, as
-uvicorn's own multiprocess mode does. A worker keeps nothing another must see: both
+uvicorn's own multiprocess mode does (forked where the platform can fork). A worker keeps nothing another must see: both
 fakes' state, every manual clock and the journal live in the store. A worker that dies is
 replaced; SIGTERM or SIGINT stops them all.
 """
@@ -166,7 +166,10 @@ class Supervisor:
 
     def __init__(self, plan: ServePlan) -> None:
         self.plan = plan
-        self._context = multiprocessing.get_context("spawn")
+        # Fork where there is fork: a worker starts with everything imported (the
+        # supervisor holds no threads, pools or connections by then).
+        methods = multiprocessing.get_all_start_methods()
+        self._context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         self._sockets = [_listen(plan.host, plan.port), _listen(plan.host, plan.segment_port)]
         self._workers: list[Any] = []
         self._stopping = False
