@@ -11,7 +11,6 @@ drives each in turn; one JSON line per server and one with the ratios.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 import requests
 
 from bench.common import report
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH, basic_authorization
 from harness.runtime.server import free_port, wait_until_serving
 
 LUA = r"""
@@ -88,7 +88,7 @@ def measure(name: str, seconds: float, connections: int) -> dict[str, float]:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until_serving(f"{url}/segment/webhook", process=server)
+        wait_until_serving(url + ABTASTY_WEBHOOK_PATH, process=server)
         auth = "Basic eDo="
         if name == "harness_serve":
             account = requests.post(f"{url}/api/accounts", json={"name": "Bench"}).json()["id"]
@@ -98,7 +98,7 @@ def measure(name: str, seconds: float, connections: int) -> dict[str, float]:
             key = requests.post(
                 f"{url}/api/accounts/{account}/settings/integrations/api-key"
             ).json()["api_key"]
-            auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+            auth = basic_authorization(key)
         run_wrk(port, auth, 2, connections)  # warm-up
         return run_wrk(port, auth, seconds, connections)
     finally:

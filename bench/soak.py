@@ -11,7 +11,6 @@ warm-up (past the retention horizon) and at the end.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import requests
 
 from bench.common import report
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH, CONTROL_PATH_PREFIX, basic_authorization
 from harness.runtime.server import ServeProcess
 
 
@@ -66,7 +66,7 @@ def main() -> None:
                 json={"visitor_id": f"v{index}", "segment_anonymous_id": f"anon-{index}"},
             )
         headers = {
-            "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+            "Authorization": basic_authorization(key),
             "Content-Type": "application/json",
         }
         started = time.monotonic()
@@ -80,13 +80,14 @@ def main() -> None:
                 "traits": {"plan": ("free", "pro", "enterprise")[sent % 3], "n": sent % 97},
             }
             answer = http.post(
-                f"{url}/segment/webhook", data=json.dumps(body), headers=headers, timeout=10
+                url + ABTASTY_WEBHOOK_PATH, data=json.dumps(body), headers=headers, timeout=10
             )
             assert answer.status_code == 200, answer.text
             sent += 1
             if sent % 500 == 0:
                 http.post(
-                    f"{url}/_harness/clock/advance", json={"seconds": args.hours_per_500 * 3_600}
+                    f"{url}{CONTROL_PATH_PREFIX}/clock/advance",
+                    json={"seconds": args.hours_per_500 * 3_600},
                 ).raise_for_status()
                 http.get(
                     f"{url}/api/accounts/{account}/segment-builder/criteria"

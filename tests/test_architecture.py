@@ -1,49 +1,168 @@
-"""Dependencies point one way: the domain imports no HTTP, YAML or network code."""
+"""The layout draws the architecture (DESIGN.md, "The parts"); these tests hold it there.
+
+Every ``import`` in the package is read with ``ast`` (function-level and ``TYPE_CHECKING``
+imports included: a lazy import is still a dependency) and checked against the rules.
+"""
 
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
-FORBIDDEN = {
-    "abtasty": {
-        "litestar",
-        "yaml",
-        "requests",
-        "uvicorn",
-        "httpx",
-        "harness.http",
-        "harness.cli",
-        "harness.runtime",
-    },
-    "abtasty/store": {"litestar", "yaml", "requests", "harness.abtasty.service", "harness.http"},
-    "core": {"litestar", "harness.abtasty", "harness.segment", "harness.http", "harness.runtime"},
-    "abtasty/records.py": {"harness"},
-}
+
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"core"}),
+    frozenset({"abtasty", "segment"}),
+    frozenset({"http"}),
+    frozenset({"runtime"}),
+    frozenset({"scenarios"}),
+    frozenset({"simulate"}),
+    frozenset({"testing"}),
+    frozenset({"cli"}),
+)
+"""Packages from the bottom up: each may import its own layer's package and those below."""
+
+FAKES = ("core", "abtasty", "segment")
+FRAMEWORKS = ("litestar", "yaml", "requests", "uvicorn", "httpx", "responses", "harness.cli")
+
+FORMER_PATHS = {"domain": {"abtasty"}}
+"""Packages kept only so documented imports work, and what each may re-export."""
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+@dataclass(frozen=True)
+class Import:
+    """One imported module, and where."""
+
+    module: str
+    path: Path
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path.relative_to(PACKAGE.parent)}:{self.line} imports {self.module}"
 
 
-@pytest.mark.parametrize("part", sorted(FORBIDDEN))
-def test_architecture_part_imports_nothing_above_it(part: str) -> None:
-    target = PACKAGE / part
-    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-    assert files
-    for path in files:
-        for name in _imports(path):
-            for banned in FORBIDDEN[part]:
-                assert not (name == banned or name.startswith(banned + ".")), (
-                    f"{path.name} imports {name}"
-                )
+def _part(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+@cache
+def _imports() -> tuple[Import, ...]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found += [Import(alias.name, path, node.lineno) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path}:{node.lineno}: use absolute imports"
+                assert node.module is not None
+                found.append(Import(node.module, path, node.lineno))
+    return tuple(found)
+
+
+def _of(*parts: str) -> list[Import]:
+    return [found for found in _imports() if _part(found.path) in parts]
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def _layer(part: str) -> int:
+    (index,) = [i for i, layer in enumerate(LAYERS) if part in layer]
+    return index
+
+
+def _harness_part(module: str) -> str | None:
+    names = module.split(".")
+    return names[1] if names[0] == "harness" and len(names) > 1 else None
+
+
+def test_architecture_every_part_has_a_layer() -> None:
+    parts = {_part(path) for path in PACKAGE.rglob("*.py")}
+    placed = set().union(*LAYERS) | set(FORMER_PATHS) | {"__init__", "_aliases"}
+    assert parts <= placed, f"place {sorted(parts - placed)} in LAYERS"
+
+
+@pytest.mark.parametrize("part", sorted(set().union(*LAYERS)))
+def test_architecture_part_imports_only_its_layer_and_below(part: str) -> None:
+    for found in _of(part):
+        target = _harness_part(found.module)
+        if target is None or target == part:
+            continue
+        assert target in set().union(*LAYERS), f"{found}: not a part of the layout"
+        assert _layer(target) < _layer(part), f"{found}: {target} is not below {part}"
+
+
+@pytest.mark.parametrize("part", FAKES)
+def test_architecture_fake_imports_no_framework_network_or_cli(part: str) -> None:
+    for found in _of(part):
+        assert not any(_within(found.module, banned) for banned in FRAMEWORKS), str(found)
+
+
+def test_architecture_core_imports_nothing_else_of_the_package() -> None:
+    for found in _of("core"):
+        target = _harness_part(found.module)
+        assert found.module != "harness", str(found)
+        assert target in (None, "core"), str(found)
+
+
+def test_architecture_segment_never_imports_abtasty() -> None:
+    for found in _of("segment"):
+        assert not _within(found.module, "harness.abtasty"), str(found)
+
+
+def test_architecture_abtasty_never_imports_segment() -> None:
+    for found in _of("abtasty"):
+        assert not _within(found.module, "harness.segment"), str(found)
+
+
+def test_architecture_abtasty_records_import_nothing_of_the_package() -> None:
+    for found in _imports():
+        if found.path == PACKAGE / "abtasty" / "records.py":
+            assert not _within(found.module, "harness"), str(found)
+
+
+def test_architecture_abtasty_store_never_imports_the_service() -> None:
+    for found in _imports():
+        if found.path.is_relative_to(PACKAGE / "abtasty" / "store"):
+            assert not _within(found.module, "harness.abtasty.service"), str(found)
+
+
+@pytest.mark.parametrize("banned", ["harness.scenarios", "harness.simulate", "harness.cli"])
+def test_architecture_http_imports_no_scenarios_simulate_or_cli(banned: str) -> None:
+    for found in _of("http"):
+        assert not _within(found.module, banned), str(found)
+
+
+def test_architecture_simulate_reaches_the_fakes_only_through_their_public_api() -> None:
+    """The simulated Segment uses the fake Segment's package API and the runtime's HTTP routes.
+
+    No AB Tasty module at all, no Segment internals, no HTTP app code.
+    """
+    for found in _of("simulate"):
+        assert not _within(found.module, "harness.abtasty"), str(found)
+        assert not _within(found.module, "harness.http"), str(found)
+        if _within(found.module, "harness.segment"):
+            assert found.module == "harness.segment", f"{found}: import it from harness.segment"
+
+
+@pytest.mark.parametrize("former", sorted(FORMER_PATHS))
+def test_architecture_former_paths_only_reexport(former: str) -> None:
+    for found in _of(former):
+        assert _harness_part(found.module) in FORMER_PATHS[former], str(found)
+    assert {path.name for path in (PACKAGE / former).iterdir() if path.suffix == ".py"} == {
+        "__init__.py"
+    }
+
+
+def test_architecture_package_root_imports_only_core() -> None:
+    for found in _imports():
+        if found.path == PACKAGE / "__init__.py":
+            target = _harness_part(found.module)
+            assert found.module == "harness" or target in ("core", "_aliases"), str(found)

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.abtasty.records import (
     Activation,
+    CohortChange,
     GroupProfile,
     JsonValue,
     Profile,
@@ -216,3 +217,79 @@ def activate(
                     target[key] = known + tuple(v for v in values if value_key(v) not in identities)
     activation = Activation(account_id, scheduled_for, visitors, frozenset(matched))
     return ActivationResult(activation, len(matched), len(cohorts))
+
+
+CohortKey = tuple[str, str, tuple[str, JsonValue]]
+"""(connector id, trait key, value identity): one cohort."""
+
+
+def _memberships(traits: VisitorTraits | None) -> dict[CohortKey, JsonValue]:
+    if not traits:
+        return {}
+    return {
+        (connector, key, value_key(value)): value
+        for connector, by_key in traits.items()
+        for key, values in by_key.items()
+        for value in values
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CohortDiff:
+    """Who entered and left which cohort between two activations.
+
+    Attributes:
+        changes: The first ``keep`` changes, visitor by visitor (each visitor's sorted).
+        entered: How many (visitor, cohort) memberships were added, kept or not.
+        left: How many were removed.
+    """
+
+    changes: list[CohortChange]
+    entered: int
+    left: int
+
+
+def diff_cohorts(before: Activation | None, after: Activation, keep: int) -> CohortDiff:
+    """Compare a run's activated data with the previous run's.
+
+    Visitors whose traits did not change cost one dict comparison, so a night on which
+    few visitors changed is cheap however large the account.
+    """
+    old = before.visitors if before is not None else {}
+    new = after.visitors
+    changes: list[CohortChange] = []
+    entered = left = 0
+
+    def record(visitor_id: str, was: VisitorTraits | None, now: VisitorTraits | None) -> None:
+        nonlocal entered, left
+        previous, current = _memberships(was), _memberships(now)
+        came = [key for key in current if key not in previous]
+        went = [key for key in previous if key not in current]
+        entered += len(came)
+        left += len(went)
+        if len(changes) >= keep:
+            return
+        found = [(key, current[key], "entered") for key in came]
+        found += [(key, previous[key], "left") for key in went]
+        found.sort(key=lambda item: (item[0][0], item[0][1], item[0][2][0], str(item[0][2][1])))
+        for (connector, trait, _), value, change in found[: keep - len(changes)]:
+            changes.append(
+                CohortChange(
+                    after.account_id,
+                    after.scheduled_for,
+                    visitor_id,
+                    connector,
+                    trait,
+                    value,
+                    "entered" if change == "entered" else "left",
+                )
+            )
+
+    for visitor_id, traits in new.items():
+        was = old.get(visitor_id)
+        if was != traits:
+            record(visitor_id, was, traits)
+    for visitor_id, was in old.items():
+        if visitor_id not in new:
+            record(visitor_id, was, None)
+    return CohortDiff(changes, entered, left)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import secrets
 
 from harness.core.errors import HarnessError
+from harness.core.protocol import basic_user
 
 KEY_PREFIX = "abt_"
 
@@ -29,16 +28,6 @@ def key_digest(api_key: str) -> bytes:
 def digests_equal(a: bytes, b: bytes) -> bool:
     """Compare two digests in constant time."""
     return secrets.compare_digest(a, b)
-
-
-def basic_user(credentials: str) -> str | None:
-    """The user name in Basic credentials (base64 of ``user:pass``), or None if they are not that."""
-    try:
-        return (
-            base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[0]
-        )
-    except (binascii.Error, ValueError):
-        return None
 
 
 def basic_username(authorization: str | None) -> str:

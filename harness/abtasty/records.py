@@ -131,7 +131,17 @@ class GroupProfile:
 
 @dataclass(frozen=True, slots=True)
 class RefreshRun:
-    """One nightly audience refresh: what it took and the state after it."""
+    """One nightly audience refresh: what it took and the state after it.
+
+    Attributes:
+        ran_at: When the fake actually ran it (by its clock). Runs are computed lazily, so
+            a run made well after ``scheduled_for`` is a catch-up run.
+        entered: How many (visitor, cohort) memberships this run added.
+        left: How many it removed.
+        input_version: The store's :meth:`input_version` of the account when the run read
+            what it reads (messages, sightings, ...); -1 when unknown. The next run may
+            reuse this run's result only while the version is unchanged.
+    """
 
     account_id: str
     scheduled_for: datetime
@@ -140,6 +150,26 @@ class RefreshRun:
     profiles: int
     matched_profiles: int
     cohorts: int
+    ran_at: datetime | None = None
+    entered: int = 0
+    left: int = 0
+    input_version: int = -1
+
+
+CohortChangeKind = Literal["entered", "left"]
+
+
+@dataclass(frozen=True, slots=True)
+class CohortChange:
+    """A visitor entered or left a cohort (connector, trait, value) at a refresh run."""
+
+    account_id: str
+    scheduled_for: datetime
+    visitor_id: str
+    connector_id: str
+    trait: str
+    value: JsonValue
+    change: CohortChangeKind
 
 
 VisitorTraits = dict[str, dict[str, tuple[JsonValue, ...]]]

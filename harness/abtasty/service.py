@@ -15,15 +15,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from harness.abtasty import audience, schedule
+from harness.abtasty import audience, insight, schedule
+from harness.abtasty.insight import HiddenCohort, VisitorSummary
 from harness.abtasty.keys import basic_username, digests_equal, key_digest, new_api_key
 from harness.abtasty.records import (
     Account,
     ApiKeyRecord,
+    CohortChange,
     Condition,
     Connector,
     JsonValue,
     MatchMode,
+    Profile,
     RefreshRun,
     Segment,
     Sighting,
@@ -32,13 +35,17 @@ from harness.abtasty.records import (
     VisitorTraits,
 )
 from harness.abtasty.segments import as_text, condition_holds, make_condition
-from harness.abtasty.spec import SpecMessage, anonymous_id_problem, parse_webhook_message
+from harness.abtasty.spec import SpecMessage, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
 from harness.core.clock import Clock, ClockBook, SystemClock, format_instant
 from harness.core.errors import HarnessError, mask_secret
+from harness.core.protocol import anonymous_id_problem
 
 DEDUP_WINDOW = timedelta(hours=24)
 MAX_CATCH_UP_ROUNDS = 1_000
+VISITOR_MESSAGES_SHOWN = 200
+COHORT_CHANGES_KEPT_PER_RUN = 10_000
+"""Each run keeps who entered or left which cohort for this many changes (it counts them all)."""
 MAX_NAME_CHARS = 100
 VISITOR_ID = re.compile(r"[a-z0-9-]{1,32}", re.IGNORECASE)
 
@@ -93,6 +100,32 @@ class Explanation:
 
     matches: bool
     reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorReport:
+    """Everything the fake knows about one visitor, for people looking at a failure.
+
+    Attributes:
+        sightings: One per anonymousId the tag read on the visitor (earliest), oldest first.
+        matched: (connector id, anonymousId) of each profile matched to the visitor at the
+            last refresh.
+        traits: The visitor's activated traits, per live connector.
+        messages: The newest messages carrying one of the visitor's anonymousIds (at most
+            ``VISITOR_MESSAGES_SHOWN``), each with whether a refresh has taken it.
+        segments: The ids of the segments the visitor is in now.
+        last_refresh: When the last refresh was scheduled, if one has run.
+        next_refresh: When the next one is.
+    """
+
+    visitor_id: str
+    sightings: tuple[Sighting, ...]
+    matched: tuple[tuple[str, str], ...]
+    traits: VisitorTraits
+    messages: tuple[tuple[StoredMessage, bool], ...]
+    segments: tuple[str, ...]
+    last_refresh: datetime | None
+    next_refresh: datetime
 
 
 def _new_id(prefix: str) -> str:
@@ -152,6 +185,9 @@ class AbTasty:
         # (account id, last run's cutoff) -> the next run: a pure function of the two,
         # memoised because every request asks it.
         self._next_run: dict[tuple[str, datetime | None], schedule.ScheduledRefresh] = {}
+        # account id -> (state version, hidden cohorts of the activated profiles): they only
+        # change at a refresh, and reading every profile is the slow part.
+        self._hidden: dict[str, tuple[object, list[HiddenCohort]]] = {}
 
     # accounts --------------------------------------------------------------------------
     def create_account(
@@ -207,6 +243,14 @@ class AbTasty:
             )
         self._catch_up(account)
         return account
+
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of every account, oldest first."""
+        return self.store.accounts(max(offset, 0), max(limit, 0))
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
+        return self.store.account_count()
 
     # connectors ------------------------------------------------------------------------
     def create_segment_connector(self, account_id: str, name: str) -> Connector:
@@ -393,9 +437,12 @@ class AbTasty:
         due = list(schedule.due_refreshes(account, previous.cutoff if previous else None, now))
         if not due:
             return True
+        # Read the version before the inputs: a change racing with this read makes the
+        # next night recompute, never reuse a result that missed it.
+        version = self.store.input_version(account.id)
         sightings = self.store.sightings(account.id)
         for run in due:
-            ran = self._run_refresh(account, run, sightings, previous)
+            ran = self._run_refresh(account, run, sightings, previous, version)
             if ran is None:
                 return False  # another worker ran this night first
             previous = ran
@@ -407,22 +454,32 @@ class AbTasty:
         due: schedule.ScheduledRefresh,
         sightings: list[Sighting],
         previous: RefreshRun | None,
+        version: int,
     ) -> RefreshRun | None:
         pending = self.store.pending_messages(account.id, due.cutoff)
-        if (
-            not pending
-            and previous is not None
-            and not any(previous.scheduled_for < s.seen_at <= due.scheduled_for for s in sightings)
-        ):
-            # Nothing arrived and nobody new was seen: the activated data is last night's.
-            # (This keeps catch-up over long idle stretches cheap.)
-            idle = replace(previous, scheduled_for=due.scheduled_for, cutoff=due.cutoff, messages=0)
+        ran_at = self.clock_for(account.id).now()
+        if not pending and previous is not None and previous.input_version == version:
+            # Nothing the refresh reads changed since the last run (no message, sighting,
+            # connector or key): its result stands. This keeps catch-up over long idle
+            # stretches cheap; a change of any kind, whatever its time, recomputes.
+            idle = replace(
+                previous,
+                scheduled_for=due.scheduled_for,
+                cutoff=due.cutoff,
+                messages=0,
+                ran_at=ran_at,
+                entered=0,
+                left=0,
+            )
             return idle if self.store.commit_refresh(idle, [], [], [], None) else None
         profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
         groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
         result = audience.activate(
             account.id, due.scheduled_for, profiles.values(), groups.values(), sightings
+        )
+        diff = audience.diff_cohorts(
+            self.store.activation(account.id), result.activation, COHORT_CHANGES_KEPT_PER_RUN
         )
         run = RefreshRun(
             account_id=account.id,
@@ -432,6 +489,10 @@ class AbTasty:
             profiles=len(profiles),
             matched_profiles=result.matched_profiles,
             cohorts=result.cohorts,
+            ran_at=ran_at,
+            entered=diff.entered,
+            left=diff.left,
+            input_version=version,
         )
         committed = self.store.commit_refresh(
             run,
@@ -439,6 +500,7 @@ class AbTasty:
             [profiles[k] for k in changed_profiles],
             [groups[k] for k in changed_groups],
             result.activation,
+            diff.changes,
         )
         return run if committed else None
 
@@ -453,8 +515,38 @@ class AbTasty:
         return schedule.refresh_after(account, last.cutoff if last else None)
 
     def _activation_of(self, account: Account, received_at: datetime) -> datetime:
-        day = schedule.local_day(received_at, account.timezone) + timedelta(days=1)
-        return schedule.refresh_of_day(account, day).scheduled_for
+        return schedule.refresh_taking(account, received_at).scheduled_for
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """Who entered or left which cohort at which refresh, in run order.
+
+        Each run keeps its first ``COHORT_CHANGES_KEPT_PER_RUN`` changes (its ``entered``
+        and ``left`` counts are complete), for ``COHORT_CHANGE_RETENTION``.
+
+        Args:
+            account_id: The account.
+            scheduled_for: Only the run scheduled for this instant.
+            visitor_id: Only this visitor (any case).
+            offset: Changes to skip.
+            limit: At most this many.
+        """
+        account = self.account(account_id)
+        visitor = None if visitor_id is None else normalize_visitor_id(visitor_id)
+        return self.store.cohort_changes(
+            account.id,
+            scheduled_for=scheduled_for,
+            visitor_id=visitor,
+            offset=max(offset, 0),
+            limit=max(limit, 0),
+        )
 
     # the segment builder ---------------------------------------------------------------
     def criteria(self, account_id: str) -> list[CriteriaItem]:
@@ -485,6 +577,112 @@ class AbTasty:
             )
             items.append(CriteriaItem(connector.id, connector.name, connector.integration, traits))
         return items
+
+    def hidden_cohorts(self, account_id: str) -> list[HiddenCohort]:
+        """The cohorts the segment builder hides because no matched visitor holds them, and why.
+
+        Those carried by activated profiles come first (unmatched profiles, groups without
+        members), then those only waiting messages carry (not activated yet, or without an
+        anonymousId). The first part changes only at a refresh and is kept until the next.
+        """
+        account = self.account(account_id)
+        last = self.store.last_refresh(account.id)
+        next_run = self.next_refresh(account.id).scheduled_for
+        live = {c.id for c in self.store.connectors(account.id)}
+        version = (
+            account.id,
+            account.created_at,
+            None if last is None else (last.scheduled_for, last.ran_at),
+            tuple(sorted(live)),
+        )
+        cached = self._hidden.get(account.id)
+        if cached is not None and cached[0] == version:
+            by_profiles = cached[1]
+        else:
+            last_at = last.scheduled_for if last is not None else None
+            since = {
+                s.anonymous_id
+                for s in self.store.sightings(account.id)
+                if last_at is None or s.seen_at > last_at
+            }
+            by_profiles = insight.hidden_by_profiles(
+                self.store.profiles(account.id),
+                self.store.groups(account.id),
+                self.store.activation(account.id),
+                live,
+                since,
+                last_at,
+                next_run,
+            )
+            if len(self._hidden) > 100:
+                self._hidden.clear()
+            self._hidden[account.id] = (version, by_profiles)
+        shown = {(h.connector_id, h.trait, audience.value_key(h.value)) for h in by_profiles}
+        for item in self.criteria(account.id):
+            for trait in item.traits:
+                for value in trait.values:
+                    shown.add((item.connector_id, trait.key, audience.value_key(value.value)))
+        pending = self.store.pending_messages(account.id, datetime.max.replace(tzinfo=UTC))
+        return by_profiles + insight.hidden_by_waiting(
+            pending, shown, live, lambda received_at: self._activation_of(account, received_at)
+        )
+
+    def visitors(
+        self, account_id: str, *, prefix: str = "", offset: int = 0, limit: int = 50
+    ) -> tuple[list[VisitorSummary], int]:
+        """A page of the visitors the tag has reported, by visitor id, and how many match.
+
+        Args:
+            account_id: The account.
+            prefix: Only visitor ids starting with this (any case).
+            offset: Visitors to skip.
+            limit: At most this many.
+        """
+        account = self.account(account_id)
+        found = insight.visitor_summaries(self.store.sightings(account.id), prefix.lower())
+        start = max(offset, 0)
+        return found[start : start + max(limit, 0)], len(found)
+
+    def visitor(self, account_id: str, visitor_id: str) -> VisitorReport:
+        """What the fake knows about a visitor: sightings, matched profiles, traits, segments.
+
+        Raises:
+            HarnessError: ``visitor_not_found`` when the tag never reported the visitor.
+        """
+        account = self.account(account_id)
+        visitor = normalize_visitor_id(visitor_id)
+        sightings = self.store.visitor_sightings(account.id, visitor)
+        if not sightings:
+            raise HarnessError(
+                "visitor_not_found",
+                f"The tag has not reported visitor {visitor!r} in this account; it reports visitors "
+                "with POST /api/accounts/{account_id}/visitors.",
+            )
+        activation = self.store.activation(account.id)
+        anonymous_ids = [s.anonymous_id for s in sightings]
+        matched = tuple(
+            (connector.id, anonymous_id)
+            for connector in self.store.connectors(account.id)
+            for anonymous_id in anonymous_ids
+            if activation is not None and (connector.id, anonymous_id) in activation.matched
+        )
+        messages = self.store.messages_for(account.id, anonymous_ids)
+        messages.sort(key=lambda pair: pair[0].received_at)
+        last = self.store.last_refresh(account.id)
+        return VisitorReport(
+            visitor,
+            tuple(sightings),
+            matched,
+            self._visitor_traits(account.id, visitor),
+            tuple(messages[-VISITOR_MESSAGES_SHOWN:]),
+            tuple(self.visitor_segments(account.id, visitor)),
+            None if last is None else last.scheduled_for,
+            self.next_refresh(account.id).scheduled_for,
+        )
+
+    def segments(self, account_id: str) -> list[Segment]:
+        """The account's segments, oldest first."""
+        return self.store.segments(self.account(account_id).id)
 
     def create_segment(
         self,
@@ -672,7 +870,11 @@ def _show(values: Sequence[JsonValue]) -> str:
 
 
 class _Explainer:
-    """Puts a condition's outcome into the integration's terms."""
+    """Puts a condition's outcome into the integration's terms.
+
+    Every reason is read off the state the refresh works on (messages, profiles, the
+    matched pairs of the last run), never guessed from times.
+    """
 
     def __init__(
         self, service: AbTasty, account: Account, visitor: str, sightings: list[Sighting]
@@ -684,7 +886,12 @@ class _Explainer:
         store = service.store
         self.last_run = store.last_refresh(account.id)
         self.live = {c.id for c in store.connectors(account.id)}
-        self.messages = store.messages_for(account.id, [s.anonymous_id for s in sightings])
+        anonymous_ids = {s.anonymous_id for s in sightings}
+        self.messages = store.messages_for(account.id, anonymous_ids)
+        self.profiles = [p for p in store.profiles(account.id) if p.anonymous_id in anonymous_ids]
+        self.groups = {(g.connector_id, g.group_id): g for g in store.groups(account.id)}
+        activation = store.activation(account.id)
+        self.matched = activation.matched if activation is not None else frozenset()
         self.next_run = format_instant(service.next_refresh(account.id).scheduled_for)
 
     def reason(self, condition: Condition, traits: VisitorTraits, held: bool) -> str:
@@ -698,49 +905,70 @@ class _Explainer:
             return f"{condition.trait} is {_show(values)}, so '{label}' does not hold: the value differs."
         return f"'{label}' does not hold: " + self._why_absent(condition)
 
+    def _profile_has(self, profile: Profile, trait: str) -> bool:
+        if _has_trait(profile.traits, trait):
+            return True
+        if not trait.startswith(audience.GROUP_PREFIX):
+            return False
+        key = trait.removeprefix(audience.GROUP_PREFIX)
+        return any(
+            (group := self.groups.get((profile.connector_id, group_id))) is not None
+            and _has_trait(group.traits, key)
+            for group_id in profile.groups
+        )
+
     def _why_absent(self, condition: Condition) -> str:
-        if condition.connector_id not in self.live:
-            return f"connector {condition.connector_id} no longer exists, so its traits are not available."
+        connector, trait = condition.connector_id, condition.trait
+        if connector not in self.live:
+            return f"connector {connector} no longer exists, so its traits are not available."
         ids = ", ".join(s.anonymous_id for s in self.sightings)
-        if not self.messages:
+        profiles = [p for p in self.profiles if p.connector_id == connector]
+        messages = [(m, taken) for m, taken in self.messages if m.connector_id == connector]
+        if not profiles and not messages:
             return (
                 f"no visitor seen with that anonymousId: no Segment message carries an anonymousId the "
                 f"tag read on visitor {self.visitor} ({ids}); check that Segment sends the same "
                 "anonymousId the tag reads (the ajs_anonymous_id cookie). A message with only a userId "
                 "can never match a visitor."
             )
-        carrying = [
-            (message, taken)
-            for message, taken in self.messages
-            if message.connector_id == condition.connector_id and _carries(message, condition.trait)
-        ]
-        if not carrying:
-            return (
-                f"messages for anonymousId {ids} were received, but none carries trait "
-                f"{condition.trait!r}."
-            )
-        waiting = [message for message, taken in carrying if not taken]
-        if waiting and len(waiting) == len(carrying):
+        having = [p for p in profiles if self._profile_has(p, trait)]
+        if having and all((p.connector_id, p.anonymous_id) not in self.matched for p in having):
+            return self._reported_after_last_run({p.anonymous_id for p in having})
+        waiting = [m for m, taken in messages if not taken and _carries(m, trait)]
+        if waiting:
             first = min(waiting, key=lambda m: m.received_at)
             activation = format_instant(
                 self.service._activation_of(self.account, first.received_at)
             )
             return (
-                f"trait {condition.trait!r} received at {format_instant(first.received_at)} but not yet "
+                f"trait {trait!r} received at {format_instant(first.received_at)} but not yet "
                 f"activated; the next refresh is at {self.next_run} and it is activated at {activation}."
             )
-        last = self.last_run
-        if last is not None:
-            late = [s for s in self.sightings if s.seen_at > last.scheduled_for]
-            if len(late) == len(self.sightings):
-                first_seen = min(late, key=lambda s: s.seen_at)
-                return (
-                    f"visitor {self.visitor} was first seen with anonymousId {first_seen.anonymous_id} at "
-                    f"{format_instant(first_seen.seen_at)}, after the last refresh at "
-                    f"{format_instant(last.scheduled_for)}; it will be matched at the next refresh at "
-                    f"{self.next_run}."
-                )
-        return f"trait {condition.trait!r} has no activated value for this visitor (it was set to null)."
+        if any(p.traits.get(trait) is not None and p.traits[trait].value is None for p in profiles):
+            return f"trait {trait!r} has no activated value for this visitor: it was set to null."
+        if not having:
+            return (
+                f"messages for anonymousId {ids} were received, but none carries trait {trait!r}."
+            )
+        return (
+            f"trait {trait!r} has no value the builder can show for this visitor (an empty "
+            "list or an object nested deeper than 4 levels)."
+        )
+
+    def _reported_after_last_run(self, anonymous_ids: set[str]) -> str:
+        sighting = min(
+            (s for s in self.sightings if s.anonymous_id in anonymous_ids), key=lambda s: s.seen_at
+        )
+        last = (
+            f" at {format_instant(self.last_run.scheduled_for)}"
+            if self.last_run is not None
+            else ""
+        )
+        return (
+            f"visitor {self.visitor} was reported with anonymousId {sighting.anonymous_id} (seen at "
+            f"{format_instant(sighting.seen_at)}) after the last refresh{last} read the sightings; "
+            f"it is matched at the next refresh at {self.next_run}."
+        )
 
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)

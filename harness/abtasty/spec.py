@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from harness.abtasty.records import MessageType
 from harness.core.clock import instant_problem, parse_instant
 from harness.core.errors import HarnessError
+from harness.core.protocol import anonymous_id_problem, decode_json_object
 
 MAX_MESSAGE_BYTES = 32_768
 MAX_MESSAGE_ID_CHARS = 100
-MAX_ANONYMOUS_ID_CHARS = 1_000
 """One limit for an anonymousId wherever it arrives: the webhook, the Tracking API and the
 tag's ``segment_anonymous_id``, so that whatever one route keeps another can match."""
 ACCEPTED_TYPES: frozenset[str] = frozenset({"identify", "group"})
@@ -48,30 +46,6 @@ class SpecMessage:
     raw: dict[str, Any]
 
 
-def decode_json_object(body: bytes, *, what: str = "The body") -> dict[str, Any]:
-    """Decode a JSON object from bytes.
-
-    Raises:
-        HarnessError: ``invalid_json`` for anything but one well-formed JSON object.
-    """
-    try:
-        value = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise HarnessError(
-            "invalid_json", f"{what} is not valid UTF-8 JSON ({exc}); send one JSON object."
-        ) from None
-    except RecursionError:
-        raise HarnessError(
-            "invalid_json", f"{what} is nested too deeply to read; flatten it."
-        ) from None
-    if not isinstance(value, dict):
-        raise HarnessError(
-            "invalid_json",
-            f"{what} is JSON but not an object ({type(value).__name__}); send one JSON object.",
-        )
-    return value
-
-
 def _invalid(message: str) -> HarnessError:
     return HarnessError("invalid_message", message)
 
@@ -83,26 +57,6 @@ def _optional_id(raw: dict[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise _invalid(f"{name} must be a string, not {_json_type(value)}.")
     return value
-
-
-def anonymous_id_problem(value: str, name: str = "anonymousId") -> str | None:
-    """Why ``value`` cannot be an anonymousId (1 to 1,000 characters), or None when it can.
-
-    Args:
-        value: The anonymousId as received.
-        name: The field that carried it, for the sentence.
-    """
-    if not value:
-        return (
-            f"{name} is an empty string; an anonymousId has 1 to 1,000 characters "
-            "(leave the field out for a call that carries only a userId)."
-        )
-    if len(value) > MAX_ANONYMOUS_ID_CHARS:
-        return (
-            f"{name} has {len(value):,} characters; an anonymousId has 1 to 1,000 characters "
-            "(the same limit on the webhook, the Tracking API and the tag's visitors route)."
-        )
-    return None
 
 
 def _json_type(value: object) -> str:

@@ -13,12 +13,12 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from harness.abtasty import AbTasty
 from harness.abtasty.spec import (
     MAX_MESSAGE_BYTES,
-    decode_json_object,
     message_too_large,
     validate_message,
 )
 from harness.core.clock import format_instant
 from harness.core.errors import HarnessError
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH, decode_json_object
 from harness.core.timeline import Waker
 from harness.http.common import (
     app_settings,
@@ -190,7 +190,7 @@ def explain(
 
 
 # the Segment destination webhook ------------------------------------------------------
-@post("/segment/webhook", status_code=200, tags=["Segment destination"])
+@post(ABTASTY_WEBHOOK_PATH, status_code=200, tags=["Segment destination"])
 async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookOut:
     """One Segment Spec message, as Segment's AB Tasty destination delivers it.
 

@@ -6,7 +6,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -14,23 +14,19 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from harness.abtasty.keys import basic_user
 from harness.core.clock import Clock, format_instant
 from harness.core.errors import mask_secret
+from harness.core.protocol import CONTROL_PATH_PREFIX, mask_authorization
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
 KEPT_BODY_BYTES = 8_192
 _ACCOUNT_IN_PATH = re.compile(r"^/api/accounts/([^/]+)")
-_UNJOURNALED = ("/_harness/requests", "/_harness/health", "/schema", "/_assets")
-
-
-def mask_authorization(value: str) -> str:
-    """Mask the credentials of an Authorization header, keeping the scheme and last 4 characters."""
-    scheme, _, credentials = value.partition(" ")
-    if scheme.lower() == "basic":
-        username = basic_user(credentials)
-        return f"Basic {mask_secret(credentials if username is None else username)}"
-    return f"{scheme} {mask_secret(credentials)}" if credentials else mask_secret(scheme)
+_UNJOURNALED = (
+    f"{CONTROL_PATH_PREFIX}/requests",
+    f"{CONTROL_PATH_PREFIX}/health",
+    "/schema",
+    "/_assets",
+)
 
 
 def mask_document(value: Any) -> Any:
@@ -71,6 +67,8 @@ class JournalEntry:
     body: Any
     """Raw bytes (decoded and masked when listed), or an already masked value."""
     response: Any
+    seq: int = 0
+    """Numbers the journal's entries in the order they were filed, from 1 (set by the journal)."""
 
 
 class RequestJournal:
@@ -83,11 +81,32 @@ class RequestJournal:
     def __init__(self, capacity: int = 1_000) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=capacity)
         self._lock = threading.Lock()
+        self._seq = 0
 
     def record(self, entry: JournalEntry) -> None:
-        """Add an entry."""
+        """Add an entry (numbering it)."""
         with self._lock:
-            self._entries.append(entry)
+            self._seq += 1
+            self._entries.append(replace(entry, seq=self._seq))
+
+    @property
+    def last_seq(self) -> int:
+        """The number of the latest entry ever filed (0 before the first)."""
+        return self._seq
+
+    def entries_after(self, seq: int, limit: int = 1_000) -> list[JournalEntry]:
+        """The entries filed after entry number ``seq`` that are still kept, oldest first.
+
+        At most the newest ``limit`` of them. This is how a live view follows the journal.
+        """
+        with self._lock:
+            found: list[JournalEntry] = []
+            for entry in reversed(self._entries):
+                if entry.seq <= seq or len(found) >= limit:
+                    break
+                found.append(entry)
+        found.reverse()
+        return found
 
     def entries(
         self, account_id: str | None = None, limit: int | None = None

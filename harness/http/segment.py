@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody
 
 from harness.core.clock import format_instant
 from harness.core.errors import HarnessError
+from harness.core.protocol import tracking_path
 from harness.core.timeline import Waker
 from harness.http.common import (
     app_settings,
@@ -68,7 +69,7 @@ def _tracking_handler(call: str) -> Any:
     handler.__doc__ = (
         f"Segment Tracking API: {call}. Write key as Basic user name or writeKey in the body."
     )
-    return post(f"/v1/{call}", status_code=200, tags=["Segment Tracking API"])(handler)
+    return post(tracking_path(call), status_code=200, tags=["Segment Tracking API"])(handler)
 
 
 TRACKING_ROUTES = [_tracking_handler(call) for call in CALLS]

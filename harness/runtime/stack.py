@@ -24,6 +24,7 @@ from harness.core.clock import (
     SystemClock,
 )
 from harness.core.errors import HarnessError
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
 from harness.http.journal import RequestJournal
@@ -89,7 +90,7 @@ class Harness:
         routes: dict[str, Transport] = {INPROCESS_ABTASTY: inprocess}
         endpoint = INPROCESS_ABTASTY
         if abtasty_url:
-            endpoint = abtasty_url.rstrip("/") + "/segment/webhook"
+            endpoint = abtasty_url.rstrip("/") + ABTASTY_WEBHOOK_PATH
             routes[endpoint] = inprocess
         self.http = RequestsTransport(timeout=http_timeout)
         self.transport = RoutingTransport(self.http, routes)

@@ -9,10 +9,11 @@ from harness.abtasty import AbTasty
 from harness.core.clock import Clock
 from harness.core.codes import status_of
 from harness.core.errors import HarnessError
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.http.journal import RequestJournal, record_call
 from harness.segment.delivery import Transport, TransportResponse
 
-INPROCESS_ABTASTY = "inprocess://abtasty/segment/webhook"
+INPROCESS_ABTASTY = "inprocess://abtasty" + ABTASTY_WEBHOOK_PATH
 """The endpoint of the fake AB Tasty running in the same process."""
 
 
@@ -46,7 +47,7 @@ class InProcessAbTasty:
                 self.journal,
                 self._clock(account_id),
                 method="POST",
-                path="/segment/webhook",
+                path=ABTASTY_WEBHOOK_PATH,
                 status=status,
                 account_id=account_id,
                 headers=list(headers.items()),

@@ -20,8 +20,8 @@ from harness.abtasty.keys import basic_username
 from harness.abtasty.spec import parse_webhook_message
 from harness.core.codes import status_of
 from harness.core.errors import HarnessError
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH, SEGMENT_USER_AGENT
 
-WEBHOOK_PATH = "/segment/webhook"
 MASKED = "****"
 
 
@@ -55,6 +55,9 @@ class VerifyReport:
     accepted: int = 0
     deviations: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
+    masked_keys: int = 0
+    """Requests whose key was masked in the capture (``****abcd``): their authentication
+    could not be checked."""
 
     @property
     def passed(self) -> bool:
@@ -67,6 +70,8 @@ class VerifyReport:
             "requests": self.requests,
             "accepted": self.accepted,
             "passed": self.passed,
+            "authentication_checked": self.requests - self.masked_keys,
+            "masked_keys": self.masked_keys,
             "deviations": [vars_of(f) for f in self.deviations],
             "notes": [vars_of(f) for f in self.notes],
         }
@@ -122,7 +127,7 @@ def read_capture(path: Path) -> list[CapturedRequest]:
                 CapturedRequest(
                     number,
                     str(entry.get("method", "POST")).upper(),
-                    str(entry.get("path", WEBHOOK_PATH)),
+                    str(entry.get("path", ABTASTY_WEBHOOK_PATH)),
                     headers,
                     _body_bytes(entry.get("body")),
                 )
@@ -140,7 +145,7 @@ def _from_har(har: dict[str, Any]) -> list[CapturedRequest]:
     for number, entry in enumerate(har["log"]["entries"], 1):
         request = entry["request"]
         path = urlsplit(request["url"]).path
-        if request["method"].upper() != "POST" or not path.endswith(WEBHOOK_PATH):
+        if request["method"].upper() != "POST" or not path.endswith(ABTASTY_WEBHOOK_PATH):
             continue
         headers = {h["name"].lower(): h["value"] for h in request.get("headers", [])}
         post = request.get("postData") or {}
@@ -165,6 +170,8 @@ def verify(requests: list[CapturedRequest], api_key: str | None = None) -> Verif
     report = VerifyReport(requests=len(requests))
     seen: Counter[str] = Counter()
     for request in requests:
+        if MASKED in request.headers.get("authorization", ""):
+            report.masked_keys += 1
         finding = _judge(request, api_key)
         if finding is not None:
             report.deviations.append(finding)
@@ -194,13 +201,13 @@ def verify(requests: list[CapturedRequest], api_key: str | None = None) -> Verif
                 )
             )
         agent = request.headers.get("user-agent", "")
-        if agent != "Segment.io/1.0":
+        if agent != SEGMENT_USER_AGENT:
             report.notes.append(
                 Finding(
                     request.position,
                     200,
                     "user_agent",
-                    f"User-Agent is {agent[:40]!r}; Segment sends 'Segment.io/1.0'.",
+                    f"User-Agent is {agent[:40]!r}; Segment sends '{SEGMENT_USER_AGENT}'.",
                     message_id,
                 )
             )
@@ -215,7 +222,13 @@ def _judge(request: CapturedRequest, api_key: str | None) -> Finding | None:
         return refuse("method_not_allowed", f"{request.method} to the webhook; Segment posts.")
     authorization = request.headers.get("authorization")
     if authorization is not None and MASKED in authorization:
-        pass  # a masked capture: the key itself cannot be checked
+        # A masked capture: only the last 4 characters are left to compare.
+        shown = authorization.rpartition(MASKED)[2].strip()
+        if api_key is not None and shown and not api_key.endswith(shown):
+            return refuse(
+                "invalid_api_key",
+                f"The request carries a key ending {shown!r}; the account's ends {api_key[-4:]!r}.",
+            )
     else:
         try:
             username = basic_username(authorization)

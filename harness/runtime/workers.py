@@ -175,7 +175,7 @@ class Supervisor:
         self._stopping = False
 
     def _spawn(self) -> Any:
-        process = self._context.Process(
+        process = self._context.Process(  # type: ignore[attr-defined]
             target=run_worker, args=(self.plan, self._sockets), name="harness-worker"
         )
         process.start()

@@ -7,33 +7,59 @@ reads them), and only ``true``/``false`` are booleans (a country trait ``NO`` is
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 
-class ScenarioError(Exception):
-    """A scenario file that cannot run, located precisely.
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing wrong with a scenario file: where (line, field) and what."""
 
-    Attributes:
-        file: The scenario file.
-        line: 1-based line of the offending field (0 when unknown).
-        field: Where in the file, e.g. ``steps[3].identify.traits``.
-    """
+    line: int
+    field: str
+    message: str
 
-    def __init__(self, file: str, line: int, field: str, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.field = field
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
+    def render(self, file: str) -> str:
+        """``file:line: field: message``."""
+        where = f"{file}:{self.line}" if self.line else file
         return (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot run, with every problem found in it, each located precisely.
+
+    Attributes:
+        file: The scenario file.
+        findings: Every problem, in file order (at least one).
+        line: 1-based line of the first problem (0 when unknown).
+        field: Where the first problem is, e.g. ``steps[3].identify.traits``.
+        message: What the first problem is.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        line: int = 0,
+        field: str = "",
+        message: str = "",
+        *,
+        findings: list[Finding] | None = None,
+    ) -> None:
+        self.file = file
+        self.findings = findings or [Finding(line, field, message)]
+        first = self.findings[0]
+        self.line = first.line
+        self.field = first.field
+        self.message = first.message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(finding.render(self.file) for finding in self.findings)
 
 
 class LineDict(dict[Any, Any]):
@@ -88,12 +114,29 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in result:
+            other = next(k for k in result if k == key)
+            if type(other) is type(key):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            # true, 1 and 1.0 are different JSON values but one Python dict key.
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None,
+                None,
+                f"{_show(other)} and {_show(key)} are different values, but one mapping cannot "
+                "hold both as keys: write them as a list, e.g. "
+                f"[{{value: {_show(other)}, visitors: 1}}, {{value: {_show(key)}, visitors: 1}}]",
+                key_node.start_mark,
             )
         result[key] = loader.construct_object(value_node, deep=True)
         result.lines[key] = key_node.start_mark.line + 1
     return result
+
+
+def _show(value: Any) -> str:
+    """A scalar as YAML writes it (``true``, ``1``, ``"1"``)."""
+    text = yaml.safe_dump(value, default_flow_style=True).strip()
+    return text.removesuffix("\n...").strip()
 
 
 def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:

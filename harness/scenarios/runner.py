@@ -6,19 +6,33 @@ what was expected and what happened.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, assert_never
 
 import msgspec
+from msgspec import UNSET
 
-from harness.abtasty.segments import as_text
 from harness.core.clock import format_instant, parse_instant
+from harness.core.protocol import (
+    ABTASTY_WEBHOOK_PATH,
+    SEGMENT_USER_AGENT,
+    basic_authorization,
+    tracking_path,
+)
 from harness.runtime.asgi import Reply
-from harness.scenarios.driver import Driver
-from harness.scenarios.model import (
+from harness.scenarios import templates
+from harness.scenarios.compare import (
+    same_instant,
+    same_value,
+    secret_fragments,
+    show,
+    subset_problem,
+)
+from harness.scenarios.driver import Driver, Fake
+from harness.scenarios.model import Scenario, Step
+from harness.scenarios.specs import (
     AccountSpec,
     AdvanceSpec,
     ApiKeySpec,
@@ -26,6 +40,7 @@ from harness.scenarios.model import (
     BuilderExpect,
     CallSpec,
     ClientSpec,
+    ConnectorRef,
     ConnectorSpec,
     DeleteConnectorSpec,
     DeliverSpec,
@@ -34,21 +49,26 @@ from harness.scenarios.model import (
     ExplainExpect,
     GroupSpec,
     IdentifySpec,
+    JournalEntryExpect,
+    JournalExpect,
+    MessageExpect,
     RefreshesExpect,
+    RequestSpec,
     ResetSpec,
-    Scenario,
+    RunExpect,
     SegmentSpec,
     SendSpec,
     SourceSpec,
-    Step,
     TrackSpec,
+    TraitValue,
     VisitorExpect,
     VisitorSpec,
     parse_duration,
+    value_counts,
 )
 
 SEGMENT_LIBRARY = {"name": "analytics.js", "version": "2.11.1"}
-PARTNER_HEADERS = {"User-Agent": "Segment.io/1.0", "Content-Type": "application/json"}
+PARTNER_HEADERS = {"User-Agent": SEGMENT_USER_AGENT, "Content-Type": "application/json"}
 
 
 class StepFailure(AssertionError):
@@ -96,20 +116,44 @@ class ScenarioResult:
 class _Account:
     id: str
     connector_id: str | None = None
+    connectors: dict[str, str] = field(default_factory=dict)
     api_key: str | None = None
     keys: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Source:
+    id: str
+    write_key: str
+    destinations: dict[str, str] = field(default_factory=dict)
+
+
+class _Refused(Exception):
+    """A request of a multi-request step was refused: that answer is the step's outcome."""
+
+    def __init__(self, reply: Reply, what: str) -> None:
+        super().__init__(what)
+        self.reply = reply
+        self.what = what
+
+
 def _basic(secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{secret}:".encode()).decode()
+    return basic_authorization(secret)
+
+
+def _json_body(reply: Reply) -> Any:
+    if not reply.content or not reply.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        return None
+    try:
+        return reply.json()
+    except msgspec.DecodeError:
+        return None
 
 
 def _describe(reply: Reply) -> str:
-    body = (
-        reply.json()
-        if reply.headers.get("content-type", "").startswith("application/json")
-        else None
-    )
+    body = _json_body(reply)
     if isinstance(body, dict) and "code" in body:
         return f"{reply.status} {body['code']}: {body.get('message', '')}"
     return f"{reply.status} {reply.text[:300]}"
@@ -122,10 +166,12 @@ def _slug(text: str) -> str:
 class _Run:
     def __init__(self, scenario: Scenario, driver: Driver) -> None:
         self.scenario = scenario
+        self.format = scenario.format
         self.driver = driver
         self.accounts: dict[str, _Account] = {}
-        self.sources: dict[str, tuple[str, str]] = {}
+        self.sources: dict[str, _Source] = {}
         self.segments: dict[str, str] = {}
+        self.secrets: list[str] = []
         self.now = scenario.start
         self.step: Step | None = None
         self.slug = _slug(scenario.name)
@@ -142,7 +188,7 @@ class _Run:
             )
         return self.accounts[alias]
 
-    def source(self, alias: str) -> tuple[str, str]:
+    def source(self, alias: str) -> _Source:
         if alias not in self.sources:
             raise self.fail(
                 f"a source named {alias!r} set up by an earlier step",
@@ -150,26 +196,112 @@ class _Run:
             )
         return self.sources[alias]
 
+    def segment_id(self, alias: str) -> str:
+        if alias not in self.segments:
+            raise self.fail(
+                f"a segment created with as: {alias}", f"segments {sorted(self.segments)}"
+            )
+        return self.segments[alias]
+
+    def connector_id(self, reference: str | ConnectorRef | None, alias: str) -> str:
+        """The connector a condition or check names (default: the account's current one)."""
+        if isinstance(reference, ConnectorRef) and reference.id is not None:
+            return reference.id
+        if isinstance(reference, ConnectorRef):
+            account = self.account(reference.account or alias)
+            name = reference.name
+        else:
+            account = self.account(alias)
+            name = reference
+        if name is None:
+            return account.connector_id or ""
+        if name not in account.connectors:
+            raise self.fail(
+                f"a connector named {name!r} set up on that account",
+                f"connectors {sorted(account.connectors)}",
+            )
+        return account.connectors[name]
+
     def ab(self, method: str, path: str, **kwargs: Any) -> Reply:
         return self.driver.call("abtasty", method, path, **kwargs)
 
     def seg(self, method: str, path: str, **kwargs: Any) -> Reply:
         return self.driver.call("segment", method, path, **kwargs)
 
-    def ok(self, reply: Reply, what: str) -> Any:
-        """The JSON of a setup request that must succeed."""
+    def required(self, reply: Reply, what: str) -> Any:
+        """The JSON of a request a step needs; a refusal becomes the step's outcome."""
         if not 200 <= reply.status < 300:
-            raise self.fail(f"{what} to succeed", _describe(reply))
+            raise _Refused(reply, what)
         return reply.json()
+
+    def read(self, reply: Reply, what: str, check: Any) -> Any:
+        """The JSON a check reads, or None when the check expects (and got) a refusal."""
+        if check.status is None and check.code is None:
+            if not 200 <= reply.status < 300:
+                raise self.fail(f"{what} to succeed", _describe(reply))
+            return reply.json()
+        body = _json_body(reply)
+        code = body.get("code") if isinstance(body, dict) else None
+        if (check.status is not None and reply.status != check.status) or (
+            check.code is not None and code != check.code
+        ):
+            wanted = " ".join(str(v) for v in (check.status, check.code) if v is not None)
+            raise self.fail(f"{what} refused with {wanted}", _describe(reply))
+        return None
 
     def clock_moved(self, reply: Reply) -> Reply:
         if reply.status == 200:
             self.now = parse_instant(reply.json()["now"])
         return reply
 
+    def resolve(self, function: str, argument: str | None) -> str:
+        """A ``${function:argument}`` reference's value in this run."""
+        name = argument or ""
+        if function == "now":
+            return format_instant(self.now)
+        if function == "api_key":
+            if name in self.accounts:
+                return self.accounts[name].api_key or ""
+            for account in self.accounts.values():
+                if name in account.keys:
+                    return account.keys[name]
+            raise self.fail(
+                f"${{api_key:{name}}} to name an account or a key kept with keep_old_as",
+                f"accounts {sorted(self.accounts)}",
+            )
+        if function == "write_key":
+            return self.source(name).write_key
+        if function == "account_id":
+            return self.account(name).id
+        if function == "source_id":
+            return self.source(name).id
+        if function == "connector_id":
+            return self.connector_id(None, name)
+        if function == "segment_id":
+            return self.segment_id(name)
+        raise self.fail(f"a reference this harness knows, not ${{{function}}}", "")
+
+    def expand(self, value: Any) -> Any:
+        """``value`` with every ``${...}`` reference in its text replaced."""
+        if isinstance(value, str):
+            return templates.expand(value, self.resolve)
+        if isinstance(value, dict):
+            return {key: self.expand(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.expand(item) for item in value]
+        return value
+
     # actions ---------------------------------------------------------------------------------
     def do(self, step: Step) -> Reply | None:
-        """Run one step's action; its reply, or None for a state check."""
+        """Run one step's action; its reply (the first refused one), or None for state checks."""
+        try:
+            return self.act(step)
+        except _Refused as refused:
+            if step.outcome is None:
+                raise self.fail(f"{refused.what} to succeed", _describe(refused.reply)) from None
+            return refused.reply
+
+    def act(self, step: Step) -> Reply | None:
         match step.body:
             case AtSpec(when=when):
                 return self.clock_moved(
@@ -198,6 +330,8 @@ class _Run:
                 return self.do_api_key(spec)
             case SourceSpec() as spec:
                 return self.do_source(spec)
+            case ResetSpec() as spec:
+                return self.do_reset(spec)
             case VisitorSpec() as spec:
                 return self.do_visitor(spec)
             case SendSpec() as spec:
@@ -208,10 +342,14 @@ class _Run:
                 return self.do_deliver(spec)
             case SegmentSpec() as spec:
                 return self.do_segment(spec)
-            case ResetSpec() as spec:
-                return self.do_reset(spec)
+            case RequestSpec() as spec:
+                return self.do_request(spec)
             case _:
                 assert_never(step.body)
+
+    def issued(self, account: _Account, key: str) -> None:
+        account.api_key = key
+        self.secrets.append(key)
 
     def do_account(self, spec: AccountSpec) -> Reply:
         reply = self.ab(
@@ -219,19 +357,20 @@ class _Run:
             "/api/accounts",
             json={"name": spec.name, "timezone": spec.timezone, "refresh_hour": spec.refresh_hour},
         )
-        if reply.status != 201:
-            return reply
-        account = self.accounts[spec.name] = _Account(reply.json()["id"])
+        account = self.accounts[spec.name] = _Account(
+            self.required(reply, "creating the account")["id"]
+        )
         if spec.connector is not None:
             reply = self.ab(
                 "POST",
                 f"/api/accounts/{account.id}/integrations/pull/segment",
                 json={"name": spec.connector},
             )
-            account.connector_id = self.ok(reply, "setting up the Segment connector")["id"]
+            account.connector_id = self.required(reply, "setting up the Segment connector")["id"]
+            account.connectors[spec.connector] = account.connector_id
         if spec.api_key:
             reply = self.ab("POST", f"/api/accounts/{account.id}/settings/integrations/api-key")
-            account.api_key = self.ok(reply, "generating the API key")["api_key"]
+            self.issued(account, self.required(reply, "generating the API key")["api_key"])
         return reply
 
     def do_connector(self, spec: ConnectorSpec) -> Reply:
@@ -242,7 +381,7 @@ class _Run:
             json={"name": spec.name},
         )
         if reply.status == 201:
-            account.connector_id = reply.json()["id"]
+            account.connector_id = account.connectors[spec.name] = reply.json()["id"]
         return reply
 
     def do_delete_connector(self, spec: DeleteConnectorSpec) -> Reply:
@@ -260,20 +399,22 @@ class _Run:
             return self.ab("DELETE", base)
         reply = self.ab("POST", base if spec.action == "generate" else f"{base}/regenerate")
         if reply.status == 201:
-            account.api_key = reply.json()["api_key"]
+            self.issued(account, reply.json()["api_key"])
         return reply
 
     def do_source(self, spec: SourceSpec) -> Reply:
         reply = self.seg("POST", "/_segment/sources", json={"name": spec.name})
-        created = self.ok(reply, "creating the source")
-        self.sources[spec.name] = (created["id"], created["write_key"])
+        created = self.required(reply, "creating the source")
+        source = self.sources[spec.name] = _Source(created["id"], created["write_key"])
+        self.secrets.append(source.write_key)
         for alias in spec.destinations:
             key = self.account(alias).api_key
             body: dict[str, Any] = {"type": "ab_tasty", "api_key": key or "no-key-yet"}
             if spec.endpoint:
                 body["endpoint"] = spec.endpoint
-            reply = self.seg("POST", f"/_segment/sources/{created['id']}/destinations", json=body)
-            self.ok(reply, f"connecting the AB Tasty destination of {alias!r}")
+            reply = self.seg("POST", f"/_segment/sources/{source.id}/destinations", json=body)
+            destination = self.required(reply, f"connecting the AB Tasty destination of {alias!r}")
+            source.destinations[alias] = destination["id"]
         return reply
 
     def do_visitor(self, spec: VisitorSpec) -> Reply:
@@ -305,12 +446,12 @@ class _Run:
             fields["traits"] = spec.traits
         message_id = spec.message_id or f"{self.slug}-{index + 1}"
         if spec.source is not None:
-            _, write_key = self.source(spec.source)
+            write_key = self.source(spec.source).write_key
             body = {**fields, "messageId": message_id}
             if spec.timestamp:
                 body["timestamp"] = spec.timestamp
             return self.seg(
-                "POST", f"/v1/{kind}", json=body, headers={"Authorization": _basic(write_key)}
+                "POST", tracking_path(kind), json=body, headers={"Authorization": _basic(write_key)}
             )
         account = self.account(spec.account or "")
         now = format_instant(self.now)
@@ -329,7 +470,7 @@ class _Run:
         message.setdefault("integrations", {})
         headers = {**PARTNER_HEADERS, **self.webhook_auth(account, spec.key)}
         return self.ab(
-            "POST", "/segment/webhook", content=msgspec.json.encode(message), headers=headers
+            "POST", ABTASTY_WEBHOOK_PATH, content=msgspec.json.encode(message), headers=headers
         )
 
     def do_send(self, spec: SendSpec) -> Reply:
@@ -348,23 +489,42 @@ class _Run:
                     **self.webhook_auth(self.account(spec.account or ""), spec.key),
                     **spec.headers,
                 }
-                reply = self.ab("POST", "/segment/webhook", content=content, headers=headers)
+                reply = self.ab("POST", ABTASTY_WEBHOOK_PATH, content=content, headers=headers)
             else:
-                _, write_key = self.source(spec.source or "")
+                write_key = self.source(spec.source or "").write_key
                 headers = {
                     "Content-Type": "application/json",
                     "Authorization": _basic(write_key),
                     **spec.headers,
                 }
-                reply = self.seg("POST", f"/v1/{spec.call}", content=content, headers=headers)
+                reply = self.seg("POST", tracking_path(spec.call), content=content, headers=headers)
         assert reply is not None
         return reply
+
+    def do_request(self, spec: RequestSpec) -> Reply:
+        headers = {name: self.expand(value) for name, value in spec.headers.items()}
+        content: bytes | None = None
+        if spec.raw is not None:
+            content = self.expand(spec.raw).encode()
+        elif spec.body is not UNSET:
+            content = msgspec.json.encode(self.expand(spec.body))
+            if not any(name.lower() == "content-type" for name in headers):
+                headers["Content-Type"] = "application/json"
+        fake: Fake = spec.to
+        return self.driver.call(
+            fake,
+            spec.method.upper(),
+            self.expand(spec.path),
+            content=content,
+            headers=headers,
+            params={name: self.expand(value) for name, value in spec.params.items()} or None,
+        )
 
     def do_client(self, spec: ClientSpec) -> Reply:
         from segment.analytics import Client
         from segment.analytics.request import APIError
 
-        _, write_key = self.source(spec.source)
+        write_key = self.source(spec.source).write_key
         with self.driver.segment_host() as host:
             client = Client(write_key, host=host, sync_mode=True, max_retries=0)
             for call in spec.calls:
@@ -408,7 +568,7 @@ class _Run:
         account = self.account(spec.account)
         conditions = [
             {
-                "connector_id": account.connector_id or "",
+                "connector_id": self.connector_id(c.connector, spec.account),
                 "trait": c.trait,
                 "operator": c.operator,
                 "value": c.value,
@@ -435,21 +595,31 @@ class _Run:
                     _describe(reply),
                 )
             return
-        body = (
-            reply.json()
-            if reply.content
-            and reply.headers.get("content-type", "").startswith("application/json")
-            else None
-        )
-        if outcome.status is not None and reply.status != outcome.status:
-            raise self.fail(f"status {outcome.status}", _describe(reply))
-        if outcome.code is not None and (
-            not isinstance(body, dict) or body.get("code") != outcome.code
-        ):
-            raise self.fail(f"code {outcome.code!r}", _describe(reply))
-        for key, value in (outcome.body or {}).items():
-            if not isinstance(body, dict) or body.get(key) != value:
-                raise self.fail(f"{key} = {value!r} in the answer", _describe(reply))
+        if isinstance(step.body, RequestSpec):
+            outcome = self.expand(msgspec.to_builtins(outcome))
+            status, code = outcome.get("status"), outcome.get("code")
+            body_wanted, headers_wanted = outcome.get("body"), outcome.get("headers", {})
+        else:
+            status, code = outcome.status, outcome.code
+            body_wanted, headers_wanted = outcome.body, outcome.headers
+        body = _json_body(reply)
+        if status is not None and reply.status != status:
+            raise self.fail(f"status {status}", _describe(reply))
+        if code is not None and (not isinstance(body, dict) or body.get("code") != code):
+            raise self.fail(f"code {code!r}", _describe(reply))
+        if body_wanted is not None:
+            problem = subset_problem(body_wanted, body, self.format)
+            if problem is not None:
+                raise self.fail(
+                    f"an answer holding {body_wanted}", f"{problem}: {_describe(reply)}"
+                )
+        for name, value in headers_wanted.items():
+            actual = reply.headers.get(name.lower())
+            if actual != value:
+                raise self.fail(
+                    f"header {name}: {value}",
+                    f"{name}: {actual}" if actual is not None else f"no {name} header",
+                )
 
     def expect(self, spec: ExpectSpec) -> None:
         if spec.builder is not None:
@@ -462,54 +632,136 @@ class _Run:
             self.expect_delivery(spec.delivery)
         if spec.refreshes is not None:
             self.expect_refreshes(spec.refreshes)
+        if spec.journal is not None:
+            self.expect_journal(spec.journal)
+
+    def builder_view(self, spec: BuilderExpect, criteria: Any) -> dict[str, list[tuple[Any, int]]]:
+        """The shown traits of the checked connector: key -> [(value, visitors)]."""
+        account = self.account(spec.account)
+        items = criteria["groups"][0]["items"]
+        if spec.connector is not None:
+            wanted = self.connector_id(spec.connector, spec.account)
+            item = next((i for i in items if i["connector_id"] == wanted), None)
+            if item is None:
+                raise self.fail(
+                    f"EXTERNAL DATA to have an item for connector {wanted}",
+                    f"items for {[i['connector_id'] for i in items]}",
+                )
+        else:
+            item = next(
+                (i for i in items if i["connector_id"] == account.connector_id),
+                items[0] if items else None,
+            )
+        view: dict[str, list[tuple[Any, int]]] = {}
+        sources: dict[str, str] = {}
+        for trait in (item or {"traits": []})["traits"]:
+            key = trait["key"]
+            # Before the builder said where a trait comes from, group traits were "group.*".
+            source = trait.get("source") or ("group" if key.startswith("group.") else "identify")
+            if spec.source is not None and source != spec.source:
+                continue
+            if key in view:
+                raise self.fail(
+                    f"one trait {key!r} (add source: identify or source: group to the check)",
+                    f"{key!r} shown from {sources[key]} and from {source}",
+                )
+            sources[key] = source
+            view[key] = [(v["value"], v["visitors"]) for v in trait["values"]]
+        return view
+
+    def shown_text(self, values: list[tuple[Any, int]]) -> str:
+        return "{" + ", ".join(f"{show(v, self.format)}: {n}" for v, n in values) + "}"
+
+    def find_value(self, values: list[tuple[Any, int]], wanted: Any) -> tuple[Any, int] | None:
+        return next((pair for pair in values if same_value(wanted, pair[0], self.format)), None)
 
     def expect_builder(self, spec: BuilderExpect) -> None:
         account = self.account(spec.account)
-        criteria = self.ok(
+        criteria = self.read(
             self.ab("GET", f"/api/accounts/{account.id}/segment-builder/criteria"),
             "reading the segment builder",
+            spec,
         )
-        items = criteria["groups"][0]["items"]
-        item = next(
-            (i for i in items if i["connector_id"] == account.connector_id),
-            items[0] if items else None,
-        )
-        shown = {
-            t["key"]: {as_text(v["value"]): v["visitors"] for v in t["values"]}
-            for t in (item or {"traits": []})["traits"]
-        }
+        if criteria is None:
+            return
+        view = self.builder_view(spec, criteria)
         if spec.exactly is not None:
-            wanted = {trait: _value_counts(values) for trait, values in spec.exactly.items()}
-            if shown != wanted:
-                raise self.fail(f"EXTERNAL DATA to show exactly {wanted}", f"{shown}")
+            self.builder_exactly(spec.exactly, view)
         for trait, values in spec.shows.items():
-            if trait not in shown:
+            if trait not in view:
                 raise self.fail(
                     f"trait {trait!r} shown under EXTERNAL DATA",
-                    f"traits shown: {sorted(shown) or 'none'}",
+                    f"traits shown: {sorted(view) or 'none'}",
                 )
-            for value, count in _value_counts(values).items():
-                if value not in shown[trait]:
+            for value, count in value_counts(values):
+                found = self.find_value(view[trait], value)
+                if found is None:
                     raise self.fail(
-                        f"{trait} = {value} shown", f"{trait} values shown: {shown[trait]}"
+                        f"{trait} = {show(value, self.format)} shown",
+                        f"{trait} values shown: {self.shown_text(view[trait])}",
                     )
-                if count is not None and shown[trait][value] != count:
+                if count is not None and found[1] != count:
                     raise self.fail(
-                        f"{trait} = {value} with {count} visitor(s)",
-                        f"{shown[trait][value]} visitor(s)",
+                        f"{trait} = {show(value, self.format)} with {count} visitor(s)",
+                        f"{found[1]} visitor(s)",
                     )
         for hidden in spec.hides:
-            trait, _, value = hidden.partition("=")
-            if (not value and trait in shown) or (value and value in shown.get(trait, {})):
+            if isinstance(hidden, TraitValue):
+                trait, value, whole = hidden.trait, hidden.value, hidden.value is UNSET
+            elif self.format < 2 and "=" in hidden:
+                trait, _, value = hidden.partition("=")
+                whole = not value
+            else:
+                trait, value, whole = hidden, UNSET, True
+            shown = trait in view and (whole or self.find_value(view[trait], value) is not None)
+            if shown:
+                what = trait if whole else f"{trait} = {show(value, self.format)}"
                 raise self.fail(
-                    f"{hidden} hidden (no matched, activated visitor)",
-                    f"shown: {trait} {shown.get(trait)}",
+                    f"{what} hidden (no matched, activated visitor)",
+                    f"shown: {trait} {self.shown_text(view[trait])}",
                 )
+
+    def builder_exactly(
+        self, exactly: dict[str, Any], view: dict[str, list[tuple[Any, int]]]
+    ) -> None:
+        wanted = {trait: value_counts(values) for trait, values in exactly.items()}
+
+        def text(traits: dict[str, list[tuple[Any, int | None]]]) -> str:
+            return (
+                "{"
+                + ", ".join(
+                    f"{trait}: {{"
+                    + ", ".join(
+                        show(v, self.format) + ("" if n is None else f": {n}") for v, n in pairs
+                    )
+                    + "}"
+                    for trait, pairs in traits.items()
+                )
+                + "}"
+            )
+
+        matches = set(wanted) == set(view) and all(
+            len(pairs) == len(view[trait])
+            and all(
+                (found := self.find_value(view[trait], value)) is not None
+                and (count is None or found[1] == count)
+                for value, count in pairs
+            )
+            for trait, pairs in wanted.items()
+        )
+        if not matches:
+            shown: dict[str, list[tuple[Any, int | None]]] = {
+                trait: list(pairs) for trait, pairs in view.items()
+            }
+            raise self.fail(f"EXTERNAL DATA to show exactly {text(wanted)}", text(shown))
 
     def expect_visitor(self, spec: VisitorExpect) -> None:
         account = self.account(spec.account)
         reply = self.ab("GET", f"/api/accounts/{account.id}/visitors/{spec.visitor_id}/segments")
-        member_of = set(self.ok(reply, "reading the visitor's segments")["segments"])
+        answer = self.read(reply, "reading the visitor's segments", spec)
+        if answer is None:
+            return
+        member_of = set(answer["segments"])
         names = {v: k for k, v in self.segments.items()}
         for alias in spec.in_:
             if self.segment_id(alias) not in member_of:
@@ -523,64 +775,214 @@ class _Run:
                     f"visitor {spec.visitor_id} not in segment {alias!r}", "it is in it"
                 )
 
-    def segment_id(self, alias: str) -> str:
-        if alias not in self.segments:
-            raise self.fail(
-                f"a segment created with as: {alias}", f"segments {sorted(self.segments)}"
-            )
-        return self.segments[alias]
-
     def expect_explain(self, spec: ExplainExpect) -> None:
         account = self.account(spec.account)
-        path = f"/api/accounts/{account.id}/segments/{self.segment_id(spec.segment)}/explain"
-        explanation = self.ok(
-            self.ab("GET", path, params={"visitor_id": spec.visitor_id}), "explaining"
+        segment_id = spec.segment_id or self.segment_id(spec.segment or "")
+        path = f"/api/accounts/{account.id}/segments/{segment_id}/explain"
+        explanation = self.read(
+            self.ab("GET", path, params={"visitor_id": spec.visitor_id}), "explaining", spec
         )
+        if explanation is None:
+            return
         if spec.matches is not None and explanation["matches"] != spec.matches:
             raise self.fail(
                 f"matches = {spec.matches}",
                 f"matches = {explanation['matches']}: {explanation['reasons']}",
             )
         text = " ".join(explanation["reasons"]).lower()
-        for reason in spec.reasons:
+        for reason in [*spec.reasons, *spec.contains]:
             if reason.lower() not in text:
                 raise self.fail(f"a reason saying {reason!r}", f"reasons {explanation['reasons']}")
+        for reason in spec.not_contains:
+            if reason.lower() in text:
+                raise self.fail(f"no reason saying {reason!r}", f"reasons {explanation['reasons']}")
 
     def expect_delivery(self, spec: DeliveryExpect) -> None:
-        source_id, _ = self.source(spec.source)
-        overview = self.ok(
-            self.seg("GET", f"/_segment/sources/{source_id}/delivery-overview"),
+        source = self.source(spec.source)
+        overview = self.read(
+            self.seg("GET", f"/_segment/sources/{source.id}/delivery-overview"),
             "reading the delivery overview",
+            spec,
         )
+        if overview is None:
+            return
         stages = overview["stages"]
         for stage, count in spec.stages.items():
             if stages.get(stage) != count:
                 raise self.fail(f"{stage} = {count}", f"stages {stages}")
+        for message in spec.messages:
+            self.expect_message(message, source, overview["messages"])
+
+    def expect_message(self, spec: MessageExpect, source: _Source, records: list[Any]) -> None:
+        found = [r for r in records if r["message_id"] == spec.message_id]
+        if spec.destination is not None:
+            if spec.destination not in source.destinations:
+                raise self.fail(
+                    f"a destination of {spec.destination!r} on that source",
+                    f"destinations of {sorted(source.destinations)}",
+                )
+            found = [
+                r for r in found if r["destination_id"] == source.destinations[spec.destination]
+            ]
+        if not found:
+            raise self.fail(
+                f"message {spec.message_id!r} in the delivery overview",
+                f"messages {sorted({str(r['message_id']) for r in records})[:20]}",
+            )
+        for record in found:
+            for name in ("type", "stage", "attempts", "last_status"):
+                wanted = getattr(spec, name)
+                if wanted is not UNSET and record[name] != wanted:
+                    raise self.fail(
+                        f"message {spec.message_id} {name} = {wanted!r}",
+                        f"{name} = {record[name]!r} ({_record_text(record)})",
+                    )
+            if spec.last_code is not UNSET:
+                code = _code_of(record.get("last_body"))
+                if code != spec.last_code:
+                    raise self.fail(
+                        f"message {spec.message_id} last code {spec.last_code!r}",
+                        f"{code!r} ({_record_text(record)})",
+                    )
+            if spec.next_attempt_at is not UNSET:
+                actual = record["next_attempt_at"]
+                same = (
+                    actual is None
+                    if spec.next_attempt_at is None
+                    else same_instant(spec.next_attempt_at, actual)
+                )
+                if not same:
+                    raise self.fail(
+                        f"message {spec.message_id} next attempt at {spec.next_attempt_at}",
+                        f"{actual} ({_record_text(record)})",
+                    )
 
     def expect_refreshes(self, spec: RefreshesExpect) -> None:
         account = self.account(spec.account)
-        runs = self.ok(
+        answer = self.read(
             self.ab("GET", f"/api/accounts/{account.id}/audiences/refreshes"),
             "reading the refreshes",
-        )["refreshes"]
+            spec,
+        )
+        if answer is None:
+            return
+        runs = answer["refreshes"]
         if spec.count is not None and len(runs) != spec.count:
             raise self.fail(
                 f"{spec.count} refresh(es)", f"{len(runs)}: {[r['scheduled_for'] for r in runs]}"
             )
         if spec.last is not None:
             if not runs:
-                raise self.fail(f"a last refresh with {spec.last}", "no refresh has run")
-            for key, value in spec.last.items():
-                if runs[-1].get(key) != value:
-                    raise self.fail(f"last refresh {key} = {value!r}", f"{runs[-1]}")
+                raise self.fail("a last refresh", "no refresh has run")
+            self.expect_run(spec.last, runs[-1], "last refresh")
+        if spec.runs is not None:
+            if len(runs) != len(spec.runs):
+                raise self.fail(
+                    f"{len(spec.runs)} refresh(es)",
+                    f"{len(runs)}: {[r['scheduled_for'] for r in runs]}",
+                )
+            for i, (wanted, run) in enumerate(zip(spec.runs, runs, strict=True)):
+                self.expect_run(wanted, run, f"refresh {i + 1}")
+        if spec.next_refresh_at is not None and not same_instant(
+            spec.next_refresh_at, answer.get("next_refresh_at")
+        ):
+            raise self.fail(
+                f"the next refresh at {spec.next_refresh_at}", str(answer.get("next_refresh_at"))
+            )
+
+    def expect_run(self, wanted: RunExpect, run: dict[str, Any], label: str) -> None:
+        for name in wanted.__struct_fields__:
+            value = getattr(wanted, name)
+            if value is UNSET:
+                continue
+            same = (
+                same_instant(value, run.get(name))
+                if isinstance(value, str)
+                else run.get(name) == value
+            )
+            if not same:
+                raise self.fail(f"{label} {name} = {value!r}", f"{run}")
+
+    def expect_journal(self, spec: JournalExpect) -> None:
+        params: dict[str, str] = {}
+        if spec.account is not None:
+            params["account_id"] = self.account(spec.account).id
+        answer = self.read(
+            self.driver.call(spec.fake, "GET", "/_harness/requests", params=params or None),
+            "reading the request journal",
+            spec,
+        )
+        if answer is None:
+            return
+        entries = answer["requests"]
+        self.journal_secrets(entries)
+        if spec.count is not None and len(entries) != spec.count:
+            raise self.fail(
+                f"{spec.count} journaled request(s)",
+                f"{len(entries)}: {[_entry_line(e) for e in entries][-10:]}",
+            )
+        for wanted in spec.contains:
+            if not any(self.entry_matches(wanted, entry) for entry in entries):
+                raise self.fail(
+                    f"a journaled request like {self.entry_text(wanted)}",
+                    f"{len(entries)} request(s), none like it; last: {[_entry_line(e) for e in entries][-5:]}",
+                )
+        for unwanted in spec.not_contains:
+            match = next((e for e in entries if self.entry_matches(unwanted, e)), None)
+            if match is not None:
+                raise self.fail(
+                    f"no journaled request like {self.entry_text(unwanted)}",
+                    f"{_entry_line(match)} at {match['at']}",
+                )
+
+    def journal_secrets(self, entries: list[Any]) -> None:
+        text = msgspec.json.encode(entries).decode()
+        for secret in self.secrets:
+            for fragment in secret_fragments(secret):
+                if fragment in text:
+                    raise self.fail(
+                        "no secret in the journal beyond its last 4 characters",
+                        f"{fragment!r}, part of the secret ending {secret[-4:]!r} (or of its base64)",
+                    )
+
+    def entry_matches(self, wanted: JournalEntryExpect, entry: dict[str, Any]) -> bool:
+        expected = self.expand(msgspec.to_builtins(wanted))
+        for name in ("method", "path", "status"):
+            if name in expected and entry.get(name) != expected[name]:
+                return False
+        headers = {k.lower(): v for k, v in entry.get("headers", {}).items()}
+        for name, value in expected.get("headers", {}).items():
+            if headers.get(name.lower()) != value:
+                return False
+        return all(
+            subset_problem(expected[name], entry.get(name), max(self.format, 2)) is None
+            for name in ("body", "response")
+            if name in expected
+        )
+
+    def entry_text(self, wanted: JournalEntryExpect) -> str:
+        return msgspec.json.encode(self.expand(msgspec.to_builtins(wanted))).decode()
 
 
-def _value_counts(values: Any) -> dict[str, int | None]:
-    if isinstance(values, dict):
-        return {as_text(value): count for value, count in values.items()}
-    if isinstance(values, list):
-        return {as_text(value): None for value in values}
-    return {as_text(values): None}
+def _entry_line(entry: dict[str, Any]) -> str:
+    return f"{entry['method']} {entry['path']} {entry['status']}"
+
+
+def _code_of(body: Any) -> str | None:
+    if not isinstance(body, str):
+        return None
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    return decoded.get("code") if isinstance(decoded, dict) else None
+
+
+def _record_text(record: dict[str, Any]) -> str:
+    return (
+        f"stage {record['stage']}, {record['attempts']} attempt(s), last status "
+        f"{record['last_status']}, next attempt {record['next_attempt_at']}"
+    )
 
 
 def run_scenario(scenario: Scenario, driver: Driver) -> ScenarioResult:
@@ -591,12 +993,14 @@ def run_scenario(scenario: Scenario, driver: Driver) -> ScenarioResult:
     refused = driver.begin(scenario.start)
     if refused is not None:
         result.passed = False
-        result.failure = StepFailure(
-            scenario,
-            None,
-            f"the clock at or before {format_instant(scenario.start)} (play with --restart, or start harness serve with --clock manual --now)",
-            _describe(refused),
-        )
+        if refused.status == 0:  # nothing answered
+            expected = "a running harness serve"
+        else:
+            expected = (
+                f"the clock at or before {format_instant(scenario.start)} (play with "
+                "--restart, or start harness serve with --clock manual --now)"
+            )
+        result.failure = StepFailure(scenario, None, expected, _describe(refused))
     for step in scenario.steps:
         if not result.passed:
             result.steps.append(StepResult(step.index, step.line, step.action, "skipped"))

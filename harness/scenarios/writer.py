@@ -15,7 +15,7 @@ import msgspec
 import yaml
 
 from harness.core.clock import format_instant
-from harness.scenarios.model import (
+from harness.scenarios.specs import (
     AdvanceSpec,
     AtSpec,
     OutcomeSpec,

@@ -1,6 +1,16 @@
 """The fake Segment: Tracking API ingest and cloud-mode delivery to destinations."""
 
-from harness.segment.delivery import RetryPolicy, Transport, TransportResponse
+from harness.segment.delivery import RetryPolicy, Transport, TransportResponse, is_delivered
+from harness.segment.scripted_faults import HeldDeliveries, Outage, ScriptedFaults
 from harness.segment.service import FakeSegment
 
-__all__ = ["FakeSegment", "RetryPolicy", "Transport", "TransportResponse"]
+__all__ = [
+    "FakeSegment",
+    "HeldDeliveries",
+    "Outage",
+    "RetryPolicy",
+    "ScriptedFaults",
+    "Transport",
+    "TransportResponse",
+    "is_delivered",
+]

@@ -7,8 +7,6 @@ guarantee.
 
 from __future__ import annotations
 
-import base64
-import json
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +14,6 @@ from typing import Any, Protocol
 
 AB_TASTY_DESTINATION = "AB Tasty client side"
 AB_TASTY_TYPES = frozenset({"identify", "group"})
-USER_AGENT = "Segment.io/1.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +56,6 @@ def sends_to(message: dict[str, Any], destination: str = AB_TASTY_DESTINATION) -
     if destination in integrations:
         return integrations[destination] is not False
     return integrations.get("All", True) is not False
-
-
-def partner_headers(api_key: str) -> dict[str, str]:
-    """The headers Segment sends a partner destination."""
-    settings = base64.b64encode(json.dumps({"apiKey": api_key}).encode()).decode()
-    return {
-        "Authorization": "Basic " + base64.b64encode(f"{api_key}:".encode()).decode(),
-        "User-Agent": USER_AGENT,
-        "Content-Type": "application/json",
-        "X-Segment-Settings": settings,
-    }
 
 
 @dataclass(frozen=True, slots=True)

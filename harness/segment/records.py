@@ -16,6 +16,8 @@ Stage = Literal[
     "retrying", "delivered", "failed_delivery", "filtered_at_destination", "failed_on_ingest"
 ]
 STAGES = ("received", "failed_on_ingest", "filtered_at_destination", "failed_delivery", "delivered")
+DELIVERY_STAGES = ("retrying", *STAGES[1:])
+"""The stages a message can be in (``received`` counts them all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +51,31 @@ class Destination:
     name: str = AB_TASTY_DESTINATION
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt: when, what the destination answered, and what followed.
+
+    Attributes:
+        status: The HTTP status, or None when the destination did not answer (timeout).
+        outcome: ``delivered``, ``retry`` (another attempt is due) or ``failed``.
+        detail: The start of the answer's body, or the transport error.
+        next_attempt_at: When the retry falls due, for ``retry``.
+    """
+
+    at: datetime
+    status: int | None
+    outcome: Literal["delivered", "retry", "failed"]
+    detail: str
+    next_attempt_at: datetime | None = None
+
+
 @dataclass(slots=True)
 class DeliveryRecord:
     """One message on its way to one destination (or stopped before it).
 
     ``id`` is given by the store; a record in stage ``retrying`` with ``next_attempt_at`` is
-    a delivery attempt due at that time on its source's clock.
+    a delivery attempt due at that time on its source's clock. ``received_at`` is when the
+    Tracking API took the message; ``history`` holds every attempt made, oldest first.
     """
 
     source_id: str
@@ -71,3 +92,22 @@ class DeliveryRecord:
     payload: bytes = b""
     retries: int = 0
     id: int = 0
+    received_at: datetime | None = None
+    history: tuple[Attempt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """A page of a source's deliveries, with the delivery overview's counts.
+
+    Attributes:
+        stages: The overview's counts (``received`` counts every arrival).
+        retrying: Messages still being retried (in no final stage yet).
+        messages: The page, newest first.
+        total: How many messages match the filters.
+    """
+
+    stages: dict[str, int]
+    retrying: int
+    messages: list[DeliveryRecord]
+    total: int

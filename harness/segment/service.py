@@ -21,6 +21,7 @@ import msgspec
 
 from harness.core.clock import Clock, ClockBook
 from harness.core.errors import HarnessError, mask_secret
+from harness.core.protocol import partner_headers
 from harness.segment import tracking
 from harness.segment.delivery import (
     AB_TASTY_TYPES,
@@ -28,15 +29,25 @@ from harness.segment.delivery import (
     Transport,
     is_delivered,
     is_retryable,
-    partner_headers,
     sends_to,
 )
 from harness.segment.ratelimit import RateLimiter
-from harness.segment.records import STAGES, DeliveryRecord, Destination, Source, Stage
+from harness.segment.records import (
+    DELIVERY_STAGES,
+    STAGES,
+    Attempt,
+    DeliveryPage,
+    DeliveryRecord,
+    Destination,
+    Source,
+    Stage,
+)
 from harness.segment.store import MemorySegmentStore, SegmentStore
 
 __all__ = [
     "STAGES",
+    "Attempt",
+    "DeliveryPage",
     "DeliveryRecord",
     "Destination",
     "FakeSegment",
@@ -46,6 +57,7 @@ __all__ = [
 ]
 
 KEPT_RESPONSE_CHARS = 2_000
+ATTEMPT_DETAIL_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,14 +222,14 @@ class FakeSegment:
         else:
             items, rejected = [{**body, "type": path_type}], []
         now = self.clocks.clock(source.clock).now()
-        records = [self._rejection(source.id, rejection) for rejection in rejected]
+        records = [self._rejection(source.id, rejection, now) for rejection in rejected]
         received = len(rejected)
         destinations = self.store.destinations(source.id) if items else []
         for item in items:
             received += 1
             outcome = tracking.normalize(item, now, self._new_message_id)
             if isinstance(outcome, tracking.IngestRejection):
-                records.append(self._rejection(source.id, outcome))
+                records.append(self._rejection(source.id, outcome, now))
             else:
                 records.extend(self._deliveries(source.id, outcome, destinations, now))
         ids = self.store.receive(source.id, received, records)
@@ -232,7 +244,9 @@ class FakeSegment:
         return str(uuid.UUID(int=bits, version=4))
 
     @staticmethod
-    def _rejection(source_id: str, rejection: tracking.IngestRejection) -> DeliveryRecord:
+    def _rejection(
+        source_id: str, rejection: tracking.IngestRejection, now: datetime
+    ) -> DeliveryRecord:
         return DeliveryRecord(
             source_id,
             rejection.message_id,
@@ -240,6 +254,7 @@ class FakeSegment:
             None,
             "failed_on_ingest",
             last_body=rejection.reason,
+            received_at=now,
         )
 
     def _deliveries(
@@ -265,6 +280,7 @@ class FakeSegment:
                     payload=payload,
                     next_attempt_at=now if stage == "retrying" else None,
                     first_attempt_at=now if stage == "retrying" else None,
+                    received_at=now,
                 )
             )
         return records
@@ -290,11 +306,14 @@ class FakeSegment:
             response.body if response.status is not None else response.error or "no answer"
         )[:KEPT_RESPONSE_CHARS]
         record.next_attempt_at = None
+        detail = record.last_body[:ATTEMPT_DETAIL_CHARS]
         if is_delivered(response):
             record.stage = "delivered"
+            record.history = (*record.history, Attempt(now, response.status, "delivered", detail))
             return record
         if not is_retryable(response):
             record.stage = "failed_delivery"
+            record.history = (*record.history, Attempt(now, response.status, "failed", detail))
             return record
         record.retries += 1
         delay = self.retry_policy.delay(record.retries, record.last_delay, self._jitter(record))
@@ -302,10 +321,12 @@ class FakeSegment:
         assert record.first_attempt_at is not None
         if due - record.first_attempt_at > self.retry_policy.window:
             record.stage = "failed_delivery"
+            record.history = (*record.history, Attempt(now, response.status, "failed", detail))
             return record
         record.last_delay = delay
         record.next_attempt_at = due
         record.stage = "retrying"
+        record.history = (*record.history, Attempt(now, response.status, "retry", detail, due))
         return record
 
     def _jitter(self, record: DeliveryRecord) -> random.Random:
@@ -356,6 +377,47 @@ class FakeSegment:
             if record.stage != "retrying":
                 stages[record.stage] += 1
         return Overview(stages, records)
+
+    def sources(self) -> list[Source]:
+        """Every source of the workspace, oldest first."""
+        return self.store.sources()
+
+    def deliveries(
+        self,
+        source_id: str,
+        *,
+        stage: str | None = None,
+        message_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> DeliveryPage:
+        """The delivery overview's counts and one page of its messages, newest first.
+
+        Args:
+            source_id: The source.
+            stage: Only messages in this stage (``retrying`` included).
+            message_id: Only this message (one record per destination).
+            offset: Messages to skip.
+            limit: At most this many.
+
+        Raises:
+            HarnessError: ``source_not_found``; ``invalid_body`` for an unknown stage.
+        """
+        if stage is not None and stage not in DELIVERY_STAGES:
+            raise HarnessError(
+                "invalid_body",
+                f"stage {stage[:30]!r} is not a delivery stage; use one of "
+                f"{', '.join(DELIVERY_STAGES)}.",
+            )
+        self.run_due()
+        self.source(source_id)
+        return self.store.delivery_page(
+            source_id,
+            stage=stage,
+            message_id=message_id,
+            offset=max(offset, 0),
+            limit=max(limit, 0),
+        )
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source with its destinations and deliveries."""

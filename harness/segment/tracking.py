@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harness.abtasty.keys import basic_user
-from harness.abtasty.spec import anonymous_id_problem, decode_json_object
 from harness.core.clock import format_instant, instant_problem, parse_instant
 from harness.core.errors import HarnessError
+from harness.core.protocol import anonymous_id_problem, basic_header_user, decode_json_object
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -28,12 +27,9 @@ def write_key_of(authorization: str | None, body: dict[str, Any]) -> str:
     Raises:
         HarnessError: ``invalid_write_key`` when neither carries one.
     """
-    if authorization:
-        scheme, _, credentials = authorization.strip().partition(" ")
-        if scheme.lower() == "basic":
-            username = basic_user(credentials)
-            if username:
-                return username
+    username = basic_header_user(authorization)
+    if username:
+        return username
     key = body.get("writeKey")
     if isinstance(key, str) and key:
         return key

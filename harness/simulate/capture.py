@@ -7,8 +7,8 @@ from typing import IO
 import msgspec
 
 from harness.core.clock import Clock, format_instant
-from harness.http.journal import mask_authorization
-from harness.segment.delivery import TransportResponse
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH, SETTINGS_HEADER, mask_authorization
+from harness.segment import TransportResponse
 
 
 class CaptureRecorder:
@@ -25,13 +25,13 @@ class CaptureRecorder:
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> TransportResponse:
         """Write one delivery."""
-        kept = {k: v for k, v in headers.items() if k.lower() != "x-segment-settings"}
+        kept = {k: v for k, v in headers.items() if k.lower() != SETTINGS_HEADER.lower()}
         if "Authorization" in kept:
             kept["Authorization"] = mask_authorization(kept["Authorization"])
         line = {
             "at": format_instant(self.clock.now()),
             "method": "POST",
-            "path": "/segment/webhook",
+            "path": ABTASTY_WEBHOOK_PATH,
             "headers": kept,
             "body": msgspec.json.decode(body),
         }

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from harness.core.clock import Clock
-from harness.segment.delivery import Transport, TransportResponse, is_delivered
-from harness.segment.scripted_faults import HeldDeliveries
+from harness.segment import HeldDeliveries, Transport, TransportResponse, is_delivered
 
 INJECTED_FAILURES: tuple[int | None, ...] = (500, 502, 503, 429, None)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -13,9 +12,10 @@ from typing import Any
 import msgspec
 
 from harness import ManualClock
+from harness.core.protocol import basic_authorization
 from harness.runtime.stack import Harness
 from harness.runtime.transports import INPROCESS_ABTASTY
-from harness.segment.delivery import Transport
+from harness.segment import Transport
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
 from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
@@ -124,7 +124,7 @@ class Simulation:
         self.harness.segment.add_destination(
             source.id, api_key, EXTERNAL_ENDPOINT if destination else None
         )
-        self._auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        self._auth = basic_authorization(write_key)
 
     def events(self) -> list[Event]:
         """The run's sightings and calls, in time order (deterministic for the seeds)."""
@@ -185,9 +185,17 @@ class Simulation:
             start=config.stream.start,
             end=self.clock.now(),
             steps=self.recorder.steps,
-            cohorts=self.cohorts(),
+            cohorts=self.cohort_values(),
             refreshes=len(self.harness.abtasty.refreshes(self.account_id)),
         )
+
+    def cohort_values(self) -> dict[str, list[tuple[Any, int]]]:
+        """EXTERNAL DATA as the builder lists it: trait -> [(value, visitors)], typed values
+        kept apart (``true``, ``1`` and ``"1"`` are three)."""
+        if self.account_id is None:
+            raise ValueError("this run delivered to an external destination")
+        (item,) = self.harness.abtasty.criteria(self.account_id)
+        return {trait.key: [(v.value, v.visitors) for v in trait.values] for trait in item.traits}
 
     def cohorts(self) -> dict[str, dict[Any, int]]:
         """The in-process AB Tasty's EXTERNAL DATA: trait -> value -> visitors."""

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from harness.core.clock import Clock
-from harness.scenarios.model import (
+from harness.scenarios.specs import (
     AccountSpec,
     AtSpec,
     BuilderExpect,
@@ -24,11 +24,12 @@ from harness.scenarios.model import (
     OutcomeSpec,
     RefreshesExpect,
     SendSpec,
+    ValueCount,
     VisitorSpec,
 )
 from harness.scenarios.writer import ScenarioDraft
 from harness.scenarios.writer import write_scenario as write_draft
-from harness.segment.delivery import Transport, TransportResponse
+from harness.segment import Transport, TransportResponse
 
 
 @dataclass(slots=True)
@@ -72,11 +73,11 @@ def write_scenario(
     start: datetime,
     end: datetime,
     steps: list[RecordedStep],
-    cohorts: dict[str, dict[Any, int]],
+    cohorts: dict[str, list[tuple[Any, int]]],
     refreshes: int,
 ) -> None:
-    """Write the recorded run as a scenario file, built from the scenario specs."""
-    draft = ScenarioDraft(name, start, description=description)
+    """Write the recorded run as a format 2 scenario file, built from the scenario specs."""
+    draft = ScenarioDraft(name, start, description=description, format=2)
     draft.add(AccountSpec(name="shop"))
     now = start
     for step in sorted(steps, key=lambda s: s.at):  # stable: same-instant steps keep their order
@@ -94,8 +95,19 @@ def write_scenario(
     draft.add(AtSpec(end))
     draft.add(
         ExpectSpec(
-            builder=BuilderExpect(account="shop", exactly=cohorts),
+            builder=BuilderExpect(
+                account="shop",
+                exactly={trait: _values(pairs) for trait, pairs in cohorts.items()},
+            ),
             refreshes=RefreshesExpect(account="shop", count=refreshes),
         )
     )
     write_draft(path, draft)
+
+
+def _values(pairs: list[tuple[Any, int]]) -> dict[Any, int] | list[dict[str, Any]]:
+    """``{value: visitors}``, unless two values are one mapping key (``true`` and ``1``)."""
+    as_mapping = dict(pairs)
+    if len(as_mapping) == len(pairs):
+        return as_mapping
+    return [msgspec.to_builtins(ValueCount(value, visitors)) for value, visitors in pairs]

@@ -6,7 +6,6 @@ HTTP, so a test costs microseconds); the pytest plugin hands them out as fixture
 
 from __future__ import annotations
 
-import base64
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ from harness.abtasty import AbTasty
 from harness.abtasty.records import Account, Connector, RefreshRun
 from harness.abtasty.service import Explanation
 from harness.core.clock import parse_instant
+from harness.core.protocol import basic_authorization
 from harness.core.timeline import advance_clock
 from harness.runtime.stack import Harness
 from harness.segment.scripted_faults import Outage
@@ -33,7 +33,7 @@ def instant(when: str | datetime) -> datetime:
 
 def basic_auth(secret: str) -> str:
     """``Basic base64("<secret>:")``: how Segment sends an API key or a write key."""
-    return "Basic " + base64.b64encode(f"{secret}:".encode()).decode()
+    return basic_authorization(secret)
 
 
 def segment_message(
@@ -197,6 +197,11 @@ class SourceHandle:
         source, write_key = harness.segment.create_source(name)
         destination = harness.segment.add_destination(source.id, account.api_key)
         return cls(harness, source, write_key, destination.id)
+
+    @property
+    def source_id(self) -> str:
+        """The source's id (as the delivery overview route names it)."""
+        return self.source.id
 
     def call(self, kind: str, **fields: Any) -> None:
         """One Tracking API call (``identify``, ``group``, ``track``, ``page``, ...), camelCase fields."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.scenarios import ScenarioError, load_scenario
-from harness.scenarios.model import AccountSpec, AdvanceSpec, CallSpec, parse_duration
+from harness.scenarios.specs import AccountSpec, AdvanceSpec, CallSpec, parse_duration
 
 
 def _load(tmp_path: Path, text: str) -> object:
@@ -54,13 +54,13 @@ def test_loader_parses_typed_steps(tmp_path: Path) -> None:
             "name: x\nsteps:\n  - identify: {account: shop, anonymous_id: 5}\n",
             3,
             "steps[0].identify.anonymous_id",
-            "Expected `str | null`",
+            "expected text or null, got the number 5",
         ),
         (
             "name: x\nsteps:\n  - identify: {account: s, anonymus_id: a}\n",
             3,
             "steps[0].identify",
-            "unknown field `anonymus_id`",
+            "unknown field 'anonymus_id'",
         ),
         ("name: x\nsteps:\n  - fly: {to: moon}\n", 3, "steps[0]", "unknown action 'fly'"),
         ("name: x\nsteps:\n  - at: tomorrow\n", 3, "steps[0].at", "not an ISO-8601"),
@@ -77,7 +77,7 @@ def test_loader_parses_typed_steps(tmp_path: Path) -> None:
             "name: x\nsteps:\n  - segment:\n      account: s\n      as: x\n      conditions:\n        - {trait: plan, operator: 3}\n",
             7,
             "steps[0].segment.conditions[0].operator",
-            "Expected `str`",
+            "expected text, got the number 3",
         ),
         (
             "name: x\nstart: 2026-03-02 12:00\nsteps:\n  - at: 2026-03-02T12:00:00Z\n",

@@ -36,7 +36,7 @@ def test_play_passing_file_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "PASS 3 am activation" in out
     assert "1 passed, 0 failed" in out
-    assert "line 12: identify" in out
+    assert "line 14: identify" in out
 
 
 def test_play_failing_file_exits_1_and_cites_line(
@@ -167,3 +167,15 @@ def test_play_live_with_restart_plays_a_whole_folder(capsys: pytest.CaptureFixtu
             == 0
         )
     assert "0 failed" in capsys.readouterr().out
+
+
+def test_play_live_unreachable_server_says_it_cannot_reach_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from harness.runtime.server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["play", "--url", url, str(ACTIVATION)]) == 2
+    err = capsys.readouterr().err
+    assert f"Cannot reach the fake AB Tasty at {url}" in err
+    assert "harness serve" in err

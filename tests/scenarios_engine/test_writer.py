@@ -9,7 +9,7 @@ from typing import get_args
 import pytest
 
 from harness.scenarios import load_scenario
-from harness.scenarios.model import STEP_SPECS, StepBody
+from harness.scenarios.specs import STEP_SPECS, StepBody
 from harness.scenarios.writer import DraftStep, ScenarioDraft, format_duration, write_scenario
 
 ROOT = Path(__file__).resolve().parents[2]

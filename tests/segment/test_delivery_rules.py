@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
 import random
 from datetime import timedelta
 
@@ -16,7 +14,6 @@ from harness.segment.delivery import (
     RetryPolicy,
     TransportResponse,
     is_retryable,
-    partner_headers,
     sends_to,
 )
 
@@ -63,14 +60,6 @@ def test_delivery_integrations_object(integrations: object, sent: bool) -> None:
 )
 def test_delivery_what_is_retried(status: int | None, retried: bool) -> None:
     assert is_retryable(TransportResponse(status, "")) is retried
-
-
-def test_delivery_partner_headers() -> None:
-    headers = partner_headers("abt_key")
-    assert headers["Authorization"] == "Basic " + base64.b64encode(b"abt_key:").decode()
-    assert headers["User-Agent"] == "Segment.io/1.0"
-    assert headers["Content-Type"] == "application/json"
-    assert json.loads(base64.b64decode(headers["X-Segment-Settings"])) == {"apiKey": "abt_key"}
 
 
 def _schedule(policy: RetryPolicy, seed: int) -> list[timedelta]:

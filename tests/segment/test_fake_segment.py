@@ -160,3 +160,62 @@ def test_fake_segment_destination_setup_validation() -> None:
     with pytest.raises(HarnessError) as missing:
         ws.segment.add_destination("src_nope", "k")
     assert missing.value.code == "source_not_found"
+
+
+def test_fake_segment_attempt_history_records_each_attempt_and_retry() -> None:
+    ws = Workspace(script=[503, None], then=200)
+    ws.send("identify", anonymousId="a", messageId="m1")
+    ws.advance(4 * 3600)
+    (record,) = ws.segment.deliveries(ws.source.id).messages
+    assert [(a.status, a.outcome) for a in record.history] == [
+        (503, "retry"),
+        (None, "retry"),
+        (200, "delivered"),
+    ]
+    assert record.history[0].at == t("2026-03-02T20:00:00Z") == record.received_at
+    assert record.history[0].next_attempt_at == record.history[1].at
+    assert record.history[2].next_attempt_at is None
+
+
+def test_fake_segment_attempt_history_refused_is_failed() -> None:
+    ws = Workspace(script=[400])
+    ws.send("identify", anonymousId="a")
+    (record,) = ws.segment.deliveries(ws.source.id).messages
+    assert [(a.status, a.outcome) for a in record.history] == [(400, "failed")]
+
+
+def test_fake_segment_deliveries_newest_first_paged_and_filtered() -> None:
+    ws = Workspace()
+    for n in range(5):
+        ws.send("identify", anonymousId="a", messageId=f"m{n}")
+    ws.send("track", anonymousId="a", event="e", messageId="t1")
+    page = ws.segment.deliveries(ws.source.id, offset=1, limit=2)
+    assert [r.message_id for r in page.messages] == ["m4", "m3"]
+    assert page.total == 6
+    assert page.stages == ws.stages()
+    filtered = ws.segment.deliveries(ws.source.id, stage="filtered_at_destination")
+    assert [r.message_id for r in filtered.messages] == ["t1"]
+    assert [
+        r.message_id for r in ws.segment.deliveries(ws.source.id, message_id="m2").messages
+    ] == ["m2"]
+
+
+def test_fake_segment_deliveries_count_retrying_apart() -> None:
+    ws = Workspace(script=[503])
+    ws.send("identify", anonymousId="a")
+    page = ws.segment.deliveries(ws.source.id)
+    assert page.retrying == 1
+    assert page.stages["delivered"] == 0
+
+
+def test_fake_segment_deliveries_unknown_stage_is_invalid_body() -> None:
+    ws = Workspace()
+    with pytest.raises(HarnessError) as raised:
+        ws.segment.deliveries(ws.source.id, stage="received")
+    assert raised.value.code == "invalid_body"
+
+
+def test_fake_segment_sources_oldest_first() -> None:
+    ws = Workspace()
+    other, _ = ws.segment.create_source("app")
+    assert [s.id for s in ws.segment.sources()] == [ws.source.id, other.id]

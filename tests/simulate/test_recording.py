@@ -54,3 +54,37 @@ def test_recording_playback_detects_a_changed_result(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(document))
     result = run_scenario(load_scenario(path), shared_in_process_driver())
     assert not result.passed
+
+
+def test_recording_writes_format_2_with_typed_values_kept_apart(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from harness.scenarios.specs import BuilderExpect, ExpectSpec
+    from harness.simulate.scenario_writer import write_scenario
+
+    path = tmp_path / "typed.yaml"
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    write_scenario(
+        path,
+        name="typed",
+        description="",
+        start=start,
+        end=start,
+        steps=[],
+        cohorts={"flag": [(True, 1), (1, 2), ("1", 3)], "plan": [("pro", 4)]},
+        refreshes=0,
+    )
+    scenario = load_scenario(path)
+    assert scenario.format == 2
+    expect = scenario.steps[-1].body
+    assert isinstance(expect, ExpectSpec)
+    assert isinstance(expect.builder, BuilderExpect)
+    assert expect.builder.exactly == {
+        "flag": [
+            {"value": True, "visitors": 1},
+            {"value": 1, "visitors": 2},
+            {"value": "1", "visitors": 3},
+        ],
+        "plan": {"pro": 4},
+    }
+    assert [type(item["value"]) for item in expect.builder.exactly["flag"]] == [bool, int, str]

@@ -118,7 +118,7 @@ def test_plugin_invalid_scenario_names_line_and_field(pytester: pytest.Pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*scenarios/broken.yaml:3: steps[[]0].identify.anonymous_id: Expected `str | null`, got `int`*"
+            "*scenarios/broken.yaml:3: steps[[]0].identify.anonymous_id: expected text or null, got the number *"
         ]
     )
 

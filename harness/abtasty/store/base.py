@@ -1,7 +1,7 @@
 """The store contract.
 
-Every backend (memory now; SQLite and others later) implements this protocol and passes
-the one contract suite in ``tests/abtasty/store``. The contract, beyond the signatures:
+Every backend (memory, SQLite) implements this protocol and passes the one contract
+suite in ``tests/abtasty/store``. The contract, beyond the signatures:
 
 - Records go in and come out as values: a store takes ownership of the records it is
   given, and the records it hands out are never edited by anyone; a caller changes state
@@ -23,6 +23,7 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
     Connector,
     GroupProfile,
     Profile,
@@ -35,6 +36,9 @@ from harness.abtasty.records import (
 MESSAGE_RETENTION = timedelta(days=7)
 """How long a message a refresh has taken is kept (for explanations) before it is dropped."""
 
+COHORT_CHANGE_RETENTION = timedelta(days=31)
+"""How long the record of who entered or left which cohort is kept, from the run's cutoff."""
+
 
 class Store(Protocol):
     """Persistence for the fake AB Tasty's domain."""
@@ -44,8 +48,27 @@ class Store(Protocol):
         """Keep a new account."""
         ...
 
+    def input_version(self, account_id: str) -> int:
+        """A counter of the changes to what the nightly refresh reads, for one account.
+
+        Bumped in the same atomic step as every such change: a message stored (not a
+        duplicate), a sighting that is new or moves a pair's first sighting earlier, a
+        connector added or removed, the API key set or removed. The refresh's own writes
+        (``commit_refresh``) do not bump it. Equal versions mean equal inputs, so a night
+        may reuse the previous night's result; 0 for an account nothing happened to.
+        """
+        ...
+
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None when there is no such account."""
+        ...
+
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of every account, oldest first: ``limit`` of them after the first ``offset``."""
+        ...
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
         ...
 
     def add_connector(self, connector: Connector) -> None:
@@ -133,6 +156,7 @@ class Store(Protocol):
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
+        changes: Sequence[CohortChange] = (),
     ) -> bool:
         """Apply one refresh atomically, once: False when the account already has this run.
 
@@ -141,12 +165,34 @@ class Store(Protocol):
 
         Marks the ``taken`` messages, replaces the given profiles and groups, records the
         run and makes ``activation`` the account's activated data (None keeps the current
-        one: a night on which nothing changed). Taken messages received more than
-        ``MESSAGE_RETENTION`` before the run's cutoff are dropped: their traits live on in
-        the profiles, and a long-running fake must not grow without bound.
+        one: a night on which nothing changed), and keeps the run's cohort ``changes``.
+        Taken messages received more than ``MESSAGE_RETENTION`` before the run's cutoff are
+        dropped: their traits live on in the profiles, and a long-running fake must not grow
+        without bound; cohort changes of runs scheduled more than
+        ``COHORT_CHANGE_RETENTION`` before the cutoff are dropped likewise.
 
         Returns:
             True when this call applied the run.
+        """
+        ...
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """A page of the account's kept cohort changes, in the order they were committed.
+
+        Args:
+            account_id: The account.
+            scheduled_for: Only the changes of the run scheduled for this instant.
+            visitor_id: Only this visitor's changes.
+            offset: How many matching changes to skip.
+            limit: At most this many.
         """
         ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
     Connector,
     GroupProfile,
     Profile,
@@ -19,7 +21,7 @@ from harness.abtasty.records import (
     Sighting,
     StoredMessage,
 )
-from harness.abtasty.store.base import MESSAGE_RETENTION
+from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 
 
 @dataclass
@@ -36,8 +38,10 @@ class _Tenant:
     profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
     groups: dict[tuple[str, str], GroupProfile] = field(default_factory=dict)
     refreshes: list[RefreshRun] = field(default_factory=list)
+    changes: list[CohortChange] = field(default_factory=list)
     activation: Activation | None = None
     segments: dict[str, Segment] = field(default_factory=dict)
+    input_version: int = 0
 
 
 class MemoryStore:
@@ -64,15 +68,32 @@ class MemoryStore:
         with self._lock:
             self._tenants[account.id] = _Tenant(account)
 
+    def input_version(self, account_id: str) -> int:
+        """The account's count of changes to what the refresh reads."""
+        tenant = self._tenant(account_id)
+        return tenant.input_version if tenant else 0
+
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
         tenant = self._tenant(account_id)
         return tenant.account if tenant else None
 
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of accounts, oldest first."""
+        with self._lock:
+            tenants = list(itertools.islice(self._tenants.values(), offset, offset + limit))
+        return [tenant.account for tenant in tenants]
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
+        return len(self._tenants)
+
     def add_connector(self, connector: Connector) -> None:
         """Keep a new connector."""
         with self._lock:
-            self._require(connector.account_id).connectors[connector.id] = connector
+            tenant = self._require(connector.account_id)
+            tenant.connectors[connector.id] = connector
+            tenant.input_version += 1
 
     def connectors(self, account_id: str) -> list[Connector]:
         """The account's connectors, oldest first."""
@@ -83,7 +104,10 @@ class MemoryStore:
         """Remove a connector."""
         with self._lock:
             tenant = self._tenant(account_id)
-            return bool(tenant and tenant.connectors.pop(connector_id, None))
+            if tenant is None or tenant.connectors.pop(connector_id, None) is None:
+                return False
+            tenant.input_version += 1
+            return True
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         """Set the account's key, replacing the old one."""
@@ -92,6 +116,7 @@ class MemoryStore:
             if tenant.api_key is not None:
                 self._keys.pop(tenant.api_key.digest, None)
             tenant.api_key = record
+            tenant.input_version += 1
             self._keys[record.digest] = record
 
     def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
@@ -111,6 +136,7 @@ class MemoryStore:
                 return False
             self._keys.pop(tenant.api_key.digest, None)
             tenant.api_key = None
+            tenant.input_version += 1
             return True
 
     # messages
@@ -125,6 +151,7 @@ class MemoryStore:
             seq = message.seq = self._seq  # the store owns the message it was given
             tenant.messages[seq] = message
             tenant.pending[seq] = None
+            tenant.input_version += 1
             tenant.first_arrival.pop(message.message_id, None)  # re-insert at the back
             tenant.first_arrival[message.message_id] = message.received_at
             self._forget_old_arrivals(tenant, message.received_at - dedup_window)
@@ -179,6 +206,7 @@ class MemoryStore:
             earlier = seen.get(sighting.anonymous_id)
             if earlier is None or sighting.seen_at < earlier.seen_at:
                 seen[sighting.anonymous_id] = sighting
+                tenant.input_version += 1
             return created
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
@@ -213,6 +241,7 @@ class MemoryStore:
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
+        changes: Sequence[CohortChange] = (),
     ) -> bool:
         """Apply one refresh, once."""
         with self._lock:
@@ -237,6 +266,10 @@ class MemoryStore:
             tenant.refreshes.append(run)
             if activation is not None:
                 tenant.activation = activation
+            change_horizon = run.cutoff - COHORT_CHANGE_RETENTION
+            if tenant.changes and tenant.changes[0].scheduled_for < change_horizon:
+                tenant.changes = [c for c in tenant.changes if c.scheduled_for >= change_horizon]
+            tenant.changes.extend(changes)
             return True
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
@@ -253,6 +286,27 @@ class MemoryStore:
         """The latest activated data."""
         tenant = self._tenant(account_id)
         return tenant.activation if tenant else None
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """A page of the kept cohort changes, in commit order."""
+        tenant = self._tenant(account_id)
+        if tenant is None:
+            return []
+        found = (
+            change
+            for change in tenant.changes
+            if (scheduled_for is None or change.scheduled_for == scheduled_for)
+            and (visitor_id is None or change.visitor_id == visitor_id)
+        )
+        return list(itertools.islice(found, offset, offset + limit))
 
     # segments
     def add_segment(self, segment: Segment) -> None:

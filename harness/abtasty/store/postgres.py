@@ -21,6 +21,7 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
     Condition,
     Connector,
     GroupProfile,
@@ -30,13 +31,18 @@ from harness.abtasty.records import (
     Sighting,
     StoredMessage,
 )
-from harness.abtasty.store.base import MESSAGE_RETENTION
+from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 from harness.abtasty.store.sqlite import TENANT_TABLES, _traits_blob, _traits_of
 
 MESSAGE_COLUMNS = (
     "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits,"
     " timestamp, received_at, taken"
 )
+REFRESH_COLUMNS = (
+    "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered,"
+    " left_count, input_version"
+)
+_BUMP = "UPDATE accounts SET input_version = input_version + 1 WHERE id = %s"
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 
@@ -92,18 +98,42 @@ class PostgresStore:
         )
         return _account(row) if row else None
 
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of accounts, oldest first."""
+        rows = self._all(
+            "SELECT a.id, a.name, a.timezone, a.refresh_hour, a.created_at, a.clock FROM accounts a"
+            " ORDER BY a.created_at, a.id LIMIT %s OFFSET %s",
+            limit,
+            offset,
+        )
+        return [_account(r) for r in rows]
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
+        count: int = self._one("SELECT COUNT(*) FROM accounts")[0]
+        return count
+
+    def input_version(self, account_id: str) -> int:
+        """The account's count of changes to what the refresh reads."""
+        row = self._one("SELECT input_version FROM accounts WHERE id = %s", account_id)
+        return int(row[0]) if row else 0
+
     def add_connector(self, connector: Connector) -> None:
         """Keep a new connector."""
-        self._run(
-            "INSERT INTO connectors (id, account_id, name, created_at, integration, direction)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            connector.id,
-            connector.account_id,
-            connector.name,
-            connector.created_at,
-            connector.integration,
-            connector.direction,
-        )
+        with self._pool.connection() as db:
+            db.execute(
+                "INSERT INTO connectors (id, account_id, name, created_at, integration, direction)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    connector.id,
+                    connector.account_id,
+                    connector.name,
+                    connector.created_at,
+                    connector.integration,
+                    connector.direction,
+                ),
+            )
+            db.execute(_BUMP, (connector.account_id,))
 
     def connectors(self, account_id: str) -> list[Connector]:
         """The account's connectors, oldest first."""
@@ -116,23 +146,25 @@ class PostgresStore:
 
     def remove_connector(self, account_id: str, connector_id: str) -> bool:
         """Remove a connector."""
-        return (
-            self._run(
-                "DELETE FROM connectors WHERE account_id = %s AND id = %s", account_id, connector_id
-            )
-            > 0
-        )
+        with self._pool.connection() as db:
+            removed = db.execute(
+                "DELETE FROM connectors WHERE account_id = %s AND id = %s",
+                (account_id, connector_id),
+            ).rowcount
+            if removed:
+                db.execute(_BUMP, (account_id,))
+            return removed > 0
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         """Set the account's key, replacing the old one (which every worker refuses at once)."""
-        self._run(
-            "INSERT INTO api_keys VALUES (%s, %s, %s, %s) ON CONFLICT (account_id) DO UPDATE"
-            " SET digest = EXCLUDED.digest, last4 = EXCLUDED.last4, created_at = EXCLUDED.created_at",
-            record.account_id,
-            record.digest,
-            record.last4,
-            record.created_at,
-        )
+        with self._pool.connection() as db:
+            db.execute(
+                "INSERT INTO api_keys VALUES (%s, %s, %s, %s) ON CONFLICT (account_id) DO UPDATE"
+                " SET digest = EXCLUDED.digest, last4 = EXCLUDED.last4,"
+                " created_at = EXCLUDED.created_at",
+                (record.account_id, record.digest, record.last4, record.created_at),
+            )
+            db.execute(_BUMP, (record.account_id,))
 
     def _key(self, column: str, value: Any) -> ApiKeyRecord | None:
         row = self._one(
@@ -151,7 +183,13 @@ class PostgresStore:
 
     def remove_api_key(self, account_id: str) -> bool:
         """Revoke the account's key."""
-        return self._run("DELETE FROM api_keys WHERE account_id = %s", account_id) > 0
+        with self._pool.connection() as db:
+            removed = db.execute(
+                "DELETE FROM api_keys WHERE account_id = %s", (account_id,)
+            ).rowcount
+            if removed:
+                db.execute(_BUMP, (account_id,))
+            return removed > 0
 
     # messages
     def add_message(self, message: StoredMessage, dedup_window: timedelta) -> int | None:
@@ -193,6 +231,7 @@ class PostgresStore:
                 ),
             ).fetchone()
             assert row is not None
+            db.execute(_BUMP, (message.account_id,))
             seq: int = row[0]
             return seq
 
@@ -237,12 +276,14 @@ class PostgresStore:
                 "SELECT 1 FROM sightings WHERE account_id = %s AND visitor_id = %s LIMIT 1",
                 (sighting.account_id, sighting.visitor_id),
             ).fetchone()
-            db.execute(
+            changed = db.execute(
                 "INSERT INTO sightings AS s VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (account_id, visitor_id, anonymous_id)"
-                " DO UPDATE SET seen_at = LEAST(s.seen_at, EXCLUDED.seen_at)",
+                " DO UPDATE SET seen_at = EXCLUDED.seen_at WHERE EXCLUDED.seen_at < s.seen_at",
                 (sighting.account_id, sighting.visitor_id, sighting.anonymous_id, sighting.seen_at),
-            )
+            ).rowcount
+            if changed:
+                db.execute(_BUMP, (sighting.account_id,))
             return known is None
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
@@ -286,13 +327,14 @@ class PostgresStore:
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
+        changes: Sequence[CohortChange] = (),
     ) -> bool:
         """Apply one refresh in one transaction, unless another worker already ran it."""
         account = run.account_id
         with self._pool.connection() as db:
             claimed = db.execute(
-                "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles,"
-                " matched_profiles, cohorts) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                f"INSERT INTO refreshes (account_id, {REFRESH_COLUMNS})"  # noqa: S608 - constant names
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (account_id, scheduled_for) DO NOTHING RETURNING seq",
                 (
                     account,
@@ -302,6 +344,10 @@ class PostgresStore:
                     run.profiles,
                     run.matched_profiles,
                     run.cohorts,
+                    run.ran_at,
+                    run.entered,
+                    run.left,
+                    run.input_version,
                 ),
             ).fetchone()
             if claimed is None:
@@ -340,6 +386,26 @@ class PostgresStore:
                     " DO UPDATE SET traits = EXCLUDED.traits",
                     [(account, g.connector_id, g.group_id, _traits_blob(g.traits)) for g in groups],
                 )
+                cursor.execute(
+                    "DELETE FROM cohort_changes WHERE account_id = %s AND scheduled_for < %s",
+                    (account, run.cutoff - COHORT_CHANGE_RETENTION),
+                )
+                cursor.executemany(
+                    "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id,"
+                    " connector_id, trait, value, change) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            account,
+                            c.scheduled_for,
+                            c.visitor_id,
+                            c.connector_id,
+                            c.trait,
+                            _encode(c.value),
+                            c.change,
+                        )
+                        for c in changes
+                    ],
+                )
                 if activation is not None:
                     cursor.execute(
                         "INSERT INTO activations VALUES (%s, %s, %s, %s) ON CONFLICT (account_id)"
@@ -354,14 +420,14 @@ class PostgresStore:
                     )
             return True
 
-    def _run_of(self, account_id: str, row: Any) -> RefreshRun:
-        return RefreshRun(account_id, row[0], row[1], row[2], row[3], row[4], row[5])
+    @staticmethod
+    def _run_of(account_id: str, row: Any) -> RefreshRun:
+        return RefreshRun(account_id, *row)
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's runs, oldest first."""
         rows = self._all(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts"
-            " FROM refreshes WHERE account_id = %s ORDER BY scheduled_for",
+            f"SELECT {REFRESH_COLUMNS} FROM refreshes WHERE account_id = %s ORDER BY scheduled_for",  # noqa: S608 - constant names
             account_id,
         )
         return [self._run_of(account_id, r) for r in rows]
@@ -369,11 +435,35 @@ class PostgresStore:
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""
         row = self._one(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts"
-            " FROM refreshes WHERE account_id = %s ORDER BY scheduled_for DESC LIMIT 1",
+            f"SELECT {REFRESH_COLUMNS} FROM refreshes WHERE account_id = %s"  # noqa: S608 - constant names
+            " ORDER BY scheduled_for DESC LIMIT 1",
             account_id,
         )
         return self._run_of(account_id, row) if row else None
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """A page of the kept cohort changes, in commit order."""
+        rows = self._all(
+            "SELECT scheduled_for, visitor_id, connector_id, trait, value, change FROM cohort_changes"
+            " WHERE account_id = %s AND (%s::timestamptz IS NULL OR scheduled_for = %s)"
+            " AND (%s::text IS NULL OR visitor_id = %s) ORDER BY seq LIMIT %s OFFSET %s",
+            account_id,
+            scheduled_for,
+            scheduled_for,
+            visitor_id,
+            visitor_id,
+            limit,
+            offset,
+        )
+        return [CohortChange(account_id, r[0], r[1], r[2], r[3], _decode(r[4]), r[5]) for r in rows]
 
     def activation(self, account_id: str) -> Activation | None:
         """The latest activated data."""

@@ -22,6 +22,7 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
     Condition,
     Connector,
     GroupProfile,
@@ -32,12 +33,12 @@ from harness.abtasty.records import (
     StoredMessage,
     TraitValue,
 )
-from harness.abtasty.store.base import MESSAGE_RETENTION
+from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, timezone TEXT NOT NULL, refresh_hour INTEGER NOT NULL,
-    created_at TEXT NOT NULL);
+    created_at TEXT NOT NULL, input_version INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS connectors (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL,
     name TEXT NOT NULL, created_at TEXT NOT NULL, integration TEXT NOT NULL, direction TEXT NOT NULL);
@@ -70,10 +71,30 @@ CREATE INDEX IF NOT EXISTS refreshes_account ON refreshes (account_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS refreshes_once ON refreshes (account_id, scheduled_for);
 CREATE TABLE IF NOT EXISTS activations (
     account_id TEXT PRIMARY KEY, scheduled_for TEXT NOT NULL, visitors BLOB NOT NULL, matched BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cohort_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, scheduled_for TEXT NOT NULL,
+    visitor_id TEXT NOT NULL, connector_id TEXT NOT NULL, trait TEXT NOT NULL, value BLOB NOT NULL,
+    change TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cohort_changes_run ON cohort_changes (account_id, scheduled_for, seq);
+CREATE INDEX IF NOT EXISTS cohort_changes_visitor ON cohort_changes (account_id, visitor_id, seq);
 CREATE TABLE IF NOT EXISTS segments (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL, name TEXT NOT NULL,
     match TEXT NOT NULL, conditions BLOB NOT NULL, created_at TEXT NOT NULL);
 """
+
+REFRESH_COLUMNS_ADDED = {
+    "ran_at": "TEXT",
+    "entered": "INTEGER NOT NULL DEFAULT 0",
+    "left_count": "INTEGER NOT NULL DEFAULT 0",
+    "input_version": "INTEGER NOT NULL DEFAULT -1",
+}
+"""Columns of ``refreshes`` added after the first release; a file without them gains them."""
+ACCOUNT_COLUMNS_ADDED = {
+    "input_version": "INTEGER NOT NULL DEFAULT 0",
+    "clock": "TEXT NOT NULL DEFAULT ''",
+}
+"""Columns of ``accounts`` added after the first release."""
+REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count, input_version"
 
 MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken"
 TENANT_TABLES = (
@@ -87,6 +108,7 @@ TENANT_TABLES = (
     "groups",
     "refreshes",
     "activations",
+    "cohort_changes",
     "segments",
 )
 TIMES = {
@@ -117,6 +139,22 @@ def _traits_of(blob: bytes) -> dict[str, TraitValue]:
     return {k: TraitValue(v, _instant(ts), mid) for k, (v, ts, mid) in _decode(blob).items()}
 
 
+def _run(account_id: str, row: Any) -> RefreshRun:
+    return RefreshRun(
+        account_id,
+        _instant(row[0]),
+        _instant(row[1]),
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        None if row[6] is None else _instant(row[6]),
+        row[7],
+        row[8],
+        row[9],
+    )
+
+
 class SqliteStore:
     """A store in one SQLite file (WAL), safe to share between threads.
 
@@ -136,9 +174,14 @@ class SqliteStore:
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         self._conn.executescript(SCHEMA)
-        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(accounts)")}
-        if "clock" not in columns:  # a file written before tenant clocks
-            self._conn.execute("ALTER TABLE accounts ADD COLUMN clock TEXT NOT NULL DEFAULT ''")
+        for table, added in (
+            ("refreshes", REFRESH_COLUMNS_ADDED),
+            ("accounts", ACCOUNT_COLUMNS_ADDED),
+        ):
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in added.items():
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -181,6 +224,17 @@ class SqliteStore:
                 ),
             )
 
+    def input_version(self, account_id: str) -> int:
+        """The account's count of changes to what the refresh reads."""
+        row = self._one("SELECT input_version FROM accounts WHERE id = ?", account_id)
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, account_id: str) -> None:
+        db.execute(
+            "UPDATE accounts SET input_version = input_version + 1 WHERE id = ?", (account_id,)
+        )
+
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
         row = self._one(
@@ -192,6 +246,21 @@ class SqliteStore:
             if row
             else None
         )
+
+    def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
+        """A page of accounts, oldest first."""
+        rows = self._all(
+            "SELECT id, name, timezone, refresh_hour, created_at, clock FROM accounts ORDER BY rowid"
+            " LIMIT ? OFFSET ?",
+            limit,
+            offset,
+        )
+        return [Account(r[0], r[1], r[2], r[3], _instant(r[4]), r[5] or None) for r in rows]
+
+    def account_count(self) -> int:
+        """How many accounts there are."""
+        count: int = self._one("SELECT COUNT(*) FROM accounts")[0]
+        return count
 
     def add_connector(self, connector: Connector) -> None:
         """Keep a new connector."""
@@ -207,6 +276,7 @@ class SqliteStore:
                     connector.direction,
                 ),
             )
+            self._bump(db, connector.account_id)
 
     def connectors(self, account_id: str) -> list[Connector]:
         """The account's connectors, oldest first."""
@@ -219,13 +289,16 @@ class SqliteStore:
     def remove_connector(self, account_id: str, connector_id: str) -> bool:
         """Remove a connector."""
         with self._tx() as db:
-            return (
+            removed = (
                 db.execute(
                     "DELETE FROM connectors WHERE account_id = ? AND id = ?",
                     (account_id, connector_id),
                 ).rowcount
                 > 0
             )
+            if removed:
+                self._bump(db, account_id)
+            return removed
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         """Set the account's key, replacing the old one."""
@@ -234,6 +307,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO api_keys VALUES (?, ?, ?, ?)",
                 (record.account_id, record.digest, record.last4, _text(record.created_at)),
             )
+            self._bump(db, record.account_id)
 
     def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
         """The account's key record."""
@@ -253,9 +327,12 @@ class SqliteStore:
     def remove_api_key(self, account_id: str) -> bool:
         """Revoke the account's key."""
         with self._tx() as db:
-            return (
+            removed = (
                 db.execute("DELETE FROM api_keys WHERE account_id = ?", (account_id,)).rowcount > 0
             )
+            if removed:
+                self._bump(db, account_id)
+            return removed
 
     # messages
     def add_message(self, message: StoredMessage, dedup_window: timedelta) -> int | None:
@@ -288,6 +365,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO dedup VALUES (?, ?, ?)",
                 (message.account_id, message.message_id, arrival),
             )
+            self._bump(db, message.account_id)
             db.execute(
                 "DELETE FROM dedup WHERE first_arrival <= ?",
                 (_text(message.received_at - dedup_window),),
@@ -345,16 +423,18 @@ class SqliteStore:
                 "SELECT 1 FROM sightings WHERE account_id = ? AND visitor_id = ? LIMIT 1",
                 (sighting.account_id, sighting.visitor_id),
             ).fetchone()
-            db.execute(
+            changed = db.execute(
                 "INSERT INTO sightings VALUES (?, ?, ?, ?) ON CONFLICT (account_id, visitor_id, anonymous_id)"
-                " DO UPDATE SET seen_at = MIN(seen_at, excluded.seen_at)",
+                " DO UPDATE SET seen_at = excluded.seen_at WHERE excluded.seen_at < sightings.seen_at",
                 (
                     sighting.account_id,
                     sighting.visitor_id,
                     sighting.anonymous_id,
                     _text(sighting.seen_at),
                 ),
-            )
+            ).rowcount
+            if changed:
+                self._bump(db, sighting.account_id)
             return known is None
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
@@ -397,6 +477,7 @@ class SqliteStore:
         profiles: Sequence[Profile],
         groups: Sequence[GroupProfile],
         activation: Activation | None,
+        changes: Sequence[CohortChange] = (),
     ) -> bool:
         """Apply one refresh in one transaction, unless another process already did."""
         account = run.account_id
@@ -429,8 +510,7 @@ class SqliteStore:
                 ((account, g.connector_id, g.group_id, _traits_blob(g.traits)) for g in groups),
             )
             db.execute(
-                "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO refreshes (account_id, {REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant names
                 (
                     account,
                     _text(run.scheduled_for),
@@ -439,6 +519,30 @@ class SqliteStore:
                     run.profiles,
                     run.matched_profiles,
                     run.cohorts,
+                    None if run.ran_at is None else _text(run.ran_at),
+                    run.entered,
+                    run.left,
+                    run.input_version,
+                ),
+            )
+            db.execute(
+                "DELETE FROM cohort_changes WHERE account_id = ? AND scheduled_for < ?",
+                (account, _text(run.cutoff - COHORT_CHANGE_RETENTION)),
+            )
+            db.executemany(
+                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id, trait, value, change)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        account,
+                        _text(c.scheduled_for),
+                        c.visitor_id,
+                        c.connector_id,
+                        c.trait,
+                        _encode(c.value),
+                        c.change,
+                    )
+                    for c in changes
                 ),
             )
             if activation is not None:
@@ -456,28 +560,51 @@ class SqliteStore:
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's runs, oldest first."""
         rows = self._all(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes WHERE account_id = ? ORDER BY seq",
+            f"SELECT {REFRESH_COLUMNS} FROM refreshes WHERE account_id = ? ORDER BY seq",  # noqa: S608 - constant names
             account_id,
         )
-        return [
-            RefreshRun(account_id, _instant(r[0]), _instant(r[1]), r[2], r[3], r[4], r[5])
-            for r in rows
-        ]
+        return [_run(account_id, r) for r in rows]
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""
         row = self._one(
-            "SELECT scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts FROM refreshes"
-            " WHERE account_id = ? ORDER BY seq DESC LIMIT 1",
+            f"SELECT {REFRESH_COLUMNS} FROM refreshes WHERE account_id = ? ORDER BY seq DESC LIMIT 1",  # noqa: S608 - constant names
             account_id,
         )
-        return (
-            RefreshRun(
-                account_id, _instant(row[0]), _instant(row[1]), row[2], row[3], row[4], row[5]
-            )
-            if row
-            else None
+        return _run(account_id, row) if row else None
+
+    def cohort_changes(
+        self,
+        account_id: str,
+        *,
+        scheduled_for: datetime | None = None,
+        visitor_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[CohortChange]:
+        """A page of the kept cohort changes, in commit order."""
+        where, args = ["account_id = ?"], [account_id]
+        if scheduled_for is not None:
+            where.append("scheduled_for = ?")
+            args.append(_text(scheduled_for))
+        if visitor_id is not None:
+            where.append("visitor_id = ?")
+            args.append(visitor_id)
+        columns = "scheduled_for, visitor_id, connector_id, trait, value, change"
+        clauses = " AND ".join(where)  # fixed text; the values are parameters
+        query = (
+            f"SELECT {columns} FROM cohort_changes WHERE {clauses} ORDER BY seq LIMIT ? OFFSET ?"  # noqa: S608
         )
+        rows = self._all(
+            query,
+            *args,
+            limit,
+            offset,
+        )
+        return [
+            CohortChange(account_id, _instant(r[0]), r[1], r[2], r[3], _decode(r[4]), r[5])
+            for r in rows
+        ]
 
     def activation(self, account_id: str) -> Activation | None:
         """The latest activated data."""

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from harness.segment.records import DeliveryRecord, Destination, Source
+from harness.segment.records import DeliveryPage, DeliveryRecord, Destination, Source
 
 
 class DeliveryClaim(Protocol):
@@ -101,6 +101,30 @@ class SegmentStore(Protocol):
 
     def overview(self, source_id: str) -> tuple[int, list[DeliveryRecord]]:
         """How many messages the source received, and its delivery records, oldest first."""
+        ...
+
+    def sources(self) -> list[Source]:
+        """Every source, oldest first."""
+        ...
+
+    def delivery_page(
+        self,
+        source_id: str,
+        *,
+        stage: str | None = None,
+        message_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> DeliveryPage:
+        """The source's counts per stage and a page of its records, newest first.
+
+        Args:
+            source_id: The source (an unknown one has nothing).
+            stage: Only records in this stage.
+            message_id: Only this message's records.
+            offset: Matching records to skip.
+            limit: At most this many.
+        """
         ...
 
     def reset(self, source_id: str | None = None) -> None:

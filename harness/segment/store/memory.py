@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from harness.segment.records import DeliveryRecord, Destination, Source
+from harness.segment.records import STAGES, DeliveryPage, DeliveryRecord, Destination, Source
 
 
 @dataclass(slots=True)
@@ -182,6 +182,46 @@ class MemorySegmentStore:
             if entry is None:
                 return 0, []
             return entry.received, [replace(self._records[r]) for r in entry.records]
+
+    def sources(self) -> list[Source]:
+        """Every source, oldest first."""
+        with self._lock:
+            return [entry.source for entry in self._sources.values()]
+
+    def delivery_page(
+        self,
+        source_id: str,
+        *,
+        stage: str | None = None,
+        message_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> DeliveryPage:
+        """Counts per stage and a page of records, newest first."""
+        stages = dict.fromkeys(STAGES, 0)
+        retrying = 0
+        page: list[DeliveryRecord] = []
+        total = 0
+        with self._lock:
+            entry = self._sources.get(source_id)
+            if entry is None:
+                return DeliveryPage(stages, 0, [], 0)
+            stages["received"] = entry.received
+            records = self._records
+            for record_id in reversed(entry.records):
+                record = records[record_id]
+                kind = record.stage
+                if kind == "retrying":
+                    retrying += 1
+                else:
+                    stages[kind] += 1
+                if (stage is None or kind == stage) and (
+                    message_id is None or record.message_id == message_id
+                ):
+                    if offset <= total < offset + limit:
+                        page.append(replace(record))
+                    total += 1
+        return DeliveryPage(stages, retrying, page, total)
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source."""

@@ -22,8 +22,14 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from harness.segment.records import DeliveryRecord, Destination, Source
-from harness.segment.store.sqlite import RECORD_COLUMNS, SqliteClaim
+from harness.segment.records import STAGES, DeliveryPage, DeliveryRecord, Destination, Source
+from harness.segment.store.sqlite import (
+    HELD_BY,
+    RECORD_COLUMNS,
+    SqliteClaim,
+    _history_blob,
+    _history_of,
+)
 
 WAIT_SECONDS = 0.005
 _RELEASE_DEAD = (
@@ -48,6 +54,8 @@ def _record(row: Any) -> DeliveryRecord:
         last_delay=None if row[11] is None else timedelta(seconds=row[11]),
         payload=bytes(row[12]),
         retries=row[13],
+        received_at=row[14],
+        history=_history_of(None if row[15] is None else bytes(row[15])),
     )
 
 
@@ -65,6 +73,8 @@ def _values(record: DeliveryRecord) -> tuple[Any, ...]:
         None if record.last_delay is None else record.last_delay.total_seconds(),
         record.payload,
         record.retries,
+        record.received_at,
+        _history_blob(record.history),
     )
 
 
@@ -199,8 +209,9 @@ class PostgresSegmentStore:
                 inserted = db.execute(
                     "INSERT INTO segment_deliveries (source_id, clock, message_id, type,"
                     " destination_id, stage, attempts, last_status, last_body, next_attempt_at,"
-                    " first_attempt_at, last_delay, payload, retries, held_by)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    " first_attempt_at, last_delay, payload, retries, received_at, history,"
+                    " held_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                    " %s, %s, %s) RETURNING id",
                     (source_id, row[0], *_values(record), held),
                 ).fetchone()
                 assert inserted is not None
@@ -224,7 +235,8 @@ class PostgresSegmentStore:
                         "UPDATE segment_deliveries SET message_id = %s, type = %s,"
                         " destination_id = %s, stage = %s, attempts = %s, last_status = %s,"
                         " last_body = %s, next_attempt_at = %s, first_attempt_at = %s,"
-                        " last_delay = %s, payload = %s, retries = %s, held_by = NULL"
+                        " last_delay = %s, payload = %s, retries = %s, received_at = %s,"
+                        " history = %s, held_by = NULL"
                         " WHERE id = %s AND held_by = %s",
                         (*_values(claim.saved), record.id, holder),
                     )
@@ -241,7 +253,7 @@ class PostgresSegmentStore:
             if row is None or row[5] != "retrying" or row[6] > 0:
                 record = None
                 break
-            if row[14] == holder:  # received by this worker: held since then
+            if row[HELD_BY] == holder:  # received by this worker: held since then
                 record = _record(row)
                 break
             with self._pool.connection() as db:
@@ -299,6 +311,56 @@ class PostgresSegmentStore:
                 (source_id,),
             ).fetchall()
         return (row[0] if row else 0), [_record(r) for r in rows]
+
+    def sources(self) -> list[Source]:
+        """Every source, oldest first."""
+        rows = self._all(
+            "SELECT id, name, write_key_digest, write_key_last4, clock FROM segment_sources"
+            " ORDER BY seq"
+        )
+        return [Source(r[0], r[1], bytes(r[2]), r[3], r[4] or None) for r in rows]
+
+    def delivery_page(
+        self,
+        source_id: str,
+        *,
+        stage: str | None = None,
+        message_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> DeliveryPage:
+        """Counts per stage and a page of records, newest first."""
+        stages = dict.fromkeys(STAGES, 0)
+        retrying = 0
+        match = (
+            "source_id = %s AND (%s::text IS NULL OR stage = %s)"
+            " AND (%s::text IS NULL OR message_id = %s)"
+        )
+        args = (source_id, stage, stage, message_id, message_id)
+        with self._pool.connection() as db:
+            row = db.execute(
+                "SELECT received FROM segment_sources WHERE id = %s", (source_id,)
+            ).fetchone()
+            stages["received"] = row[0] if row else 0
+            for kind, count in db.execute(
+                "SELECT stage, COUNT(*) FROM segment_deliveries WHERE source_id = %s GROUP BY stage",
+                (source_id,),
+            ).fetchall():
+                if kind == "retrying":
+                    retrying = count
+                else:
+                    stages[kind] = count
+            total_row = db.execute(
+                f"SELECT COUNT(*) FROM segment_deliveries WHERE {match}",  # noqa: S608 - constant text
+                args,
+            ).fetchone()
+            rows = db.execute(
+                f"SELECT {RECORD_COLUMNS} FROM segment_deliveries WHERE {match}"  # noqa: S608 - constant text
+                " ORDER BY id DESC LIMIT %s OFFSET %s",
+                (*args, limit, offset),
+            ).fetchall()
+        total = total_row[0] if total_row else 0
+        return DeliveryPage(stages, retrying, [_record(r) for r in rows], total)
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source."""

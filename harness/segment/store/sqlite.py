@@ -20,7 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.segment.records import DeliveryRecord, Destination, Source
+import msgspec
+
+from harness.segment.records import (
+    STAGES,
+    Attempt,
+    DeliveryPage,
+    DeliveryRecord,
+    Destination,
+    Source,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segment_sources (
@@ -44,8 +53,12 @@ CREATE INDEX IF NOT EXISTS segment_deliveries_held ON segment_deliveries (held_b
 
 RECORD_COLUMNS = (
     "id, source_id, message_id, type, destination_id, stage, attempts, last_status, last_body,"
-    " next_attempt_at, first_attempt_at, last_delay, payload, retries"
+    " next_attempt_at, first_attempt_at, last_delay, payload, retries, received_at, history"
 )
+HELD_BY = RECORD_COLUMNS.count(",") + 1
+"""Where ``held_by`` sits in a row of ``RECORD_COLUMNS, held_by``."""
+DELIVERY_COLUMNS_ADDED = {"received_at": "TEXT", "history": "BLOB"}
+"""Columns of ``segment_deliveries`` added after it was first released; old files gain them."""
 WAIT_SECONDS = 0.005
 
 
@@ -75,6 +88,25 @@ def _record(row: Any) -> DeliveryRecord:
         last_delay=None if row[11] is None else timedelta(seconds=row[11]),
         payload=bytes(row[12]),
         retries=row[13],
+        received_at=_instant(row[14]),
+        history=_history_of(row[15]),
+    )
+
+
+def _history_blob(history: tuple[Attempt, ...]) -> bytes | None:
+    if not history:
+        return None
+    return msgspec.json.encode(
+        [[_text(a.at), a.status, a.outcome, a.detail, _text(a.next_attempt_at)] for a in history]
+    )
+
+
+def _history_of(blob: bytes | None) -> tuple[Attempt, ...]:
+    if not blob:
+        return ()
+    return tuple(
+        Attempt(_instant(at) or datetime.min, status, outcome, detail, _instant(next_at))
+        for at, status, outcome, detail, next_at in msgspec.json.decode(blob)
     )
 
 
@@ -92,6 +124,8 @@ def _values(record: DeliveryRecord) -> tuple[Any, ...]:
         None if record.last_delay is None else record.last_delay.total_seconds(),
         record.payload,
         record.retries,
+        _text(record.received_at),
+        _history_blob(record.history),
     )
 
 
@@ -135,6 +169,10 @@ class SqliteSegmentStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._conn.executescript(SCHEMA)
+        present = {row[1] for row in self._conn.execute("PRAGMA table_info(segment_deliveries)")}
+        for column, kind in DELIVERY_COLUMNS_ADDED.items():
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE segment_deliveries ADD COLUMN {column} {kind}")
         self._nonce = secrets.token_hex(4)
 
     @property
@@ -253,8 +291,8 @@ class SqliteSegmentStore:
                 cursor = db.execute(
                     "INSERT INTO segment_deliveries (source_id, clock, message_id, type, destination_id,"
                     " stage, attempts, last_status, last_body, next_attempt_at, first_attempt_at,"
-                    " last_delay, payload, retries, held_by)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " last_delay, payload, retries, received_at, history, held_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (source_id, row[0], *_values(record), holder),
                 )
                 ids.append(cursor.lastrowid or 0)
@@ -286,7 +324,8 @@ class SqliteSegmentStore:
                     db.execute(
                         "UPDATE segment_deliveries SET message_id = ?, type = ?, destination_id = ?,"
                         " stage = ?, attempts = ?, last_status = ?, last_body = ?, next_attempt_at = ?,"
-                        " first_attempt_at = ?, last_delay = ?, payload = ?, retries = ?, held_by = NULL"
+                        " first_attempt_at = ?, last_delay = ?, payload = ?, retries = ?,"
+                        " received_at = ?, history = ?, held_by = NULL"
                         " WHERE id = ? AND held_by = ?",
                         (*_values(claim.saved), record.id, self.holder),
                     )
@@ -302,7 +341,7 @@ class SqliteSegmentStore:
             if row is None or row[5] != "retrying" or row[6] > 0:
                 record = None
                 break
-            if row[14] == self.holder:  # received by this process: held since then
+            if row[HELD_BY] == self.holder:  # received by this process: held since then
                 record = _record(row)
                 break
             with self._tx() as db:
@@ -356,6 +395,53 @@ class SqliteSegmentStore:
                 source_id,
             )
         return (row[0] if row else 0), [_record(r) for r in rows]
+
+    def sources(self) -> list[Source]:
+        """Every source, oldest first."""
+        rows = self._all(
+            "SELECT id, name, write_key_digest, write_key_last4, clock FROM segment_sources ORDER BY seq"
+        )
+        return [Source(r[0], r[1], bytes(r[2]), r[3], r[4] or None) for r in rows]
+
+    def delivery_page(
+        self,
+        source_id: str,
+        *,
+        stage: str | None = None,
+        message_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> DeliveryPage:
+        """Counts per stage and a page of records, newest first."""
+        stages = dict.fromkeys(STAGES, 0)
+        retrying = 0
+        where, args = ["source_id = ?"], [source_id]
+        if stage is not None:
+            where.append("stage = ?")
+            args.append(stage)
+        if message_id is not None:
+            where.append("message_id = ?")
+            args.append(message_id)
+        clauses = " AND ".join(where)  # fixed text; the values are parameters
+        with self._lock:
+            row = self._one("SELECT received FROM segment_sources WHERE id = ?", source_id)
+            stages["received"] = row[0] if row else 0
+            for kind, count in self._all(
+                "SELECT stage, COUNT(*) FROM segment_deliveries WHERE source_id = ? GROUP BY stage",
+                source_id,
+            ):
+                if kind == "retrying":
+                    retrying = count
+                else:
+                    stages[kind] = count
+            total = self._one(f"SELECT COUNT(*) FROM segment_deliveries WHERE {clauses}", *args)[0]  # noqa: S608
+            rows = self._all(
+                f"SELECT {RECORD_COLUMNS} FROM segment_deliveries WHERE {clauses} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608
+                *args,
+                limit,
+                offset,
+            )
+        return DeliveryPage(stages, retrying, [_record(r) for r in rows], total)
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source."""

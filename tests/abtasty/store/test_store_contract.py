@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from harness.abtasty.records import (
     Account,
     Activation,
     ApiKeyRecord,
+    CohortChange,
+    CohortChangeKind,
     Connector,
     Profile,
     RefreshRun,
@@ -232,3 +235,132 @@ def test_store_commit_refresh_applies_each_night_once(store: Store) -> None:
     again = RefreshRun("acc_1", START + DAY, START + DAY, 0, 0, 0, 0)
     assert store.commit_refresh(again, [], [], [], None) is False  # another worker's copy
     assert store.refreshes("acc_1") == [run]
+
+
+def test_store_accounts_paged_oldest_first(store: Store) -> None:
+    made = [_account(store, f"acc_{n}") for n in range(5)]
+    assert store.account_count() == 5
+    assert store.accounts(0, 2) == made[:2]
+    assert store.accounts(2, 2) == made[2:4]
+    assert store.accounts(4, 10) == made[4:]
+    assert store.accounts(5, 10) == []
+
+
+def test_store_refresh_run_keeps_when_it_ran_and_its_changes_counts(store: Store) -> None:
+    _account(store)
+    run = RefreshRun("acc_1", START, START, 1, 1, 1, 1, START + DAY, entered=3, left=2)
+    store.commit_refresh(run, [], [], [], None)
+    assert store.refreshes("acc_1") == [run]
+    assert store.last_refresh("acc_1") == run
+
+
+def _change(
+    visitor: str, when: datetime = START, change: CohortChangeKind = "entered"
+) -> CohortChange:
+    value = {"pro": True} if visitor == "v3" else "pro"
+    return CohortChange("acc_1", when, visitor, "con_1", "plan", value, change)
+
+
+def test_store_cohort_changes_filtered_by_run_and_visitor_and_paged(store: Store) -> None:
+    _account(store)
+    first = [_change("v1"), _change("v2"), _change("v3")]
+    second = [_change("v1", START + DAY, "left")]
+    store.commit_refresh(RefreshRun("acc_1", START, START, 1, 1, 1, 1), [], [], [], None, first)
+    store.commit_refresh(
+        RefreshRun("acc_1", START + DAY, START + DAY, 1, 1, 1, 1), [], [], [], None, second
+    )
+    assert store.cohort_changes("acc_1") == first + second
+    assert store.cohort_changes("acc_1", scheduled_for=START) == first
+    assert store.cohort_changes("acc_1", visitor_id="v1") == [first[0], second[0]]
+    assert store.cohort_changes("acc_1", offset=1, limit=2) == first[1:3]
+    assert store.cohort_changes("acc_2") == []
+
+
+def test_store_drops_cohort_changes_after_retention(store: Store) -> None:
+    from harness.abtasty.store.base import COHORT_CHANGE_RETENTION
+
+    _account(store)
+    old = [_change("v1")]
+    store.commit_refresh(RefreshRun("acc_1", START, START, 1, 1, 1, 1), [], [], [], None, old)
+    later = START + COHORT_CHANGE_RETENTION + DAY
+    new = [_change("v2", later)]
+    store.commit_refresh(RefreshRun("acc_1", later, later, 1, 1, 1, 1), [], [], [], None, new)
+    assert store.cohort_changes("acc_1") == new
+
+
+def test_store_reset_forgets_cohort_changes(store: Store) -> None:
+    _account(store)
+    store.commit_refresh(
+        RefreshRun("acc_1", START, START, 1, 1, 1, 1), [], [], [], None, [_change("v1")]
+    )
+    store.reset("acc_1")
+    assert store.cohort_changes("acc_1") == []
+
+
+def test_store_input_version_bumps_on_every_write_the_refresh_reads(store: Store) -> None:
+    _account(store)
+    _account(store, "acc_2")
+    seen: list[int] = [store.input_version("acc_1")]
+
+    def bumped() -> bool:
+        seen.append(store.input_version("acc_1"))
+        return seen[-1] > seen[-2]
+
+    store.add_connector(Connector("con_1", "acc_1", "A", START))
+    assert bumped()
+    store.put_api_key(ApiKeyRecord("acc_1", b"k", "1111", START))
+    assert bumped()
+    store.add_message(_message(), DAY)
+    assert bumped()
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START + DAY))
+    assert bumped()
+    store.add_sighting(
+        Sighting("acc_1", "v1", "a1", START)
+    )  # the pair's first sighting moves earlier
+    assert bumped()
+    store.remove_api_key("acc_1")
+    assert bumped()
+    store.remove_connector("acc_1", "con_1")
+    assert bumped()
+    assert store.input_version("acc_2") == 0
+
+
+def test_store_input_version_unchanged_by_no_ops_and_the_refresh(store: Store) -> None:
+    _account(store)
+    seq = store.add_message(_message(), DAY)
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START))
+    before = store.input_version("acc_1")
+    assert store.add_message(_message(minutes=1), DAY) is None  # a duplicate
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START + DAY))  # later: keeps the first
+    assert store.remove_connector("acc_1", "con_nope") is False
+    assert store.remove_api_key("acc_1") is False
+    assert seq is not None
+    run = RefreshRun("acc_1", START + DAY, START + DAY, 1, 1, 1, 1, input_version=before)
+    store.commit_refresh(run, [seq], [Profile("con_1", "a1")], [], None)
+    assert store.input_version("acc_1") == before
+    assert store.last_refresh("acc_1") == run
+
+
+def test_sqlite_store_opens_a_file_written_before_input_version(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, timezone TEXT NOT NULL,"
+            " refresh_hour INTEGER NOT NULL, created_at TEXT NOT NULL);"
+            "CREATE TABLE refreshes (seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL,"
+            " scheduled_for TEXT NOT NULL, cutoff TEXT NOT NULL, messages INTEGER NOT NULL,"
+            " profiles INTEGER NOT NULL, matched_profiles INTEGER NOT NULL, cohorts INTEGER NOT NULL);"
+            "INSERT INTO accounts VALUES ('acc_1', 'Shop', 'UTC', 3, '2026-03-02T12:00:00.000000');"
+            "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles,"
+            " matched_profiles, cohorts) VALUES ('acc_1', '2026-03-03T03:00:00.000000',"
+            " '2026-03-03T00:00:00.000000', 1, 1, 1, 1);"
+        )
+    store = SqliteStore(path)
+    try:
+        last = store.last_refresh("acc_1")
+        assert last is not None and last.input_version == -1  # unknown: the next night recomputes
+        assert store.input_version("acc_1") == 0
+        store.add_sighting(Sighting("acc_1", "v1", "a1", START))
+        assert store.input_version("acc_1") == 1
+    finally:
+        store.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.segment.records import DeliveryRecord, Destination, Source
+from harness.segment.records import Attempt, DeliveryRecord, Destination, Source
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 from tests.postgres import migrated_pool
 from tests.support import START
@@ -232,3 +232,47 @@ def test_segment_store_sqlite_record_held_by_a_dead_process_is_free(tmp_path: Pa
         assert claim is not None
         assert claim.record.message_id == "m1"
     store.close()
+
+
+def test_segment_store_sources_oldest_first(store: SegmentStore) -> None:
+    first = _source(store, "src_1")
+    second = _source(store, "src_2", clock="team-b")
+    assert store.sources() == [first, second]
+
+
+def test_segment_store_saved_attempt_history_round_trips(store: SegmentStore) -> None:
+    _source(store)
+    (record_id,) = store.receive("src_1", 1, [replace(_due(), received_at=START)])
+    attempts = (
+        Attempt(START, 503, "retry", "busy", START + MINUTE),
+        Attempt(START + MINUTE, None, "delivered", "timeout"),
+    )
+    with store.claim(record_id) as claim:
+        assert claim is not None
+        claim.save(replace(claim.record, stage="delivered", history=attempts))
+    (record,) = store.overview("src_1")[1]
+    assert record.history == attempts
+    assert record.received_at == START
+
+
+def test_segment_store_delivery_page_counts_and_pages_newest_first(store: SegmentStore) -> None:
+    _source(store)
+    rejected = DeliveryRecord("src_1", "bad", None, None, "failed_on_ingest", last_body="bad")
+    store.receive("src_1", 4, [rejected, _due(message_id="m1"), _due(message_id="m2")])
+    page = store.delivery_page("src_1", offset=1, limit=1)
+    assert page.stages["received"] == 4
+    assert page.stages["failed_on_ingest"] == 1
+    assert page.retrying == 2
+    assert page.total == 3
+    assert [r.message_id for r in page.messages] == ["m1"]
+
+
+def test_segment_store_delivery_page_filters_by_stage_and_message(store: SegmentStore) -> None:
+    _source(store)
+    rejected = DeliveryRecord("src_1", "bad", None, None, "failed_on_ingest", last_body="bad")
+    store.receive("src_1", 3, [rejected, _due(message_id="m1"), _due(message_id="m2")])
+    retrying = store.delivery_page("src_1", stage="retrying")
+    assert [r.message_id for r in retrying.messages] == ["m2", "m1"]
+    assert retrying.total == 2
+    assert [r.message_id for r in store.delivery_page("src_1", message_id="m1").messages] == ["m1"]
+    assert store.delivery_page("nope").total == 0

@@ -1,0 +1,253 @@
+"""What the fake AB Tasty can tell about its own state beyond what AB Tasty shows.
+
+Pure functions over records, used by the service's reading methods (the inspector's
+views): the cohorts the segment builder hides and why, and a visitor's whole story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from harness.abtasty import audience
+from harness.abtasty.records import (
+    Activation,
+    GroupProfile,
+    JsonValue,
+    Profile,
+    Sighting,
+    StoredMessage,
+)
+from harness.abtasty.segments import as_text
+from harness.core.clock import format_instant
+
+HiddenReason = Literal["unmatched", "not_activated", "no_anonymous_id", "no_member"]
+PENDING_EXAMINED = 20_000
+"""At most this many of the newest waiting messages are examined for hidden cohorts."""
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenCohort:
+    """A cohort (connector, trait, value) that holds no matched, activated visitor.
+
+    The segment builder never shows it; ``reason`` says why, ``explanation`` in a sentence.
+
+    Attributes:
+        profiles: Profiles (or waiting messages, for ``not_activated`` and
+            ``no_anonymous_id``) that carry the value.
+        seen_since: Of those profiles, how many have an anonymousId the tag has seen since
+            the last refresh (they join the cohort at the next one).
+    """
+
+    connector_id: str
+    trait: str
+    value: JsonValue
+    reason: HiddenReason
+    profiles: int
+    explanation: str
+    seen_since: int = 0
+
+
+@dataclass(slots=True)
+class _Tally:
+    value: JsonValue
+    profiles: int = 0
+    seen_since: int = 0
+    first: datetime | None = None
+    groups: set[str] = field(default_factory=set)
+
+
+def _cohort_sort_key(cohort: HiddenCohort) -> tuple[str, str, str, str]:
+    return (cohort.connector_id, cohort.trait, cohort.reason, as_text(cohort.value))
+
+
+def hidden_by_profiles(
+    profiles: Iterable[Profile],
+    groups: Iterable[GroupProfile],
+    activation: Activation | None,
+    live_connectors: set[str],
+    sightings_since: set[str],
+    last_run: datetime | None,
+    next_run: datetime,
+) -> list[HiddenCohort]:
+    """Cohorts that activated profiles carry but no matched visitor holds.
+
+    Args:
+        profiles: Every profile of the account (the state after the last refresh).
+        groups: Every group profile.
+        activation: The activated data of the last refresh.
+        live_connectors: Connector ids that still exist.
+        sightings_since: AnonymousIds the tag has seen since the last refresh.
+        last_run: When the last refresh was scheduled.
+        next_run: When the next one is.
+    """
+    matched = activation.matched if activation is not None else frozenset()
+    shown: set[tuple[str, str, tuple[str, JsonValue]]] = set()
+    if activation is not None:
+        for by_connector in activation.visitors.values():
+            for connector, traits in by_connector.items():
+                for key, values in traits.items():
+                    for value in values:
+                        shown.add((connector, key, audience.value_key(value)))
+    group_pairs = {
+        (group.connector_id, group.group_id): audience.flatten_traits(
+            group.traits, audience.GROUP_PREFIX
+        )
+        for group in groups
+        if group.connector_id in live_connectors
+    }
+    members: set[tuple[str, str]] = set()
+    tallies: dict[tuple[str, str, tuple[str, JsonValue]], _Tally] = {}
+    for profile in profiles:
+        connector = profile.connector_id
+        if connector not in live_connectors:
+            continue
+        for group_id in profile.groups:
+            members.add((connector, group_id))
+        if (connector, profile.anonymous_id) in matched:
+            continue
+        pairs = audience.flatten_traits(profile.traits)
+        for group_id in profile.groups:
+            pairs.extend(group_pairs.get((connector, group_id), ()))
+        counted: set[tuple[str, str, tuple[str, JsonValue]]] = set()
+        for key, value in pairs:
+            cohort = (connector, key, audience.value_key(value))
+            if cohort in shown or cohort in counted:
+                continue
+            counted.add(cohort)
+            tally = tallies.get(cohort)
+            if tally is None:
+                tally = tallies[cohort] = _Tally(value)
+            tally.profiles += 1
+            if profile.anonymous_id in sightings_since:
+                tally.seen_since += 1
+    when = "any refresh yet" if last_run is None else f"the last refresh ({_at(last_run)})"
+    hidden = []
+    for (connector, key, _), tally in tallies.items():
+        sentence = (
+            f"{tally.profiles} profile(s) carry it, but the tag had seen none of their "
+            f"anonymousIds by {when}: only matched visitors fill a cohort."
+        )
+        if tally.seen_since:
+            sentence += (
+                f" {tally.seen_since} of them were seen since; they join it at the next "
+                f"refresh ({_at(next_run)})."
+            )
+        hidden.append(
+            HiddenCohort(
+                connector, key, tally.value, "unmatched", tally.profiles, sentence, tally.seen_since
+            )
+        )
+    for (connector, group_id), pairs in group_pairs.items():
+        if (connector, group_id) in members:
+            continue
+        for key, value in pairs:
+            if (connector, key, audience.value_key(value)) in shown:
+                continue
+            hidden.append(
+                HiddenCohort(
+                    connector,
+                    key,
+                    value,
+                    "no_member",
+                    0,
+                    f"group {group_id!r} has this trait, but no profile is a member of it "
+                    "(no group call with an anonymousId names it).",
+                )
+            )
+    hidden.sort(key=_cohort_sort_key)
+    return hidden
+
+
+def hidden_by_waiting(
+    pending: Sequence[StoredMessage],
+    shown: set[tuple[str, str, tuple[str, JsonValue]]],
+    live_connectors: set[str],
+    activation_of: Callable[[datetime], datetime],
+) -> list[HiddenCohort]:
+    """Cohorts that only messages not yet taken by a refresh carry.
+
+    Args:
+        pending: Waiting messages, oldest first (only the newest ``PENDING_EXAMINED`` are read).
+        shown: The cohorts the builder shows and the ones already listed as hidden.
+        live_connectors: Connector ids that still exist.
+        activation_of: When the refresh that takes a message received at an instant runs.
+    """
+    waiting: dict[tuple[str, str, tuple[str, JsonValue], bool], _Tally] = {}
+    for message in pending[-PENDING_EXAMINED:]:
+        if message.connector_id not in live_connectors:
+            continue
+        prefix = audience.GROUP_PREFIX if message.type == "group" else ""
+        anonymous = message.anonymous_id is not None
+        for key, value in audience.flatten_values(message.traits, prefix):
+            cohort = (message.connector_id, key, audience.value_key(value))
+            if cohort in shown:
+                continue
+            entry = (*cohort, anonymous)
+            tally = waiting.get(entry)
+            if tally is None:
+                tally = waiting[entry] = _Tally(value, first=message.received_at)
+            tally.profiles += 1
+    hidden = []
+    for (connector, key, _, anonymous), tally in waiting.items():
+        assert tally.first is not None
+        if anonymous:
+            hidden.append(
+                HiddenCohort(
+                    connector,
+                    key,
+                    tally.value,
+                    "not_activated",
+                    tally.profiles,
+                    f"received in {tally.profiles} message(s) not yet taken by a refresh (the first "
+                    f"at {_at(tally.first)}); activated at the refresh at "
+                    f"{_at(activation_of(tally.first))}, if a visitor was seen with its anonymousId.",
+                )
+            )
+        else:
+            hidden.append(
+                HiddenCohort(
+                    connector,
+                    key,
+                    tally.value,
+                    "no_anonymous_id",
+                    tally.profiles,
+                    f"only in {tally.profiles} message(s) with no anonymousId (a userId alone): AB "
+                    "Tasty matches visitors on anonymousId only, so these can never reach a visitor.",
+                )
+            )
+    hidden.sort(key=_cohort_sort_key)
+    return hidden
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorSummary:
+    """One visitor in the account's list of visitors."""
+
+    visitor_id: str
+    anonymous_ids: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def visitor_summaries(sightings: Iterable[Sighting], prefix: str = "") -> list[VisitorSummary]:
+    """Every visitor (whose id starts with ``prefix``), sorted by visitor id."""
+    by_visitor: dict[str, list[Sighting]] = {}
+    for sighting in sightings:
+        if sighting.visitor_id.startswith(prefix):
+            by_visitor.setdefault(sighting.visitor_id, []).append(sighting)
+    return [
+        VisitorSummary(
+            visitor,
+            len(seen),
+            min(s.seen_at for s in seen),
+            max(s.seen_at for s in seen),
+        )
+        for visitor, seen in sorted(by_visitor.items())
+    ]
+
+
+def _at(when: datetime) -> str:
+    return format_instant(when)
