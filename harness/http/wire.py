@@ -8,6 +8,7 @@ import msgspec
 
 from harness.abtasty.records import Account, Connector, RefreshRun, Segment
 from harness.core.clock import format_instant
+from harness.core.codes import ErrorCode
 
 
 class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
@@ -19,7 +20,7 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
     clock: str | None = None
     """A tenant clock (``PUT /_harness/clocks/{name}``) to run on instead of the global one."""
 
-    field_codes: ClassVar[dict[str, str]] = {"timezone": "invalid_timezone"}
+    field_codes: ClassVar[dict[str, ErrorCode]] = {"timezone": ErrorCode.INVALID_TIMEZONE}
 
 
 class AccountOut(msgspec.Struct, omit_defaults=True):
@@ -42,7 +43,7 @@ class ConnectorIn(msgspec.Struct):
 
     name: str
 
-    field_codes: ClassVar[dict[str, str]] = {"name": "invalid_name"}
+    field_codes: ClassVar[dict[str, ErrorCode]] = {"name": ErrorCode.INVALID_NAME}
 
 
 class ConnectorOut(msgspec.Struct):
@@ -100,7 +101,7 @@ class VisitorIn(msgspec.Struct):
     segment_anonymous_id: str
     seen_at: str | None = None
 
-    field_codes: ClassVar[dict[str, str]] = {"visitor_id": "invalid_visitor_id"}
+    field_codes: ClassVar[dict[str, ErrorCode]] = {"visitor_id": ErrorCode.INVALID_VISITOR_ID}
 
 
 class VisitorOut(msgspec.Struct):

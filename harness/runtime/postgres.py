@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 
 MIGRATIONS_LOCK = 0x6861726E  # "harn": one advisory lock id for schema changes
@@ -51,7 +52,7 @@ def migrate(connection: psycopg.Connection[Any]) -> int:
         latest = shipped[-1][0] if shipped else 0
         if current > latest:
             raise HarnessError(
-                "invalid_store",
+                CommandCode.INVALID_STORE,
                 f"The database's schema is at version {current}, newer than this harness "
                 f"knows ({latest}); upgrade segment-abtasty-harness.",
             )
@@ -85,7 +86,7 @@ def open_pool(url: str, max_size: int = 8) -> ConnectionPool[psycopg.Connection[
         pool.open(wait=True, timeout=30)
     except psycopg.Error as error:
         raise HarnessError(
-            "invalid_store", f"Cannot use the PostgreSQL store: {_first_line(error)}."
+            CommandCode.INVALID_STORE, f"Cannot use the PostgreSQL store: {_first_line(error)}."
         ) from None
     return pool
 

@@ -23,6 +23,7 @@ from harness.core.clock import (
     StoredClock,
     SystemClock,
 )
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker, advance_clock, move_clock
@@ -151,7 +152,7 @@ class Harness:
         if start is not None:
             if not isinstance(self.clock, ManualClock | StoredClock):
                 raise HarnessError(
-                    "clock_not_manual", "Only a manual clock can restart at a given time."
+                    ErrorCode.CLOCK_NOT_MANUAL, "Only a manual clock can restart at a given time."
                 )
             self.clock.restart_at(start)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import ClockRows
+from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.http.journal import JournalRows
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
@@ -272,7 +273,7 @@ def open_stores(spec: str) -> Stores:
             rows = SqliteSharedRows(path)
         except sqlite3.Error as error:
             raise HarnessError(
-                "invalid_store", f"Cannot open the SQLite store {path!r}: {error}."
+                CommandCode.INVALID_STORE, f"Cannot open the SQLite store {path!r}: {error}."
             ) from None
         return Stores(
             "sqlite",
@@ -283,7 +284,7 @@ def open_stores(spec: str) -> Stores:
             [abtasty.close, segment.close, rows.close],
         )
     raise HarnessError(
-        "invalid_store",
+        CommandCode.INVALID_STORE,
         f"--store {spec[:80]!r} is not a store; use memory, sqlite:PATH or postgresql://HOST/DB.",
     )
 
@@ -295,7 +296,7 @@ def _open_postgres(url: str) -> Stores:
         from harness.segment.store.postgres import PostgresSegmentStore
     except ImportError:
         raise HarnessError(
-            "invalid_store",
+            CommandCode.INVALID_STORE,
             "The PostgreSQL store needs psycopg: pip install 'segment-abtasty-harness[postgres]'.",
         ) from None
     pool = open_pool(url)

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from harness.core.clock import Clock, ManualClock, StoredClock, SystemClock, format_instant
+from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.http.journal import RequestJournal, StoredJournal
 from harness.runtime.server import ServerGroup
@@ -63,7 +64,7 @@ def prepare(plan: ServePlan) -> tuple[Stores, Clock]:
     if plan.workers > 1 and not stores.multiprocess:
         stores.close()
         raise HarnessError(
-            "invalid_arguments",
+            CommandCode.INVALID_ARGUMENTS,
             "--workers needs a store the workers can share: the memory store lives in one "
             "process; use --store sqlite:PATH or --store postgresql://HOST/DB.",
         )
