@@ -25,6 +25,7 @@ from harness.core.clock import (
 )
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
+from harness.core.freezegun_clock import FreezegunClock
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
@@ -37,6 +38,7 @@ from harness.runtime.transports import (
     RoutingTransport,
 )
 from harness.segment import FakeSegment, RetryPolicy, Transport
+from harness.segment.engage import EngageStore
 from harness.segment.scripted_faults import ScriptedFaults
 from harness.segment.store import SegmentStore
 
@@ -60,6 +62,7 @@ class Harness:
         journals: AB Tasty's and Segment's journals (kept in a shared store by ``harness
             serve`` over SQLite or PostgreSQL); bounded, in memory, by default.
         clock_rows: Where tenant clocks live (a shared store's rows); in memory by default.
+        engage_store: Segment Engage's audiences and computed traits; in memory by default.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Harness:
         segment_store: SegmentStore | None = None,
         journals: tuple[RequestJournal, RequestJournal] | None = None,
         clock_rows: ClockRows | None = None,
+        engage_store: EngageStore | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.clocks = ClockBook(self.clock, clock_rows)
@@ -106,10 +110,13 @@ class Harness:
             rate_limit=segment_rate_limit,
             store=segment_store,
             clocks=self.clocks,
+            engage_store=engage_store,
         )
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)
         """Everything with work on the clock; a simulation adds its held deliveries."""
+        if isinstance(self.clock, FreezegunClock):
+            self.clock.bind_wakers(self.wakers)
 
     # time ----------------------------------------------------------------------------------
     def move_to(self, when: datetime) -> None:
@@ -143,18 +150,18 @@ class Harness:
         The apps stay valid (they hold these same objects), so a process builds them once
         and restarts the harness for each test or scenario.
         """
+        if start is not None:
+            if not isinstance(self.clock, ManualClock | FreezegunClock | StoredClock):
+                raise HarnessError(
+                    ErrorCode.CLOCK_NOT_MANUAL, "Only a manual clock can restart at a given time."
+                )
+            self.clock.restart_at(start)
         self.abtasty.reset()
         self.segment.reset()
         self.faults.clear()
         self.abtasty_journal.clear()
         self.segment_journal.clear()
         self.wakers[:] = self._own_wakers  # drop wakers a simulation added
-        if start is not None:
-            if not isinstance(self.clock, ManualClock | StoredClock):
-                raise HarnessError(
-                    ErrorCode.CLOCK_NOT_MANUAL, "Only a manual clock can restart at a given time."
-                )
-            self.clock.restart_at(start)
 
     # apps ----------------------------------------------------------------------------------
     def abtasty_app(self, admin_token: str | None = None) -> Litestar:
