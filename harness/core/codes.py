@@ -18,6 +18,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_visitor_id": 400,
     "criterion_not_available": 400,
     "unknown_connector": 400,
+    "ambiguous_trait": 400,
     # 401 / 403: who is asking
     "missing_api_key": 401,
     "invalid_api_key": 401,
