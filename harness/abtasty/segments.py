@@ -22,6 +22,7 @@ from harness.abtasty.records import (
     Operator,
     TraitKey,
 )
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 
 MAX_PATH_PARTS = 16
@@ -124,12 +125,12 @@ def make_condition(index: int, condition: ConditionInput) -> ConditionRequest:
         request.value,
     )
     if not isinstance(connector_id, str) or not connector_id.strip():
-        raise HarnessError("invalid_body", f"{where}.connector_id must be a non-empty string.")
+        raise HarnessError(ErrorCode.INVALID_BODY, f"{where}.connector_id must be a non-empty string.")
     if trait is not None and (not isinstance(trait, str) or not trait.strip()):
-        raise HarnessError("invalid_body", f"{where}.trait must be a non-empty string.")
+        raise HarnessError(ErrorCode.INVALID_BODY, f"{where}.trait must be a non-empty string.")
     if request.source is not None and request.source not in TRAIT_SOURCES:
         raise HarnessError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             f"{where}.source must be 'identify' (a trait of identify calls) or 'group' (a trait "
             "of the visitor's groups).",
         )
@@ -142,7 +143,7 @@ def make_condition(index: int, condition: ConditionInput) -> ConditionRequest:
             or len(path) > MAX_PATH_PARTS
         ):
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"{where}.path must be a list of 1 to {MAX_PATH_PARTS} strings, the trait's keys "
                 'from the top of its traits object (["company", "name"] for a nested object, '
                 '["company.name"] for one key with a dot in it).',
@@ -150,12 +151,12 @@ def make_condition(index: int, condition: ConditionInput) -> ConditionRequest:
         path = tuple(path)
     elif trait is None:
         raise HarnessError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             f"{where} names no trait: give trait (the key the builder shows), or path.",
         )
     if operator not in OPERATORS:
         raise HarnessError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             f"{where}.operator {str(operator)[:30]!r} is not one of {', '.join(OPERATORS)}.",
         )
     checked: Operator = operator
@@ -163,7 +164,8 @@ def make_condition(index: int, condition: ConditionInput) -> ConditionRequest:
         value = None
     elif value is None or isinstance(value, dict | list):
         raise HarnessError(
-            "invalid_body", f"{where}.value must be a string, number or boolean for {operator}."
+            ErrorCode.INVALID_BODY,
+            f"{where}.value must be a string, number or boolean for {operator}.",
         )
     elif (
         checked in ("greater_than", "less_than")
@@ -171,7 +173,8 @@ def make_condition(index: int, condition: ConditionInput) -> ConditionRequest:
         and _as_instant(value) is None
     ):
         raise HarnessError(
-            "invalid_body", f"{where}.value must be a number or an ISO-8601 date for {operator}."
+            ErrorCode.INVALID_BODY,
+            f"{where}.value must be a number or an ISO-8601 date for {operator}.",
         )
     return ConditionRequest(connector_id, trait, checked, value, request.source, path)
 
@@ -199,14 +202,14 @@ def resolve_condition(
         printed = {TraitKey(source, tuple(request.path)).label for source in sources}  # type: ignore[arg-type]
         if request.trait not in printed:
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"conditions[{index}].trait {request.trait[:60]!r} is not how the builder prints "
                 f"path {list(request.path)!r}; give the key it shows, or leave trait out.",
             )
     found = [key for key in shown if request.matches(key)]
     if len(found) > 1:
         raise HarnessError(
-            "ambiguous_trait",
+            ErrorCode.AMBIGUOUS_TRAIT,
             f"conditions[{index}] fits {len(found)} traits the builder shows: "
             + "; ".join(f"source {k.source!r} path {list(k.path)!r}" for k in found)
             + ". Add source and/or path to say which.",
