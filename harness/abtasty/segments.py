@@ -125,7 +125,9 @@ def make_condition(index: int, condition: ConditionInput) -> ConditionRequest:
         request.value,
     )
     if not isinstance(connector_id, str) or not connector_id.strip():
-        raise HarnessError(ErrorCode.INVALID_BODY, f"{where}.connector_id must be a non-empty string.")
+        raise HarnessError(
+            ErrorCode.INVALID_BODY, f"{where}.connector_id must be a non-empty string."
+        )
     if trait is not None and (not isinstance(trait, str) or not trait.strip()):
         raise HarnessError(ErrorCode.INVALID_BODY, f"{where}.trait must be a non-empty string.")
     if request.source is not None and request.source not in TRAIT_SOURCES:

@@ -97,7 +97,8 @@ COHORT_CHANGE_COLUMNS_ADDED = {"source": "TEXT", "path": "BLOB"}
 """Columns of ``cohort_changes`` added after the first release (NULL: read the printed key)."""
 REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count, input_version"
 
-MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken"
+MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken, engage"
+MESSAGE_COLUMNS_ADDED = {"engage": "TEXT"}
 TENANT_TABLES = (
     "accounts",
     "connectors",
@@ -206,6 +207,7 @@ class SqliteStore:
             ("refreshes", REFRESH_COLUMNS_ADDED),
             ("accounts", ACCOUNT_COLUMNS_ADDED),
             ("cohort_changes", COHORT_CHANGE_COLUMNS_ADDED),
+            ("messages", MESSAGE_COLUMNS_ADDED),
         ):
             present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
             for column, kind in added.items():
@@ -370,7 +372,7 @@ class SqliteStore:
                 return None
             cursor = db.execute(
                 "INSERT INTO messages (account_id, connector_id, message_id, type, anonymous_id, user_id, group_id,"
-                " traits, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " traits, timestamp, received_at, engage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.account_id,
                     message.connector_id,
@@ -382,6 +384,7 @@ class SqliteStore:
                     _encode(message.traits),
                     _text(message.timestamp),
                     arrival,
+                    message.engage,
                 ),
             )
             db.execute(
@@ -413,6 +416,7 @@ class SqliteStore:
                     _instant(r[9]),
                     _instant(r[10]),
                     r[0],
+                    r[12],
                 ),
                 bool(r[11]),
             )
