@@ -142,7 +142,10 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="same seed, same users, calls and faults"
     )
     simulate.add_argument(
-        "--start", type=_instant, help="midnight of the first day (default 2026-03-02T00:00:00Z)"
+        "--start",
+        type=_instant,
+        help="midnight of the first day (default 2026-03-02T00:00:00Z; with --target, the "
+        "UTC midnight --days days before today, so every call lies in the past)",
     )
     simulate.add_argument(
         "--audiences",
@@ -159,6 +162,15 @@ def _parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE.jsonl", help="write every delivery as a JSON line instead"
     )
     simulate.add_argument("--api-key", help="the API key the target expects")
+    simulate.add_argument(
+        "--visitors-url",
+        metavar="URL",
+        help="with --target: post the tag's sightings here too, e.g. a live harness serve's "
+        "http://127.0.0.1:8080/api/accounts/ACC/visitors",
+    )
+    simulate.add_argument(
+        "--admin-token", help="with --visitors-url: the live server's admin token"
+    )
     simulate.add_argument(
         "--scenario-out",
         metavar="FILE.yaml",
@@ -210,10 +222,21 @@ def _simulate(args: argparse.Namespace) -> int:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--users and --days must be at least 1.")
     if not 0 <= args.audiences <= 100:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--audiences must be from 0 to 100.")
+    if args.visitors_url and not args.target:
+        raise HarnessError(
+            CommandCode.INVALID_ARGUMENTS,
+            "--visitors-url goes with --target (without it, sightings go to the in-process AB Tasty).",
+        )
+    start = args.start
+    if start is None and args.target:
+        # A live receiver reads the calls' timestamps against its own clock: put the whole
+        # run in the past, ending at today's UTC midnight.
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = today - timedelta(days=args.days)
     stream = (
         StreamConfig(days=args.days, seed=args.seed)
-        if args.start is None
-        else StreamConfig(start=args.start, days=args.days, seed=args.seed)
+        if start is None
+        else StreamConfig(start=start, days=args.days, seed=args.seed)
     )
     config = SimulationConfig(
         PopulationConfig(users=args.users, seed=args.seed),
@@ -246,6 +269,21 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.scenario_out:
         simulation.write_scenario(Path(args.scenario_out))
     print(json.dumps(summary.as_dict()))
+    if summary.failed:
+        where = args.target or "the in-process AB Tasty"
+        print(
+            f"harness simulate: {summary.failed} of {summary.generated} messages failed "
+            f"delivery to {where}; what it answered last:",
+            file=sys.stderr,
+        )
+        for reason, count in summary.failures.items():
+            print(f"  {count} x {reason}", file=sys.stderr)
+        for example in summary.failure_examples:
+            print(
+                f"  e.g. message {example['message_id']} after {example['attempts']} attempt(s): "
+                f"{example['status'] or 'no answer'} {example['answer']}",
+                file=sys.stderr,
+            )
     return 1 if summary.failed else 0
 
 
@@ -272,7 +310,13 @@ def _run_simulation(
                 config, destination=recorder, api_key=args.api_key or "abt_simulated", clock=clock
             )
         elif args.target:
-            simulation = Simulation(config, endpoint=args.target, api_key=args.api_key)
+            simulation = Simulation(
+                config,
+                endpoint=args.target,
+                api_key=args.api_key,
+                visitors_url=args.visitors_url,
+                admin_token=args.admin_token,
+            )
         else:
             simulation = Simulation(config, record=bool(args.scenario_out))
         events = simulation.events()
