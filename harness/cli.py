@@ -14,6 +14,7 @@ from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
 from harness.core.codes import CommandCode, ErrorCode
 from harness.core.errors import HarnessError
+from harness.segment.engage import EngageStore
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 
 
@@ -471,6 +472,16 @@ def open_store(spec: str) -> tuple[Store, SegmentStore]:
     )
 
 
+def _engage_store(spec: str) -> EngageStore | None:
+    """Engage's store beside the others: in the same SQLite file, else in memory (None)."""
+    kind, _, path = spec.partition(":")
+    if kind != "sqlite":
+        return None
+    from harness.segment.store.sqlite_engage import SqliteEngageStore
+
+    return SqliteEngageStore(path)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from harness.runtime.server import ServerGroup, check_bind, check_port_free
     from harness.runtime.stack import Harness
@@ -505,6 +516,7 @@ def _serve(args: argparse.Namespace) -> int:
         journal_size=args.journal_size,
         segment_rate_limit=args.segment_rate_limit,
         segment_store=segment_store,
+        engage_store=_engage_store(args.store),
         seed=None,  # filled-in messageIds must never repeat across restarts of a durable store
     )
     group = ServerGroup(
