@@ -132,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--api-key", help="the account's API key, to check requests carry it")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    commands.add_parser(
+        "contract",
+        help="print the HTTP contract of both fakes: routes, codes, limits, documented choices",
+    )
+
     simulate = commands.add_parser(
         "simulate", help="generate users and their calls, delivered the way Segment delivers"
     )
@@ -473,6 +478,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _play(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "contract":
+            from importlib.resources import files
+
+            print(files("harness").joinpath("contract.md").read_text(encoding="utf-8"), end="")
+            return 0
     except HarnessError as error:
         print(f"harness: {error.message}", file=sys.stderr)
         return 2
