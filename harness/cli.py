@@ -484,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             return _verify(args)
         if args.command == "init":
-            from harness.scaffold import init_project
+            from harness.scenarios.scaffold import init_project
 
             written = init_project(Path(args.dir))
             for path in written:

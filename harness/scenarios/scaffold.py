@@ -16,8 +16,11 @@ from harness.core.errors import HarnessError
 def _sources() -> dict[str, Traversable]:
     package = files("harness")
     sources: dict[str, Traversable] = {
-        "conftest.py": package / "starter" / "conftest.py.txt",
-        "tests/test_harness_starter.py": package / "starter" / "test_harness_starter.py.txt",
+        "conftest.py": package / "scenarios" / "starter" / "conftest.py.txt",
+        "tests/test_harness_starter.py": package
+        / "scenarios"
+        / "starter"
+        / "test_harness_starter.py.txt",
     }
     for example in sorted((package / "scenarios" / "examples").iterdir(), key=lambda e: e.name):
         if example.name.endswith(".yaml"):
