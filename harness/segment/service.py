@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from harness.core.clock import Clock
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import partner_headers
 from harness.segment import tracking
@@ -112,7 +113,9 @@ class FakeSegment:
     def create_source(self, name: str) -> tuple[Source, str]:
         """A new source and its write key (shown only here)."""
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
-            raise HarnessError("invalid_name", "A source needs a name of 1 to 100 characters.")
+            raise HarnessError(
+                ErrorCode.INVALID_NAME, "A source needs a name of 1 to 100 characters."
+            )
         write_key = secrets.token_urlsafe(24)
         source = Source(f"src_{secrets.token_hex(6)}", name, _digest(write_key), write_key[-4:])
         self.store.add_source(source)
@@ -127,7 +130,7 @@ class FakeSegment:
         source = self.store.get_source(source_id)
         if source is None:
             raise HarnessError(
-                "source_not_found",
+                ErrorCode.SOURCE_NOT_FOUND,
                 f"There is no source {source_id[:40]!r}; create one with POST /_segment/sources.",
             )
         return source
@@ -139,16 +142,17 @@ class FakeSegment:
         self.source(source_id)
         if type != "ab_tasty":
             raise HarnessError(
-                "invalid_body", f"Destination type {type[:30]!r} is not supported; use 'ab_tasty'."
+                ErrorCode.INVALID_BODY,
+                f"Destination type {type[:30]!r} is not supported; use 'ab_tasty'.",
             )
         if not isinstance(api_key, str) or not api_key.strip():
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 "api_key is required: the AB Tasty API key from Settings > Integrations > API Key.",
             )
         if endpoint and ("://" not in endpoint or any(c.isspace() for c in endpoint)):
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"endpoint {endpoint[:60]!r} is not a URL, e.g. http://127.0.0.1:9000/hook.",
             )
         # No endpoint: the fake AB Tasty served beside this Segment, wherever that is when
@@ -178,7 +182,7 @@ class FakeSegment:
         if source is not None and secrets.compare_digest(source.write_key_digest, digest):
             return source
         raise HarnessError(
-            "invalid_write_key",
+            ErrorCode.INVALID_WRITE_KEY,
             f"The write key {mask_secret(write_key)} is not a source's write key in this workspace.",
         )
 
@@ -377,7 +381,7 @@ class FakeSegment:
         """
         if stage is not None and stage not in DELIVERY_STAGES:
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"stage {stage[:30]!r} is not a delivery stage; use one of "
                 f"{', '.join(DELIVERY_STAGES)}.",
             )
