@@ -10,6 +10,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 
 
@@ -46,7 +47,7 @@ def init_project(directory: Path) -> list[Path]:
             f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         )
         raise HarnessError(
-            "invalid_arguments",
+            CommandCode.INVALID_ARGUMENTS,
             f"harness init writes nothing over existing files, and {named} exist: "
             "move them, or run it in another folder (--dir).",
         )
