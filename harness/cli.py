@@ -154,6 +154,13 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--start", type=_instant, help="midnight of the first day (default 2026-03-02T00:00:00Z)"
     )
+    simulate.add_argument(
+        "--audiences",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N Engage audiences whose members enter and exit day by day (default 0)",
+    )
     where = simulate.add_mutually_exclusive_group()
     where.add_argument(
         "--target", metavar="URL", help="deliver to this webhook URL (needs --api-key)"
@@ -196,6 +203,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from harness.simulate import FaultConfig, PopulationConfig, StreamConfig
+    from harness.simulate.audiences import AudienceConfig, audience_keys
     from harness.simulate.runner import SimulationConfig
 
     if args.target and not args.api_key:
@@ -210,6 +218,8 @@ def _simulate(args: argparse.Namespace) -> int:
             )
     if args.users < 1 or args.days < 1:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--users and --days must be at least 1.")
+    if not 0 <= args.audiences <= 100:
+        raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--audiences must be from 0 to 100.")
     stream = (
         StreamConfig(days=args.days, seed=args.seed)
         if args.start is None
@@ -225,6 +235,7 @@ def _simulate(args: argparse.Namespace) -> int:
             late_share=args.late_share,
             seed=args.seed,
         ),
+        AudienceConfig(audience_keys(args.audiences), seed=args.seed),
     )
     if args.scenario_out and (args.out or args.target):
         raise HarnessError(

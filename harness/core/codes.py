@@ -44,12 +44,15 @@ class ErrorCode(StrEnum):
     SEGMENT_NOT_FOUND = "segment_not_found"
     VISITOR_NOT_FOUND = "visitor_not_found"
     SOURCE_NOT_FOUND = "source_not_found"
+    AUDIENCE_NOT_FOUND = "audience_not_found"
+    COMPUTED_TRAIT_NOT_FOUND = "computed_trait_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409: the state does not allow it
     CONNECTOR_EXISTS = "connector_exists"
     API_KEY_EXISTS = "api_key_exists"
     CLOCK_BACKWARDS = "clock_backwards"
     CLOCK_NOT_MANUAL = "clock_not_manual"
+    COMPUTATION_KEY_EXISTS = "computation_key_exists"
     # 413, 429, 431, 500, 501
     BODY_TOO_LARGE = "body_too_large"
     RATE_LIMITED = "rate_limited"
@@ -99,12 +102,15 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.SEGMENT_NOT_FOUND: 404,
     ErrorCode.VISITOR_NOT_FOUND: 404,
     ErrorCode.SOURCE_NOT_FOUND: 404,
+    ErrorCode.AUDIENCE_NOT_FOUND: 404,
+    ErrorCode.COMPUTED_TRAIT_NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     # 409: the state does not allow it
     ErrorCode.CONNECTOR_EXISTS: 409,
     ErrorCode.API_KEY_EXISTS: 409,
     ErrorCode.CLOCK_BACKWARDS: 409,
     ErrorCode.CLOCK_NOT_MANUAL: 409,
+    ErrorCode.COMPUTATION_KEY_EXISTS: 409,
     # 413, 429, 501
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,

@@ -24,6 +24,7 @@ from harness.http.common import (
     read_limited,
 )
 from harness.http.control import control_router
+from harness.http.engage import ENGAGE_ROUTES
 from harness.http.journal import RequestJournal
 from harness.http.wire import (
     DeliveryOut,
@@ -192,7 +193,13 @@ def create_segment_app(
     """
     journal = journal if journal is not None else RequestJournal()
     provide = {"segment": Provide(lambda: segment, sync_to_thread=False)}
-    handlers: list[Any] = [*TRACKING_ROUTES, create_source, add_destination, delivery_overview]
+    handlers: list[Any] = [
+        *TRACKING_ROUTES,
+        create_source,
+        add_destination,
+        delivery_overview,
+        *ENGAGE_ROUTES,
+    ]
     if faults is not None:
         provide["faults"] = Provide(lambda: faults, sync_to_thread=False)
         handlers += [read_faults, set_faults, clear_faults]

@@ -32,6 +32,7 @@ from harness.segment.delivery import (
     is_retryable,
     sends_to,
 )
+from harness.segment.engage import Engage, EngageStore
 from harness.segment.ratelimit import RateLimiter
 from harness.segment.records import (
     DELIVERY_STAGES,
@@ -85,6 +86,7 @@ class FakeSegment:
             runs; None draws them at random (what a long-running server wants).
         rate_limit: Requests a second the Tracking API takes before answering 429 (off: None).
         store: Where the workspace lives; in memory by default.
+        engage_store: Where Engage keeps audiences and computed traits; in memory by default.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class FakeSegment:
         seed: int | None = 0,
         rate_limit: float | None = None,
         store: SegmentStore | None = None,
+        engage_store: EngageStore | None = None,
     ) -> None:
         self.clock = clock
         self.transport = transport
@@ -108,6 +111,8 @@ class FakeSegment:
         self._ids = random.Random(None if seed is None else seed + 1)
         self._ids_lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
+        self.engage = Engage(clock, self._send_from_engage, self._new_message_id, engage_store)
+        """Engage spaces (one per source): audiences and computed traits."""
 
     # workspace setup -------------------------------------------------------------------
     def create_source(self, name: str) -> tuple[Source, str]:
@@ -209,6 +214,21 @@ class FakeSegment:
             )
         else:
             items, rejected = [{**body, "type": path_type}], []
+        self._accept(source, items, rejected)
+        return source
+
+    def _send_from_engage(self, source_id: str, messages: list[dict[str, Any]]) -> None:
+        source = self.source(source_id)
+        self.run_due()
+        self._accept(source, messages, [])
+
+    def _accept(
+        self,
+        source: Source,
+        items: list[dict[str, Any]],
+        rejected: list[tracking.IngestRejection],
+    ) -> None:
+        """Record what the Tracking API (or Engage) took, then make the first attempts."""
         now = self.clock.now()
         records = [self._rejection(source.id, rejection, now) for rejection in rejected]
         received = len(rejected)
@@ -224,7 +244,6 @@ class FakeSegment:
         for record_id, record in zip(ids, records, strict=True):
             if record.stage == "retrying":
                 self._first_attempt(record_id)
-        return source
 
     def _new_message_id(self) -> str:
         with self._ids_lock:
@@ -398,11 +417,13 @@ class FakeSegment:
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source with its destinations and deliveries."""
         if source_id is None:
+            self.engage.reset()
             self.store.reset()
             with self._ids_lock:
                 self._ids.seed(None if self._seed is None else self._seed + 1)
             return
         self.source(source_id)
+        self.engage.reset(source_id)
         self.store.reset(source_id)
 
 
