@@ -174,7 +174,9 @@ class Simulation:
                 change = segment.engage.enter if event.entered else segment.engage.exit
                 summary.audience_changes += 1
                 summary.generated += 1
-                summary.sent += change(self.source_id, audience, event.anonymous_id, event.user_id).sent
+                summary.sent += change(
+                    self.source_id, audience, event.anonymous_id, event.user_id
+                ).sent
             if on_progress is not None and done % 1_000 == 0:
                 on_progress(done)
         end = self.config.stream.start + timedelta(days=self.config.stream.days) + self.config.drain
