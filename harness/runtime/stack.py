@@ -30,6 +30,7 @@ from harness.runtime.transports import (
     RoutingTransport,
 )
 from harness.segment import FakeSegment, RetryPolicy, Transport
+from harness.segment.engage import EngageStore
 from harness.segment.scripted_faults import ScriptedFaults
 from harness.segment.store import SegmentStore
 
@@ -50,6 +51,7 @@ class Harness:
         http_timeout: Seconds before a destination reached over HTTP counts as timed out.
         segment_rate_limit: Tracking API requests a second before 429 (Segment's is about 1,000).
         segment_store: The fake Segment's store; in memory by default.
+        engage_store: Segment Engage's audiences and computed traits; in memory by default.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class Harness:
         http_timeout: float = 10.0,
         segment_rate_limit: float | None = None,
         segment_store: SegmentStore | None = None,
+        engage_store: EngageStore | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
@@ -87,6 +90,7 @@ class Harness:
             seed=seed,
             rate_limit=segment_rate_limit,
             store=segment_store,
+            engage_store=engage_store,
         )
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)
