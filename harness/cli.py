@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         help="live: wipe the server and restart its clock before each scenario",
     )
     play.add_argument(
+        "--clock",
+        choices=("manual", "freezegun"),
+        default="manual",
+        help="in-process: move time with the manual clock (default) or with freezegun",
+    )
+    play.add_argument(
         "--report",
         nargs=2,
         action="append",
@@ -400,6 +406,12 @@ def _play(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.url and args.clock == "freezegun":
+        raise HarnessError(
+            CommandCode.INVALID_ARGUMENTS,
+            "--clock freezegun plays in-process: freezegun cannot move a separate harness "
+            "serve's clock (drop --url, or --clock).",
+        )
     driver: Driver
     if args.url:
         live = LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)
@@ -408,7 +420,7 @@ def _play(args: argparse.Namespace) -> int:
             raise HarnessError(CommandCode.UNREACHABLE, problem)
         driver = live
     else:
-        driver = shared_in_process_driver()
+        driver = shared_in_process_driver(args.clock)
     if args.url and not args.restart:
         scenarios.sort(key=lambda s: s.start)  # a live clock only moves forward
     started = time.perf_counter()
