@@ -51,6 +51,9 @@ REGISTRY: dict[str, dict[str, str]] = {
         "--quiet": "tests/cli/test_play_verify_flags.py::test_play_live_admin_token_and_quiet",
         "--clock": "tests/scenarios_engine/test_play_freezegun.py::test_play_cli_with_freezegun_clock",
     },
+    "init": {
+        "--dir": "tests/test_scaffold.py::test_scaffold_init_writes_every_example_and_the_starter",
+    },
     "verify": {
         "capture": VERIFY + "test_verify_cli_exit_status_and_json",
         "--api-key": "tests/cli/test_play_verify_flags.py::test_verify_api_key_refuses_another_key",

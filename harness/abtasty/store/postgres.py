@@ -30,13 +30,21 @@ from harness.abtasty.records import (
     Segment,
     Sighting,
     StoredMessage,
+    TraitKey,
+    natural_trait_key,
 )
 from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
-from harness.abtasty.store.sqlite import TENANT_TABLES, _traits_blob, _traits_of
+from harness.abtasty.store.sqlite import (
+    TENANT_TABLES,
+    _traits_blob,
+    _traits_of,
+    _visitors_json,
+    _visitors_of,
+)
 
 MESSAGE_COLUMNS = (
     "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits,"
-    " timestamp, received_at, taken"
+    " timestamp, received_at, taken, engage"
 )
 REFRESH_COLUMNS = (
     "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered,"
@@ -215,8 +223,8 @@ class PostgresStore:
                 return None
             row = db.execute(
                 "INSERT INTO messages (account_id, connector_id, message_id, type, anonymous_id,"
-                " user_id, group_id, traits, timestamp, received_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
+                " user_id, group_id, traits, timestamp, received_at, engage)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
                 (
                     message.account_id,
                     message.connector_id,
@@ -228,6 +236,7 @@ class PostgresStore:
                     _encode(message.traits),
                     message.timestamp,
                     message.received_at,
+                    message.engage,
                 ),
             ).fetchone()
             assert row is not None
@@ -243,7 +252,18 @@ class PostgresStore:
         return [
             (
                 StoredMessage(
-                    r[1], r[2], r[3], r[4], r[5], r[6], r[7], _decode(r[8]), r[9], r[10], r[0]
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    _decode(r[8]),
+                    r[9],
+                    r[10],
+                    r[0],
+                    r[12],
                 ),
                 r[11],
             )
@@ -392,7 +412,8 @@ class PostgresStore:
                 )
                 cursor.executemany(
                     "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id,"
-                    " connector_id, trait, value, change) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    " connector_id, trait, value, change, source, path)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [
                         (
                             account,
@@ -402,6 +423,8 @@ class PostgresStore:
                             c.trait,
                             _encode(c.value),
                             c.change,
+                            c.source,
+                            _encode(c.path),
                         )
                         for c in changes
                     ],
@@ -414,7 +437,7 @@ class PostgresStore:
                         (
                             account,
                             activation.scheduled_for,
-                            _encode(activation.visitors),
+                            _encode(_visitors_json(activation.visitors)),
                             _encode(sorted(activation.matched)),
                         ),
                     )
@@ -452,7 +475,8 @@ class PostgresStore:
     ) -> list[CohortChange]:
         """A page of the kept cohort changes, in commit order."""
         rows = self._all(
-            "SELECT scheduled_for, visitor_id, connector_id, trait, value, change FROM cohort_changes"
+            "SELECT scheduled_for, visitor_id, connector_id, trait, value, change, source, path"
+            " FROM cohort_changes"
             " WHERE account_id = %s AND (%s::timestamptz IS NULL OR scheduled_for = %s)"
             " AND (%s::text IS NULL OR visitor_id = %s) ORDER BY seq LIMIT %s OFFSET %s",
             account_id,
@@ -463,7 +487,15 @@ class PostgresStore:
             limit,
             offset,
         )
-        return [CohortChange(account_id, r[0], r[1], r[2], r[3], _decode(r[4]), r[5]) for r in rows]
+        changes = []
+        for r in rows:
+            key = natural_trait_key(r[3]) if r[7] is None else TraitKey(r[6], tuple(_decode(r[7])))
+            changes.append(
+                CohortChange(
+                    account_id, r[0], r[1], r[2], r[3], _decode(r[4]), r[5], key.source, key.path
+                )
+            )
+        return changes
 
     def activation(self, account_id: str) -> Activation | None:
         """The latest activated data."""
@@ -473,13 +505,7 @@ class PostgresStore:
         )
         if row is None:
             return None
-        visitors = {
-            visitor: {
-                connector: {key: tuple(values) for key, values in traits.items()}
-                for connector, traits in by_connector.items()
-            }
-            for visitor, by_connector in _decode(row[1]).items()
-        }
+        visitors = _visitors_of(_decode(row[1]))
         return Activation(
             account_id, row[0], visitors, frozenset((c, a) for c, a in _decode(row[2]))
         )
@@ -487,7 +513,10 @@ class PostgresStore:
     # segments
     def add_segment(self, segment: Segment) -> None:
         """Keep a new segment."""
-        conditions = [[c.connector_id, c.trait, c.operator, c.value] for c in segment.conditions]
+        conditions = [
+            [c.connector_id, c.trait, c.operator, c.value, c.source, list(c.path)]
+            for c in segment.conditions
+        ]
         self._run(
             "INSERT INTO segments (id, account_id, name, match, conditions, created_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -501,7 +530,9 @@ class PostgresStore:
 
     @staticmethod
     def _segment(row: Any) -> Segment:
-        conditions = tuple(Condition(c[0], c[1], c[2], c[3]) for c in _decode(row[4]))
+        conditions = tuple(
+            Condition(c[0], c[1], c[2], c[3], c[4], tuple(c[5])) for c in _decode(row[4])
+        )
         return Segment(row[0], row[1], row[2], row[3], conditions, row[5])
 
     def get_segment(self, account_id: str, segment_id: str) -> Segment | None:
