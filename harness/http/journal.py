@@ -9,7 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from harness.core.clock import Clock, format_instant
 from harness.core.credentials import MASK, mask_authorization
-from harness.core.errors import mask_secret
+from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import CONTROL_PATH_PREFIX
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
@@ -314,9 +314,15 @@ def record_call(
     kept: dict[str, str] = {}
     for raw_name, raw_value in headers:
         kept[raw_name.lower()] = mask_header(raw_name, raw_value)[:KEPT_HEADER_CHARS]
+    try:
+        at = clock.now()
+    except HarnessError:
+        # A clock that refuses to be read (freezegun moved back: the call itself was answered
+        # 409) still gets its call filed, at the wall-clock time.
+        at = datetime.now(UTC)
     journal.record(
         JournalEntry(
-            at=clock.now(),
+            at=at,
             method=method,
             path=mask_path(path),
             status=status,
