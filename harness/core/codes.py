@@ -25,6 +25,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_admin_token": 401,
     "invalid_write_key": 401,
     "no_segment_connector": 403,
+    "cross_site_request": 403,
     # 404 / 405
     "not_found": 404,
     "account_not_found": 404,

@@ -23,7 +23,7 @@ from harness.http.common import (
     read_limited,
 )
 from harness.http.control import control_router
-from harness.http.journal import RequestJournal
+from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     DeliveryOut,
     DestinationIn,
@@ -61,7 +61,9 @@ def _tracking_handler(call: str) -> Any:
 
     async def handler(request: Request[Any, Any, Any], segment: Segment) -> SuccessOut:
         raw = await read_limited(request, limit, lambda size: _too_large(size, batch))
-        segment.track(call, request.headers.get("authorization"), raw)
+        source = segment.track(call, request.headers.get("authorization"), raw)
+        # The journal files a Tracking API call under its source (Segment's tenant).
+        request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = source.id
         return SuccessOut(True)
 
     handler.__name__ = f"track_{call}"

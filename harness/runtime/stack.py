@@ -146,6 +146,8 @@ class Harness:
             reset_state=self.reset_abtasty,
             wakers=self.wakers,
             restart_state=self.restart,
+            segment=self.segment,
+            segment_journal=self.segment_journal,
         )
 
     def segment_app(self, admin_token: str | None = None) -> Litestar:
