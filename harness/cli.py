@@ -7,6 +7,8 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
@@ -21,10 +23,26 @@ def _instant(text: str) -> object:
         raise argparse.ArgumentTypeError(f"{text!r} {problem}") from None
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("segment-abtasty-harness")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="harness", description="Fakes of Segment and AB Tasty for tests."
+        prog="harness",
+        description="Fakes of Segment and AB Tasty for tests.",
+        epilog=(
+            "Start with `harness init` (example scenarios and a starter test in this folder), "
+            "`harness play --list-steps` (the scenario format) and `harness contract` (every "
+            "route, code and limit of both fakes)."
+        ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -96,9 +114,21 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     check = commands.add_parser(
-        "verify", help="check captured webhook requests (JSON lines or HAR) against the contract"
+        "verify",
+        help="check captured webhook requests (JSON lines or HAR) against the contract",
+        description=(
+            "Judge each captured request as the fake AB Tasty's webhook would, and report every "
+            "one it would refuse, with its status and code."
+        ),
+        epilog=(
+            'Formats read: JSON lines, one request a line: {"headers": {...}, "body": '
+            '<the JSON message, or its text>, "method"?: "POST", "path"?: '
+            '"/segment/webhook"} (what harness simulate --out writes); or a HAR 1.2 file '
+            "(its POSTs to .../segment/webhook). A key masked in the capture (****abcd) cannot "
+            "be checked: verify says so, and with --api-key compares only its last 4 characters."
+        ),
     )
-    check.add_argument("capture", help="the capture file")
+    check.add_argument("capture", help="the capture file (JSON lines or HAR)")
     check.add_argument("--api-key", help="the account's API key, to check requests carry it")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -152,13 +182,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _simulate(args: argparse.Namespace) -> int:
     import json
-    from contextlib import ExitStack
     from datetime import timedelta
-    from pathlib import Path
 
     from harness.simulate import FaultConfig, PopulationConfig, StreamConfig
-    from harness.simulate.capture import CaptureRecorder
-    from harness.simulate.runner import Simulation, SimulationConfig
+    from harness.simulate.runner import SimulationConfig
 
     if args.target and not args.api_key:
         raise HarnessError(
@@ -187,10 +214,45 @@ def _simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
         ),
     )
+    if args.scenario_out and (args.out or args.target):
+        raise HarnessError(
+            "invalid_arguments",
+            "--scenario-out records the in-process AB Tasty: use it without --out and --target.",
+        )
+    # --out is written beside itself and renamed when the run is done: a refused or broken
+    # run leaves no empty or half-written capture behind.
+    partial = Path(f"{args.out}.partial") if args.out else None
+    try:
+        summary, simulation = _run_simulation(args, config, stream.start, partial)
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    if partial is not None:
+        partial.replace(args.out)
+    if args.scenario_out:
+        simulation.write_scenario(Path(args.scenario_out))
+    print(json.dumps(summary.as_dict()))
+    return 1 if summary.failed else 0
+
+
+def _run_simulation(
+    args: argparse.Namespace, config: Any, start: datetime, partial: Path | None
+) -> tuple[Any, Any]:
+    from contextlib import ExitStack
+
+    from harness.simulate.capture import CaptureRecorder
+    from harness.simulate.runner import Simulation
+
     with ExitStack() as stack:
-        if args.out:
-            capture = stack.enter_context(open(args.out, "w", encoding="utf-8"))
-            clock = ManualClock(stream.start)
+        if partial is not None:
+            try:
+                capture = stack.enter_context(open(partial, "w", encoding="utf-8"))
+            except OSError as error:
+                raise HarnessError(
+                    "invalid_arguments", f"Cannot write --out {args.out}: {error.strerror}."
+                ) from None
+            clock = ManualClock(start)
             recorder = CaptureRecorder(capture, clock)
             simulation = Simulation(
                 config, destination=recorder, api_key=args.api_key or "abt_simulated", clock=clock
@@ -199,11 +261,6 @@ def _simulate(args: argparse.Namespace) -> int:
             simulation = Simulation(config, endpoint=args.target, api_key=args.api_key)
         else:
             simulation = Simulation(config, record=bool(args.scenario_out))
-        if args.scenario_out and (args.out or args.target):
-            raise HarnessError(
-                "invalid_arguments",
-                "--scenario-out records the in-process AB Tasty: use it without --out and --target.",
-            )
         events = simulation.events()
         show = sys.stderr.isatty() if args.progress is None else args.progress
         if show:
@@ -216,10 +273,7 @@ def _simulate(args: argparse.Namespace) -> int:
             )
         else:
             summary = simulation.run(events)
-    if args.scenario_out:
-        simulation.write_scenario(Path(args.scenario_out))
-    print(json.dumps(summary.as_dict()))
-    return 1 if summary.failed else 0
+    return summary, simulation
 
 
 def _play(args: argparse.Namespace) -> int:
@@ -274,11 +328,15 @@ def _play(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    driver: Driver = (
-        LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)
-        if args.url
-        else shared_in_process_driver()
-    )
+    driver: Driver
+    if args.url:
+        live = LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)
+        problem = live.unreachable()
+        if problem is not None:
+            raise HarnessError("unreachable", problem)
+        driver = live
+    else:
+        driver = shared_in_process_driver()
     if args.url and not args.restart:
         scenarios.sort(key=lambda s: s.start)  # a live clock only moves forward
     started = time.perf_counter()
@@ -327,6 +385,11 @@ def _verify(args: argparse.Namespace) -> int:
         print(
             f"{report.requests} requests: {report.accepted} accepted, {len(report.deviations)} refused, {len(report.notes)} notes"
         )
+        if report.masked_keys:
+            print(
+                f"Authentication not checked for {report.masked_keys} request(s): the capture "
+                "masks their keys (****); capture the Authorization header whole to check it."
+            )
     return 0 if report.passed else 1
 
 
@@ -413,6 +476,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as error:
         print(f"harness: {error.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C is how a server is stopped: one line, no traceback.
+        if args.command == "serve":
+            print("harness serve: stopped (Ctrl-C).", file=sys.stderr)
+            return 0
+        print(f"harness {args.command}: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
     return 2
 
 

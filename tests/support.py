@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness import ManualClock
+from harness.abtasty.store import Store
 from harness.core.clock import parse_instant
 from harness.runtime.stack import Harness
 from harness.testing.handles import AccountHandle, basic_auth, segment_message
@@ -25,9 +26,16 @@ class World(AccountHandle):
     """An account on a fresh harness whose manual clock starts at ``start``."""
 
     @classmethod
-    def build(cls, start: datetime = START, timezone: str = "UTC", refresh_hour: int = 3) -> World:
-        """A fresh harness and one account wired for Segment."""
-        handle = AccountHandle.create(Harness(ManualClock(start)), "Shop", timezone, refresh_hour)
+    def build(
+        cls,
+        start: datetime = START,
+        timezone: str = "UTC",
+        refresh_hour: int = 3,
+        store: Store | None = None,
+    ) -> World:
+        """A fresh harness (on ``store``, in memory by default) and one account wired for Segment."""
+        harness = Harness(ManualClock(start), store=store)
+        handle = AccountHandle.create(harness, "Shop", timezone, refresh_hour)
         return cls(handle.harness, handle.account, handle.connector, handle.api_key)
 
 

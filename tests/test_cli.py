@@ -63,3 +63,19 @@ def test_cli_serve_bad_arguments(
 ) -> None:
     assert main(["serve", *args]) == 2
     assert text in capsys.readouterr().err
+
+
+def test_cli_serve_stops_on_ctrl_c_with_one_line() -> None:
+    server = ServeProcess().start()
+    status, errors = server.interrupt()
+    assert status == 0
+    assert errors.splitlines() == ["harness serve: stopped (Ctrl-C)."]
+
+
+def test_cli_version_names_the_package(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"harness {version('segment-abtasty-harness')}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,43 @@ def test_cli_simulate_bad_arguments(
 ) -> None:
     assert main(["simulate", *args]) == 2
     assert text in capsys.readouterr().err
+
+
+def test_cli_simulate_refused_out_leaves_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "capture.jsonl"
+    args = ["simulate", "--users", "5", "--no-progress", "--out", str(out)]
+    assert main([*args, "--scenario-out", str(tmp_path / "s.yaml")]) == 2
+    assert "--scenario-out" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_simulate_out_in_a_missing_folder_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no" / "such" / "capture.jsonl"
+    assert main(["simulate", "--users", "5", "--no-progress", "--out", str(out)]) == 2
+    assert f"Cannot write --out {out}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_simulate_broken_run_leaves_no_half_capture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.simulate.runner import Simulation
+
+    def broken(self: Simulation, *args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Simulation, "run", broken)
+    out = tmp_path / "capture.jsonl"
+    assert main(["simulate", "--users", "5", "--no-progress", "--out", str(out)]) == 130
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_simulate_out_appears_whole_when_done(tmp_path: Path) -> None:
+    out = tmp_path / "capture.jsonl"
+    assert main(["simulate", "--users", "5", "--no-progress", "--out", str(out)]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["capture.jsonl"]
+    assert all(json.loads(line)["body"] for line in out.read_text().splitlines())

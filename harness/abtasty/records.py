@@ -134,6 +134,9 @@ class RefreshRun:
             a run made well after ``scheduled_for`` is a catch-up run.
         entered: How many (visitor, cohort) memberships this run added.
         left: How many it removed.
+        input_version: The store's :meth:`input_version` of the account when the run read
+            what it reads (messages, sightings, ...); -1 when unknown. The next run may
+            reuse this run's result only while the version is unchanged.
     """
 
     account_id: str
@@ -146,6 +149,7 @@ class RefreshRun:
     ran_at: datetime | None = None
     entered: int = 0
     left: int = 0
+    input_version: int = -1
 
 
 CohortChangeKind = Literal["entered", "left"]

@@ -2,7 +2,10 @@
 
 The run of local day D happens at the first instant at or after ``refresh_hour:00`` local
 time (a DST gap can swallow that hour) and takes what arrived before the first instant of
-local day D (its cutoff).
+local day D (its cutoff), that is, since the start of the previous local day that exists.
+A day a zone skipped (Pacific/Apia, 30 December 2011) has no run. When a gap that ends the
+day swallows the hour (America/Nuuk at 23:00 on the last Saturday of March), the run is
+when the clocks jump, which the local clock shows as 00:00 of the next day.
 """
 
 from __future__ import annotations
@@ -81,13 +84,28 @@ class ScheduledRefresh:
 
 
 def refresh_of_day(account: Account, day: date) -> ScheduledRefresh:
-    """The refresh an account runs on local ``day``."""
+    """The refresh of local ``day``, or of the first local day after it that exists.
+
+    A time zone can skip a whole day (Pacific/Apia went from 29 to 31 December 2011): such
+    a day has no run, and the next day's run takes what arrived since the start of the
+    previous day that exists.
+    """
     tz = zone(account.timezone)
+    while True:
+        cutoff = first_instant_at_or_after(day, 0, tz)
+        if cutoff.astimezone(tz).date() == day:
+            break
+        day += timedelta(days=1)  # the first instant of the day is already a later day
     return ScheduledRefresh(
         day=day,
         scheduled_for=first_instant_at_or_after(day, account.refresh_hour, tz),
-        cutoff=first_instant_at_or_after(day, 0, tz),
+        cutoff=cutoff,
     )
+
+
+def refresh_taking(account: Account, received_at: datetime) -> ScheduledRefresh:
+    """The refresh that takes a message received at ``received_at``: the next local day's."""
+    return refresh_of_day(account, local_day(received_at, account.timezone) + timedelta(days=1))
 
 
 def local_day(instant: datetime, timezone: str) -> date:
@@ -109,7 +127,7 @@ def refresh_after(account: Account, previous_cutoff: datetime | None) -> Schedul
     """The refresh that follows the one with ``previous_cutoff`` (or the first one)."""
     if previous_cutoff is None:
         return first_refresh(account)
-    return refresh_of_day(account, local_day(previous_cutoff, account.timezone) + timedelta(days=1))
+    return refresh_taking(account, previous_cutoff)
 
 
 def due_refreshes(

@@ -26,6 +26,7 @@ from harness.abtasty.records import (
     Connector,
     JsonValue,
     MatchMode,
+    Profile,
     RefreshRun,
     Segment,
     Sighting,
@@ -395,9 +396,12 @@ class AbTasty:
         )
         if not due:
             return
+        # Read the version before the inputs: a change racing with this read makes the
+        # next night recompute, never reuse a result that missed it.
+        version = self.store.input_version(account.id)
         sightings = self.store.sightings(account.id)
         for run in due:
-            previous = self._run_refresh(account, run, sightings, previous)
+            previous = self._run_refresh(account, run, sightings, previous, version)
 
     def _run_refresh(
         self,
@@ -405,16 +409,14 @@ class AbTasty:
         due: schedule.ScheduledRefresh,
         sightings: list[Sighting],
         previous: RefreshRun | None,
+        version: int,
     ) -> RefreshRun:
         pending = self.store.pending_messages(account.id, due.cutoff)
         ran_at = self.clock.now()
-        if (
-            not pending
-            and previous is not None
-            and not any(previous.scheduled_for < s.seen_at <= due.scheduled_for for s in sightings)
-        ):
-            # Nothing arrived and nobody new was seen: the activated data is last night's.
-            # (This keeps catch-up over long idle stretches cheap.)
+        if not pending and previous is not None and previous.input_version == version:
+            # Nothing the refresh reads changed since the last run (no message, sighting,
+            # connector or key): its result stands. This keeps catch-up over long idle
+            # stretches cheap; a change of any kind, whatever its time, recomputes.
             idle = replace(
                 previous,
                 scheduled_for=due.scheduled_for,
@@ -446,6 +448,7 @@ class AbTasty:
             ran_at=ran_at,
             entered=diff.entered,
             left=diff.left,
+            input_version=version,
         )
         self.store.commit_refresh(
             run,
@@ -468,8 +471,7 @@ class AbTasty:
         return schedule.refresh_after(account, last.cutoff if last else None)
 
     def _activation_of(self, account: Account, received_at: datetime) -> datetime:
-        day = schedule.local_day(received_at, account.timezone) + timedelta(days=1)
-        return schedule.refresh_of_day(account, day).scheduled_for
+        return schedule.refresh_taking(account, received_at).scheduled_for
 
     def cohort_changes(
         self,
@@ -822,7 +824,11 @@ def _show(values: Sequence[JsonValue]) -> str:
 
 
 class _Explainer:
-    """Puts a condition's outcome into the integration's terms."""
+    """Puts a condition's outcome into the integration's terms.
+
+    Every reason is read off the state the refresh works on (messages, profiles, the
+    matched pairs of the last run), never guessed from times.
+    """
 
     def __init__(
         self, service: AbTasty, account: Account, visitor: str, sightings: list[Sighting]
@@ -834,7 +840,12 @@ class _Explainer:
         store = service.store
         self.last_run = store.last_refresh(account.id)
         self.live = {c.id for c in store.connectors(account.id)}
-        self.messages = store.messages_for(account.id, [s.anonymous_id for s in sightings])
+        anonymous_ids = {s.anonymous_id for s in sightings}
+        self.messages = store.messages_for(account.id, anonymous_ids)
+        self.profiles = [p for p in store.profiles(account.id) if p.anonymous_id in anonymous_ids]
+        self.groups = {(g.connector_id, g.group_id): g for g in store.groups(account.id)}
+        activation = store.activation(account.id)
+        self.matched = activation.matched if activation is not None else frozenset()
         self.next_run = format_instant(service.next_refresh(account.id).scheduled_for)
 
     def reason(self, condition: Condition, traits: VisitorTraits, held: bool) -> str:
@@ -848,49 +859,70 @@ class _Explainer:
             return f"{condition.trait} is {_show(values)}, so '{label}' does not hold: the value differs."
         return f"'{label}' does not hold: " + self._why_absent(condition)
 
+    def _profile_has(self, profile: Profile, trait: str) -> bool:
+        if _has_trait(profile.traits, trait):
+            return True
+        if not trait.startswith(audience.GROUP_PREFIX):
+            return False
+        key = trait.removeprefix(audience.GROUP_PREFIX)
+        return any(
+            (group := self.groups.get((profile.connector_id, group_id))) is not None
+            and _has_trait(group.traits, key)
+            for group_id in profile.groups
+        )
+
     def _why_absent(self, condition: Condition) -> str:
-        if condition.connector_id not in self.live:
-            return f"connector {condition.connector_id} no longer exists, so its traits are not available."
+        connector, trait = condition.connector_id, condition.trait
+        if connector not in self.live:
+            return f"connector {connector} no longer exists, so its traits are not available."
         ids = ", ".join(s.anonymous_id for s in self.sightings)
-        if not self.messages:
+        profiles = [p for p in self.profiles if p.connector_id == connector]
+        messages = [(m, taken) for m, taken in self.messages if m.connector_id == connector]
+        if not profiles and not messages:
             return (
                 f"no visitor seen with that anonymousId: no Segment message carries an anonymousId the "
                 f"tag read on visitor {self.visitor} ({ids}); check that Segment sends the same "
                 "anonymousId the tag reads (the ajs_anonymous_id cookie). A message with only a userId "
                 "can never match a visitor."
             )
-        carrying = [
-            (message, taken)
-            for message, taken in self.messages
-            if message.connector_id == condition.connector_id and _carries(message, condition.trait)
-        ]
-        if not carrying:
-            return (
-                f"messages for anonymousId {ids} were received, but none carries trait "
-                f"{condition.trait!r}."
-            )
-        waiting = [message for message, taken in carrying if not taken]
-        if waiting and len(waiting) == len(carrying):
+        having = [p for p in profiles if self._profile_has(p, trait)]
+        if having and all((p.connector_id, p.anonymous_id) not in self.matched for p in having):
+            return self._reported_after_last_run({p.anonymous_id for p in having})
+        waiting = [m for m, taken in messages if not taken and _carries(m, trait)]
+        if waiting:
             first = min(waiting, key=lambda m: m.received_at)
             activation = format_instant(
                 self.service._activation_of(self.account, first.received_at)
             )
             return (
-                f"trait {condition.trait!r} received at {format_instant(first.received_at)} but not yet "
+                f"trait {trait!r} received at {format_instant(first.received_at)} but not yet "
                 f"activated; the next refresh is at {self.next_run} and it is activated at {activation}."
             )
-        last = self.last_run
-        if last is not None:
-            late = [s for s in self.sightings if s.seen_at > last.scheduled_for]
-            if len(late) == len(self.sightings):
-                first_seen = min(late, key=lambda s: s.seen_at)
-                return (
-                    f"visitor {self.visitor} was first seen with anonymousId {first_seen.anonymous_id} at "
-                    f"{format_instant(first_seen.seen_at)}, after the last refresh at "
-                    f"{format_instant(last.scheduled_for)}; it will be matched at the next refresh at "
-                    f"{self.next_run}."
-                )
-        return f"trait {condition.trait!r} has no activated value for this visitor (it was set to null)."
+        if any(p.traits.get(trait) is not None and p.traits[trait].value is None for p in profiles):
+            return f"trait {trait!r} has no activated value for this visitor: it was set to null."
+        if not having:
+            return (
+                f"messages for anonymousId {ids} were received, but none carries trait {trait!r}."
+            )
+        return (
+            f"trait {trait!r} has no value the builder can show for this visitor (an empty "
+            "list or an object nested deeper than 4 levels)."
+        )
+
+    def _reported_after_last_run(self, anonymous_ids: set[str]) -> str:
+        sighting = min(
+            (s for s in self.sightings if s.anonymous_id in anonymous_ids), key=lambda s: s.seen_at
+        )
+        last = (
+            f" at {format_instant(self.last_run.scheduled_for)}"
+            if self.last_run is not None
+            else ""
+        )
+        return (
+            f"visitor {self.visitor} was reported with anonymousId {sighting.anonymous_id} (seen at "
+            f"{format_instant(sighting.seen_at)}) after the last refresh{last} read the sightings; "
+            f"it is matched at the next refresh at {self.next_run}."
+        )
 
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)

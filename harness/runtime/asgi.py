@@ -26,6 +26,16 @@ class Reply:
     content: bytes
 
     @property
+    def status_code(self) -> int:
+        """The status, named as requests and httpx name it."""
+        return self.status
+
+    @property
+    def ok(self) -> bool:
+        """True for a status below 400, as in requests."""
+        return self.status < 400
+
+    @property
     def text(self) -> str:
         """The body as text."""
         return self.content.decode("utf-8", "replace")
@@ -49,6 +59,22 @@ class AsgiClient:
     def close(self) -> None:
         """Close the private loop."""
         self._loop.close()
+
+    def get(self, path: str, **kwargs: Any) -> Reply:
+        """``request("GET", path, ...)``."""
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Reply:
+        """``request("POST", path, ...)``."""
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Reply:
+        """``request("PUT", path, ...)``."""
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Reply:
+        """``request("DELETE", path, ...)``."""
+        return self.request("DELETE", path, **kwargs)
 
     def request(
         self,

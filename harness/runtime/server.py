@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import signal
 import socket
 import subprocess
 import sys
@@ -243,6 +244,13 @@ class ServeProcess:
         assert self.process is not None
         self.process.kill()
         self.process.wait(timeout=10)
+
+    def interrupt(self, timeout: float = 10.0) -> tuple[int, str]:
+        """Ctrl-C (SIGINT), as a person stops it; its exit status and what it wrote to stderr."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=timeout)
+        return self.process.returncode, self.stop()
 
     def stop(self) -> str:
         """Terminate (then kill, if need be); returns what it wrote to stderr."""

@@ -55,6 +55,9 @@ class VerifyReport:
     accepted: int = 0
     deviations: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
+    masked_keys: int = 0
+    """Requests whose key was masked in the capture (``****abcd``): their authentication
+    could not be checked."""
 
     @property
     def passed(self) -> bool:
@@ -67,6 +70,8 @@ class VerifyReport:
             "requests": self.requests,
             "accepted": self.accepted,
             "passed": self.passed,
+            "authentication_checked": self.requests - self.masked_keys,
+            "masked_keys": self.masked_keys,
             "deviations": [vars_of(f) for f in self.deviations],
             "notes": [vars_of(f) for f in self.notes],
         }
@@ -165,6 +170,8 @@ def verify(requests: list[CapturedRequest], api_key: str | None = None) -> Verif
     report = VerifyReport(requests=len(requests))
     seen: Counter[str] = Counter()
     for request in requests:
+        if MASKED in request.headers.get("authorization", ""):
+            report.masked_keys += 1
         finding = _judge(request, api_key)
         if finding is not None:
             report.deviations.append(finding)
@@ -215,7 +222,13 @@ def _judge(request: CapturedRequest, api_key: str | None) -> Finding | None:
         return refuse("method_not_allowed", f"{request.method} to the webhook; Segment posts.")
     authorization = request.headers.get("authorization")
     if authorization is not None and MASKED in authorization:
-        pass  # a masked capture: the key itself cannot be checked
+        # A masked capture: only the last 4 characters are left to compare.
+        shown = authorization.rpartition(MASKED)[2].strip()
+        if api_key is not None and shown and not api_key.endswith(shown):
+            return refuse(
+                "invalid_api_key",
+                f"The request carries a key ending {shown!r}; the account's ends {api_key[-4:]!r}.",
+            )
     else:
         try:
             username = basic_username(authorization)

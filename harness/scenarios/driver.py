@@ -174,6 +174,18 @@ class LiveDriver:
             )
         return None if reply.status == 200 else reply
 
+    def unreachable(self) -> str | None:
+        """Why the server cannot be reached (a sentence), or None when both fakes answer."""
+        for fake in ("abtasty", "segment"):
+            reply = self.call(fake, "GET", "/_harness/health")
+            if reply.status == 0:
+                name = "fake AB Tasty" if fake == "abtasty" else "fake Segment"
+                return (
+                    f"Cannot reach the {name} at {self.urls[fake]} ({reply.text.rpartition(': ')[2]}): "
+                    "start it with harness serve --clock manual, or check --url and --segment-url."
+                )
+        return None
+
     @contextmanager
     def segment_host(self) -> Iterator[str]:
         """The live fake Segment's URL."""

@@ -198,6 +198,11 @@ class SourceHandle:
         destination = harness.segment.add_destination(source.id, account.api_key)
         return cls(harness, source, write_key, destination.id)
 
+    @property
+    def source_id(self) -> str:
+        """The source's id (as the delivery overview route names it)."""
+        return self.source.id
+
     def call(self, kind: str, **fields: Any) -> None:
         """One Tracking API call (``identify``, ``group``, ``track``, ``page``, ...), camelCase fields."""
         self.harness.segment.track(kind, basic_auth(self.write_key), msgspec.json.encode(fields))

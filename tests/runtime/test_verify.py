@@ -119,3 +119,35 @@ def test_verify_accepts_simulate_capture(tmp_path: Path) -> None:
     report = verify(read_capture(capture))
     assert report.passed
     assert report.requests > 0
+
+
+MASKED_ENTRY: dict[str, Any] = {
+    "headers": {"Authorization": "Basic ****_key", "User-Agent": "Segment.io/1.0"},
+    "body": message(message_id="m9"),
+}
+
+
+def test_verify_masked_capture_says_it_cannot_check_authentication(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = _lines(tmp_path / "masked.jsonl", [MASKED_ENTRY, GOOD])
+    assert main(["verify", str(capture)]) == 0
+    out = capsys.readouterr().out
+    assert "Authentication not checked for 1 request(s): the capture masks their keys" in out
+
+
+def test_verify_masked_key_with_other_last_4_is_refused(tmp_path: Path) -> None:
+    report = verify(read_capture(_lines(tmp_path / "m.jsonl", [MASKED_ENTRY])), "abt_other_key")
+    assert report.passed
+    report = verify(read_capture(_lines(tmp_path / "m.jsonl", [MASKED_ENTRY])), "abt_k_9999")
+    assert [f.code for f in report.deviations] == ["invalid_api_key"]
+    assert report.as_dict()["masked_keys"] == 1
+
+
+def test_verify_help_states_the_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "JSON lines, one request a line" in text
+    assert "HAR 1.2" in text
+    assert "masked" in text

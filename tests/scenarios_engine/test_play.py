@@ -167,3 +167,15 @@ def test_play_live_with_restart_plays_a_whole_folder(capsys: pytest.CaptureFixtu
             == 0
         )
     assert "0 failed" in capsys.readouterr().out
+
+
+def test_play_live_unreachable_server_says_it_cannot_reach_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from harness.runtime.server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["play", "--url", url, str(ACTIVATION)]) == 2
+    err = capsys.readouterr().err
+    assert f"Cannot reach the fake AB Tasty at {url}" in err
+    assert "harness serve" in err

@@ -48,6 +48,17 @@ class Store(Protocol):
         """Keep a new account."""
         ...
 
+    def input_version(self, account_id: str) -> int:
+        """A counter of the changes to what the nightly refresh reads, for one account.
+
+        Bumped in the same atomic step as every such change: a message stored (not a
+        duplicate), a sighting that is new or moves a pair's first sighting earlier, a
+        connector added or removed, the API key set or removed. The refresh's own writes
+        (``commit_refresh``) do not bump it. Equal versions mean equal inputs, so a night
+        may reuse the previous night's result; 0 for an account nothing happened to.
+        """
+        ...
+
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None when there is no such account."""
         ...

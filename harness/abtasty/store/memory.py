@@ -41,6 +41,7 @@ class _Tenant:
     changes: list[CohortChange] = field(default_factory=list)
     activation: Activation | None = None
     segments: dict[str, Segment] = field(default_factory=dict)
+    input_version: int = 0
 
 
 class MemoryStore:
@@ -67,6 +68,11 @@ class MemoryStore:
         with self._lock:
             self._tenants[account.id] = _Tenant(account)
 
+    def input_version(self, account_id: str) -> int:
+        """The account's count of changes to what the refresh reads."""
+        tenant = self._tenant(account_id)
+        return tenant.input_version if tenant else 0
+
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
         tenant = self._tenant(account_id)
@@ -85,7 +91,9 @@ class MemoryStore:
     def add_connector(self, connector: Connector) -> None:
         """Keep a new connector."""
         with self._lock:
-            self._require(connector.account_id).connectors[connector.id] = connector
+            tenant = self._require(connector.account_id)
+            tenant.connectors[connector.id] = connector
+            tenant.input_version += 1
 
     def connectors(self, account_id: str) -> list[Connector]:
         """The account's connectors, oldest first."""
@@ -96,7 +104,10 @@ class MemoryStore:
         """Remove a connector."""
         with self._lock:
             tenant = self._tenant(account_id)
-            return bool(tenant and tenant.connectors.pop(connector_id, None))
+            if tenant is None or tenant.connectors.pop(connector_id, None) is None:
+                return False
+            tenant.input_version += 1
+            return True
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         """Set the account's key, replacing the old one."""
@@ -105,6 +116,7 @@ class MemoryStore:
             if tenant.api_key is not None:
                 self._keys.pop(tenant.api_key.digest, None)
             tenant.api_key = record
+            tenant.input_version += 1
             self._keys[record.digest] = record
 
     def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
@@ -124,6 +136,7 @@ class MemoryStore:
                 return False
             self._keys.pop(tenant.api_key.digest, None)
             tenant.api_key = None
+            tenant.input_version += 1
             return True
 
     # messages
@@ -138,6 +151,7 @@ class MemoryStore:
             seq = message.seq = self._seq  # the store owns the message it was given
             tenant.messages[seq] = message
             tenant.pending[seq] = None
+            tenant.input_version += 1
             tenant.first_arrival.pop(message.message_id, None)  # re-insert at the back
             tenant.first_arrival[message.message_id] = message.received_at
             self._forget_old_arrivals(tenant, message.received_at - dedup_window)
@@ -192,6 +206,7 @@ class MemoryStore:
             earlier = seen.get(sighting.anonymous_id)
             if earlier is None or sighting.seen_at < earlier.seen_at:
                 seen[sighting.anonymous_id] = sighting
+                tenant.input_version += 1
             return created
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:

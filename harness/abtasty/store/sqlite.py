@@ -38,7 +38,7 @@ from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTIO
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, timezone TEXT NOT NULL, refresh_hour INTEGER NOT NULL,
-    created_at TEXT NOT NULL);
+    created_at TEXT NOT NULL, input_version INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS connectors (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, account_id TEXT NOT NULL,
     name TEXT NOT NULL, created_at TEXT NOT NULL, integration TEXT NOT NULL, direction TEXT NOT NULL);
@@ -85,9 +85,12 @@ REFRESH_COLUMNS_ADDED = {
     "ran_at": "TEXT",
     "entered": "INTEGER NOT NULL DEFAULT 0",
     "left_count": "INTEGER NOT NULL DEFAULT 0",
+    "input_version": "INTEGER NOT NULL DEFAULT -1",
 }
 """Columns of ``refreshes`` added after the first release; a file without them gains them."""
-REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count"
+ACCOUNT_COLUMNS_ADDED = {"input_version": "INTEGER NOT NULL DEFAULT 0"}
+"""Columns of ``accounts`` added after the first release."""
+REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count, input_version"
 
 MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken"
 TENANT_TABLES = (
@@ -144,6 +147,7 @@ def _run(account_id: str, row: Any) -> RefreshRun:
         None if row[6] is None else _instant(row[6]),
         row[7],
         row[8],
+        row[9],
     )
 
 
@@ -164,10 +168,14 @@ class SqliteStore:
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         self._conn.executescript(SCHEMA)
-        present = {row[1] for row in self._conn.execute("PRAGMA table_info(refreshes)")}
-        for column, kind in REFRESH_COLUMNS_ADDED.items():
-            if column not in present:
-                self._conn.execute(f"ALTER TABLE refreshes ADD COLUMN {column} {kind}")
+        for table, added in (
+            ("refreshes", REFRESH_COLUMNS_ADDED),
+            ("accounts", ACCOUNT_COLUMNS_ADDED),
+        ):
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in added.items():
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -198,7 +206,7 @@ class SqliteStore:
         """Keep a new account."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO accounts (id, name, timezone, refresh_hour, created_at) VALUES (?, ?, ?, ?, ?)",
                 (
                     account.id,
                     account.name,
@@ -207,6 +215,17 @@ class SqliteStore:
                     _text(account.created_at),
                 ),
             )
+
+    def input_version(self, account_id: str) -> int:
+        """The account's count of changes to what the refresh reads."""
+        row = self._one("SELECT input_version FROM accounts WHERE id = ?", account_id)
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, account_id: str) -> None:
+        db.execute(
+            "UPDATE accounts SET input_version = input_version + 1 WHERE id = ?", (account_id,)
+        )
 
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
@@ -245,6 +264,7 @@ class SqliteStore:
                     connector.direction,
                 ),
             )
+            self._bump(db, connector.account_id)
 
     def connectors(self, account_id: str) -> list[Connector]:
         """The account's connectors, oldest first."""
@@ -257,13 +277,16 @@ class SqliteStore:
     def remove_connector(self, account_id: str, connector_id: str) -> bool:
         """Remove a connector."""
         with self._tx() as db:
-            return (
+            removed = (
                 db.execute(
                     "DELETE FROM connectors WHERE account_id = ? AND id = ?",
                     (account_id, connector_id),
                 ).rowcount
                 > 0
             )
+            if removed:
+                self._bump(db, account_id)
+            return removed
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         """Set the account's key, replacing the old one."""
@@ -272,6 +295,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO api_keys VALUES (?, ?, ?, ?)",
                 (record.account_id, record.digest, record.last4, _text(record.created_at)),
             )
+            self._bump(db, record.account_id)
 
     def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
         """The account's key record."""
@@ -291,9 +315,12 @@ class SqliteStore:
     def remove_api_key(self, account_id: str) -> bool:
         """Revoke the account's key."""
         with self._tx() as db:
-            return (
+            removed = (
                 db.execute("DELETE FROM api_keys WHERE account_id = ?", (account_id,)).rowcount > 0
             )
+            if removed:
+                self._bump(db, account_id)
+            return removed
 
     # messages
     def add_message(self, message: StoredMessage, dedup_window: timedelta) -> int | None:
@@ -326,6 +353,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO dedup VALUES (?, ?, ?)",
                 (message.account_id, message.message_id, arrival),
             )
+            self._bump(db, message.account_id)
             db.execute(
                 "DELETE FROM dedup WHERE first_arrival <= ?",
                 (_text(message.received_at - dedup_window),),
@@ -383,16 +411,18 @@ class SqliteStore:
                 "SELECT 1 FROM sightings WHERE account_id = ? AND visitor_id = ? LIMIT 1",
                 (sighting.account_id, sighting.visitor_id),
             ).fetchone()
-            db.execute(
+            changed = db.execute(
                 "INSERT INTO sightings VALUES (?, ?, ?, ?) ON CONFLICT (account_id, visitor_id, anonymous_id)"
-                " DO UPDATE SET seen_at = MIN(seen_at, excluded.seen_at)",
+                " DO UPDATE SET seen_at = excluded.seen_at WHERE excluded.seen_at < sightings.seen_at",
                 (
                     sighting.account_id,
                     sighting.visitor_id,
                     sighting.anonymous_id,
                     _text(sighting.seen_at),
                 ),
-            )
+            ).rowcount
+            if changed:
+                self._bump(db, sighting.account_id)
             return known is None
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
@@ -463,7 +493,7 @@ class SqliteStore:
                 ((account, g.connector_id, g.group_id, _traits_blob(g.traits)) for g in groups),
             )
             db.execute(
-                f"INSERT INTO refreshes (account_id, {REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant names
+                f"INSERT INTO refreshes (account_id, {REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant names
                 (
                     account,
                     _text(run.scheduled_for),
@@ -475,6 +505,7 @@ class SqliteStore:
                     None if run.ran_at is None else _text(run.ran_at),
                     run.entered,
                     run.left,
+                    run.input_version,
                 ),
             )
             db.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -279,3 +280,72 @@ def test_store_reset_forgets_cohort_changes(store: Store) -> None:
     )
     store.reset("acc_1")
     assert store.cohort_changes("acc_1") == []
+
+
+def test_store_input_version_bumps_on_every_write_the_refresh_reads(store: Store) -> None:
+    _account(store)
+    _account(store, "acc_2")
+    seen: list[int] = [store.input_version("acc_1")]
+
+    def bumped() -> bool:
+        seen.append(store.input_version("acc_1"))
+        return seen[-1] > seen[-2]
+
+    store.add_connector(Connector("con_1", "acc_1", "A", START))
+    assert bumped()
+    store.put_api_key(ApiKeyRecord("acc_1", b"k", "1111", START))
+    assert bumped()
+    store.add_message(_message(), DAY)
+    assert bumped()
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START + DAY))
+    assert bumped()
+    store.add_sighting(
+        Sighting("acc_1", "v1", "a1", START)
+    )  # the pair's first sighting moves earlier
+    assert bumped()
+    store.remove_api_key("acc_1")
+    assert bumped()
+    store.remove_connector("acc_1", "con_1")
+    assert bumped()
+    assert store.input_version("acc_2") == 0
+
+
+def test_store_input_version_unchanged_by_no_ops_and_the_refresh(store: Store) -> None:
+    _account(store)
+    seq = store.add_message(_message(), DAY)
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START))
+    before = store.input_version("acc_1")
+    assert store.add_message(_message(minutes=1), DAY) is None  # a duplicate
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START + DAY))  # later: keeps the first
+    assert store.remove_connector("acc_1", "con_nope") is False
+    assert store.remove_api_key("acc_1") is False
+    assert seq is not None
+    run = RefreshRun("acc_1", START + DAY, START + DAY, 1, 1, 1, 1, input_version=before)
+    store.commit_refresh(run, [seq], [Profile("con_1", "a1")], [], None)
+    assert store.input_version("acc_1") == before
+    assert store.last_refresh("acc_1") == run
+
+
+def test_sqlite_store_opens_a_file_written_before_input_version(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, timezone TEXT NOT NULL,"
+            " refresh_hour INTEGER NOT NULL, created_at TEXT NOT NULL);"
+            "CREATE TABLE refreshes (seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL,"
+            " scheduled_for TEXT NOT NULL, cutoff TEXT NOT NULL, messages INTEGER NOT NULL,"
+            " profiles INTEGER NOT NULL, matched_profiles INTEGER NOT NULL, cohorts INTEGER NOT NULL);"
+            "INSERT INTO accounts VALUES ('acc_1', 'Shop', 'UTC', 3, '2026-03-02T12:00:00.000000');"
+            "INSERT INTO refreshes (account_id, scheduled_for, cutoff, messages, profiles,"
+            " matched_profiles, cohorts) VALUES ('acc_1', '2026-03-03T03:00:00.000000',"
+            " '2026-03-03T00:00:00.000000', 1, 1, 1, 1);"
+        )
+    store = SqliteStore(path)
+    try:
+        last = store.last_refresh("acc_1")
+        assert last is not None and last.input_version == -1  # unknown: the next night recomputes
+        assert store.input_version("acc_1") == 0
+        store.add_sighting(Sighting("acc_1", "v1", "a1", START))
+        assert store.input_version("acc_1") == 1
+    finally:
+        store.close()
