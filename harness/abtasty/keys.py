@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from harness.core.credentials import basic_user_of
 from harness.core.errors import HarnessError
-from harness.core.protocol import basic_user
 
 KEY_PREFIX = "abt_"
 
@@ -33,6 +33,8 @@ def digests_equal(a: bytes, b: bytes) -> bool:
 def basic_username(authorization: str | None) -> str:
     """The user name of an HTTP Basic ``Authorization`` header: where Segment puts the key.
 
+    The error messages never quote the header: a malformed one may hold the key itself.
+
     Raises:
         HarnessError: ``missing_api_key`` when there is no header or the user name is empty;
             ``invalid_api_key`` for another scheme or a value that is not base64 of ``user:pass``.
@@ -43,18 +45,13 @@ def basic_username(authorization: str | None) -> str:
             "No API key: send Authorization: Basic base64('<api_key>:'), as Segment does "
             "with the key from the AB Tasty destination settings.",
         )
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise HarnessError(
-            "invalid_api_key",
-            f"The Authorization scheme is {scheme[:20]!r}; the webhook takes HTTP Basic with the "
-            "API key as user name and an empty password.",
-        )
-    username = basic_user(credentials)
+    username, problem = basic_user_of(authorization)
     if username is None:
         raise HarnessError(
             "invalid_api_key",
-            "The Basic credentials are not valid base64 of '<api_key>:'.",
+            f"The Authorization header is not HTTP Basic credentials: {problem}. Send "
+            "'Basic ' and base64('<api_key>:'), the API key as user name and an empty password, "
+            "as Segment does (the header is not repeated here: it may hold the key).",
         )
     if not username:
         raise HarnessError(

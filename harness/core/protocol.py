@@ -2,19 +2,19 @@
 
 Segment posts to a partner destination with the API key as the Basic user name, its own
 user agent and the destination settings in a header; the Tracking API takes the write key
-the same way. Every module that builds or reads these uses this one.
+the same way. Every module that builds these uses this one; ``harness.core.credentials``
+reads and masks them.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
 import msgspec
 
-from harness.core.errors import HarnessError, mask_secret
+from harness.core.errors import HarnessError
 
 ABTASTY_WEBHOOK_PATH = "/segment/webhook"
 """Where the fake AB Tasty takes Segment's deliveries (the partner destination endpoint)."""
@@ -46,35 +46,6 @@ def basic_authorization(user: str, password: str = "") -> str:
     Segment sends an API key or a write key this way, with an empty password.
     """
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def basic_user(credentials: str) -> str | None:
-    """The user name in Basic credentials (base64 of ``user:pass``), or None if they are not that."""
-    try:
-        return (
-            base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[0]
-        )
-    except (binascii.Error, ValueError):
-        return None
-
-
-def basic_header_user(authorization: str | None) -> str | None:
-    """The user name of a ``Basic`` Authorization header; None for none, another scheme or garbage."""
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    return basic_user(credentials)
-
-
-def mask_authorization(value: str) -> str:
-    """Mask the credentials of an Authorization header, keeping the scheme and last 4 characters."""
-    scheme, _, credentials = value.partition(" ")
-    if scheme.lower() == "basic":
-        username = basic_user(credentials)
-        return f"Basic {mask_secret(credentials if username is None else username)}"
-    return f"{scheme} {mask_secret(credentials)}" if credentials else mask_secret(scheme)
 
 
 def settings_header_value(api_key: str) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from harness.core.credentials import read_authorization
 from harness.http.errors import send_error
 
 PROTECTED_PREFIXES = ("/api/", "/_harness/", "/_segment/")
@@ -37,14 +38,25 @@ def admin_token_middleware(token: str | None) -> Callable[[ASGIApp], ASGIApp]:
                         "This server was started with --admin-token: send Authorization: Bearer <token>.",
                     )
                     return
-                scheme, _, credentials = supplied.partition(b" ")
-                if scheme.lower() != b"bearer" or not secrets.compare_digest(
-                    credentials.strip(), expected
-                ):
+                credentials = read_authorization(supplied.decode("latin-1"))
+                problem = credentials.problem
+                if problem is None and credentials.scheme != "Bearer":
+                    problem = f"the scheme is {credentials.scheme}, not Bearer"
+                if problem is not None:
                     await send_error(
                         send,
                         "invalid_admin_token",
-                        "The admin token is wrong; send Authorization: Bearer <token>.",
+                        f"The Authorization header is not 'Bearer <token>': {problem} "
+                        "(the header is not repeated here: it may hold the token).",
+                    )
+                    return
+                assert credentials.token is not None
+                if not secrets.compare_digest(credentials.token.encode("latin-1"), expected):
+                    await send_error(
+                        send,
+                        "invalid_admin_token",
+                        "The admin token is wrong; send Authorization: Bearer <token>, the token "
+                        "harness serve was started with.",
                     )
                     return
             await app(scope, receive, send)

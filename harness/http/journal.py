@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import threading
 from collections import deque
@@ -15,11 +17,13 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from harness.core.clock import Clock, format_instant
+from harness.core.credentials import MASK, mask_authorization
 from harness.core.errors import mask_secret
-from harness.core.protocol import CONTROL_PATH_PREFIX, mask_authorization
+from harness.core.protocol import CONTROL_PATH_PREFIX
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
 KEPT_BODY_BYTES = 8_192
+KEPT_HEADER_CHARS = 512
 _ACCOUNT_IN_PATH = re.compile(r"^/api/accounts/([^/]+)")
 _UNJOURNALED = (
     f"{CONTROL_PATH_PREFIX}/requests",
@@ -28,6 +32,52 @@ _UNJOURNALED = (
     "/_assets",
     "/_inspector",  # the inspector's own pages and live stream
 )
+
+
+_SECRET_NAME = re.compile(r"key|token|secret|passw|cookie|auth|session|signature", re.IGNORECASE)
+"""Header and query parameter names whose values are masked whole (``X-Api-Key``, ``?token=``)."""
+_SECRET_VALUE_IN_TEXT = re.compile(
+    r'("(?:' + "|".join(sorted(SECRET_FIELDS)) + r')"\s*:\s*")((?:[^"\\]|\\.)*)'
+)
+"""A secret field's string value in JSON text, even text that does not parse (or ends early)."""
+
+
+def mask_header(name: str, value: str) -> str:
+    """A request header's value fit for the journal: credentials and settings masked.
+
+    ``Authorization`` keeps its scheme and the last 4 characters of a well-formed secret;
+    ``X-Segment-Settings`` (base64 JSON) keeps its fields with their secrets masked; any other
+    header whose name speaks of a key, token, secret, password, cookie or auth is masked whole.
+    """
+    lowered = name.lower()
+    if lowered in ("authorization", "proxy-authorization"):
+        return mask_authorization(value)
+    if lowered == "x-segment-settings":
+        try:
+            settings = msgspec.json.decode(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError, msgspec.DecodeError):
+            return MASK
+        return msgspec.json.encode(mask_document(settings)).decode()
+    if _SECRET_NAME.search(lowered):
+        return MASK
+    return value
+
+
+def mask_path(path: str) -> str:
+    """A path with its query's secret-named parameters (``api_key``, ``token``, ...) masked."""
+    route, mark, query = path.partition("?")
+    if not mark:
+        return path
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        pairs.append(f"{name}={MASK}" if equals and _SECRET_NAME.search(name) else pair)
+    return f"{route}?{'&'.join(pairs)}"
+
+
+def mask_text(text: str) -> str:
+    """JSON text that may not parse, with every secret field's string value masked."""
+    return _SECRET_VALUE_IN_TEXT.sub(lambda m: m.group(1) + mask_secret(m.group(2)), text)
 
 
 def mask_document(value: Any) -> Any:
@@ -52,7 +102,7 @@ def _readable(raw: bytes) -> Any:
     try:
         return mask_document(msgspec.json.decode(raw))
     except (msgspec.DecodeError, RecursionError):
-        return raw.decode("utf-8", "replace")
+        return mask_text(raw.decode("utf-8", "replace"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,18 +227,12 @@ def record_call(
     """File one call in the journal, with every secret masked."""
     kept: dict[str, str] = {}
     for raw_name, raw_value in headers:
-        name = raw_name.lower()
-        value = raw_value[:512]
-        if name == "authorization":
-            value = mask_authorization(value)
-        elif name == "x-segment-settings":
-            value = mask_secret(value)
-        kept[name] = value
+        kept[raw_name.lower()] = mask_header(raw_name, raw_value)[:KEPT_HEADER_CHARS]
     journal.record(
         JournalEntry(
             at=clock.now(),
             method=method,
-            path=path,
+            path=mask_path(path),
             status=status,
             account_id=account_id,
             headers=kept,

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from harness.core.clock import format_instant, instant_problem, parse_instant
+from harness.core.credentials import basic_user_of
 from harness.core.errors import HarnessError
-from harness.core.protocol import anonymous_id_problem, basic_header_user, decode_json_object
+from harness.core.protocol import anonymous_id_problem, decode_json_object
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -25,14 +26,22 @@ def write_key_of(authorization: str | None, body: dict[str, Any]) -> str:
     """The write key: the Basic user name, else ``writeKey`` in the body.
 
     Raises:
-        HarnessError: ``invalid_write_key`` when neither carries one.
+        HarnessError: ``invalid_write_key`` when neither carries one (the message says what is
+            wrong with the header, never quoting it: a malformed one may hold the key).
     """
-    username = basic_header_user(authorization)
+    username, problem = basic_user_of(authorization)
     if username:
         return username
     key = body.get("writeKey")
     if isinstance(key, str) and key:
         return key
+    if problem is not None:
+        raise HarnessError(
+            "invalid_write_key",
+            f"No write key: the Authorization header is not HTTP Basic credentials ({problem}), "
+            "and the body has no writeKey. Send 'Basic ' and base64('<write_key>:'), as "
+            "Segment's libraries do (the header is not repeated here: it may hold the key).",
+        )
     raise HarnessError(
         "invalid_write_key",
         "No write key: send it as the Basic user name (base64('<write_key>:')) or as writeKey in the body.",

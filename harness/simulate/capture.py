@@ -7,7 +7,8 @@ from typing import IO
 import msgspec
 
 from harness.core.clock import Clock, format_instant
-from harness.core.protocol import ABTASTY_WEBHOOK_PATH, SETTINGS_HEADER, mask_authorization
+from harness.core.credentials import mask_authorization
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH, SETTINGS_HEADER
 from harness.segment import TransportResponse
 
 

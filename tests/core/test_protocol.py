@@ -8,8 +8,6 @@ import pytest
 from harness.core.errors import HarnessError
 from harness.core.protocol import (
     basic_authorization,
-    basic_header_user,
-    basic_user,
     decode_json_object,
     partner_headers,
     tracking_path,
@@ -24,23 +22,9 @@ def test_protocol_partner_headers_are_what_segment_sends() -> None:
     assert json.loads(base64.b64decode(headers["X-Segment-Settings"])) == {"apiKey": "abt_key"}
 
 
-def test_protocol_basic_authorization_round_trips_through_basic_header_user() -> None:
-    assert basic_header_user(basic_authorization("wk_1")) == "wk_1"
-
-
 def test_protocol_basic_authorization_carries_a_password() -> None:
     header = basic_authorization("user", "secret")
     assert base64.b64decode(header.removeprefix("Basic ")) == b"user:secret"
-
-
-@pytest.mark.parametrize("credentials", ["not base64!", base64.b64encode(b"\xff\xfe").decode()])
-def test_protocol_basic_user_garbage_is_none(credentials: str) -> None:
-    assert basic_user(credentials) is None
-
-
-@pytest.mark.parametrize("header", [None, "", "Bearer abc", "Basic"])
-def test_protocol_basic_header_user_other_schemes_are_none(header: str | None) -> None:
-    assert not basic_header_user(header)
 
 
 def test_protocol_tracking_path_names_the_call() -> None:

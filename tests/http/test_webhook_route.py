@@ -88,6 +88,9 @@ def test_webhook_unsupported_type_is_501(ready: Api, kind: str) -> None:
         (basic(""), "missing_api_key"),
         ("Bearer abc", "invalid_api_key"),
         ("Basic %%%", "invalid_api_key"),
+        ("abt_bare_key_without_scheme", "invalid_api_key"),
+        ("Basic\tYWJ0X2s6", "invalid_api_key"),
+        ("Basic YWJ0X2s=", "invalid_api_key"),  # base64 of the key without the ':'
         (basic("abt_unknown"), "invalid_api_key"),
     ],
 )
@@ -126,3 +129,20 @@ def test_webhook_without_connector_is_403(ready: Api) -> None:
 def test_webhook_key_with_password_part_is_accepted(ready: Api) -> None:
     header = "Basic " + base64.b64encode(f"{ready.api_key}:ignored".encode()).decode()
     assert _post(ready, message(), headers={"Authorization": header}).status_code == 200  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [
+        ("abt_bare_key_without_scheme", "no scheme"),
+        ("Bearer abt_k", "the scheme is Bearer"),
+        ("Basic\tYWJ0X2s6", "not a tab"),
+        ("Basic YWJ0X2s=", "without the ':'"),
+    ],
+)
+def test_webhook_malformed_authorization_says_what_is_wrong(
+    ready: Api, authorization: str, says: str
+) -> None:
+    response = _post(ready, message(), headers={"Authorization": authorization})
+    body = assert_error(response, 401, "invalid_api_key")
+    assert says in body["message"]

@@ -247,7 +247,7 @@ def test_steps_explain_not_contains_fails_when_present(tmp_path: Path) -> None:
     ("authorization", "status", "code"),
     [
         ("Basic ${base64:${api_key:shop}:}", 200, None),
-        ("Basic ${base64:${api_key:shop}}", 200, None),
+        ("Basic ${base64:${api_key:shop}}", 401, "invalid_api_key"),  # no colon: RFC 7617
         ("Basic ${api_key:shop}", 401, "invalid_api_key"),
         ("Bearer ${api_key:shop}", 401, "invalid_api_key"),
         ("Basic ${base64::${api_key:shop}}", 401, "missing_api_key"),
