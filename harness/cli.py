@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
+from harness.core.codes import CommandCode, ErrorCode
 from harness.core.errors import HarnessError
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 
@@ -143,6 +144,13 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--start", type=_instant, help="midnight of the first day (default 2026-03-02T00:00:00Z)"
     )
+    simulate.add_argument(
+        "--audiences",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N Engage audiences whose members enter and exit day by day (default 0)",
+    )
     where = simulate.add_mutually_exclusive_group()
     where.add_argument(
         "--target", metavar="URL", help="deliver to this webhook URL (needs --api-key)"
@@ -185,19 +193,23 @@ def _simulate(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from harness.simulate import FaultConfig, PopulationConfig, StreamConfig
+    from harness.simulate.audiences import AudienceConfig, audience_keys
     from harness.simulate.runner import SimulationConfig
 
     if args.target and not args.api_key:
         raise HarnessError(
-            "invalid_arguments", "--target needs --api-key: the key the receiver expects."
+            CommandCode.INVALID_ARGUMENTS, "--target needs --api-key: the key the receiver expects."
         )
     for name in ("failure_rate", "duplicate_rate", "late_share"):
         if not 0 <= getattr(args, name) <= 1:
             raise HarnessError(
-                "invalid_arguments", f"--{name.replace('_', '-')} must be between 0 and 1."
+                CommandCode.INVALID_ARGUMENTS,
+                f"--{name.replace('_', '-')} must be between 0 and 1.",
             )
     if args.users < 1 or args.days < 1:
-        raise HarnessError("invalid_arguments", "--users and --days must be at least 1.")
+        raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--users and --days must be at least 1.")
+    if not 0 <= args.audiences <= 100:
+        raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--audiences must be from 0 to 100.")
     stream = (
         StreamConfig(days=args.days, seed=args.seed)
         if args.start is None
@@ -213,10 +225,11 @@ def _simulate(args: argparse.Namespace) -> int:
             late_share=args.late_share,
             seed=args.seed,
         ),
+        AudienceConfig(audience_keys(args.audiences), seed=args.seed),
     )
     if args.scenario_out and (args.out or args.target):
         raise HarnessError(
-            "invalid_arguments",
+            CommandCode.INVALID_ARGUMENTS,
             "--scenario-out records the in-process AB Tasty: use it without --out and --target.",
         )
     # --out is written beside itself and renamed when the run is done: a refused or broken
@@ -250,7 +263,8 @@ def _run_simulation(
                 capture = stack.enter_context(open(partial, "w", encoding="utf-8"))
             except OSError as error:
                 raise HarnessError(
-                    "invalid_arguments", f"Cannot write --out {args.out}: {error.strerror}."
+                    CommandCode.INVALID_ARGUMENTS,
+                    f"Cannot write --out {args.out}: {error.strerror}.",
                 ) from None
             clock = ManualClock(start)
             recorder = CaptureRecorder(capture, clock)
@@ -299,16 +313,19 @@ def _play(args: argparse.Namespace) -> int:
         return 0
     if not args.paths:
         raise HarnessError(
-            "invalid_arguments", "Name scenario files or folders to play (or --list-steps)."
+            CommandCode.INVALID_ARGUMENTS,
+            "Name scenario files or folders to play (or --list-steps).",
         )
     for fmt, _ in args.report:
         if fmt not in ("json", "junit"):
-            raise HarnessError("invalid_arguments", f"--report {fmt!r}: use json or junit.")
+            raise HarnessError(
+                CommandCode.INVALID_ARGUMENTS, f"--report {fmt!r}: use json or junit."
+            )
     files = scenario_files([Path(p) for p in args.paths])
     missing = [f for f in files if not f.exists()]
     if missing or not files:
         raise HarnessError(
-            "invalid_arguments",
+            CommandCode.INVALID_ARGUMENTS,
             f"No scenario file at {', '.join(map(str, missing or args.paths))}.",
         )
     scenarios, results = [], []
@@ -333,7 +350,7 @@ def _play(args: argparse.Namespace) -> int:
         live = LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)
         problem = live.unreachable()
         if problem is not None:
-            raise HarnessError("unreachable", problem)
+            raise HarnessError(CommandCode.UNREACHABLE, problem)
         driver = live
     else:
         driver = shared_in_process_driver()
@@ -403,10 +420,10 @@ def open_store(spec: str) -> tuple[Store, SegmentStore]:
             return SqliteStore(path), SqliteSegmentStore(path)
         except sqlite3.Error as error:
             raise HarnessError(
-                "invalid_store", f"Cannot open the SQLite store {path!r}: {error}."
+                CommandCode.INVALID_STORE, f"Cannot open the SQLite store {path!r}: {error}."
             ) from None
     raise HarnessError(
-        "invalid_store", f"--store {spec!r} is not a store; use memory or sqlite:PATH."
+        CommandCode.INVALID_STORE, f"--store {spec!r} is not a store; use memory or sqlite:PATH."
     )
 
 
@@ -416,13 +433,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     check_bind(args.host, args.admin_token)
     if args.port == args.segment_port:
-        raise HarnessError("invalid_arguments", "--port and --segment-port must differ.")
+        raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--port and --segment-port must differ.")
     for port in (args.port, args.segment_port):
         check_port_free(args.host, port)
     if args.journal_size < 0:
-        raise HarnessError("invalid_arguments", "--journal-size must be 0 or more.")
+        raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--journal-size must be 0 or more.")
     if args.now is not None and args.clock != "manual":
-        raise HarnessError("clock_not_manual", "--now needs --clock manual.")
+        raise HarnessError(ErrorCode.CLOCK_NOT_MANUAL, "--now needs --clock manual.")
     store, segment_store = open_store(args.store)
     clock: Clock = SystemClock()
     if args.clock == "manual":
@@ -434,7 +451,7 @@ def _serve(args: argparse.Namespace) -> int:
     abtasty_url = f"http://{args.host}:{args.port}"
     if args.segment_rate_limit is not None and args.segment_rate_limit <= 0:
         raise HarnessError(
-            "invalid_arguments",
+            CommandCode.INVALID_ARGUMENTS,
             "--segment-rate-limit must be a positive number of requests a second.",
         )
     harness = Harness(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from harness.core.codes import ErrorCode
 from harness.core.credentials import basic_user_of
 from harness.core.errors import HarnessError
 
@@ -41,21 +42,21 @@ def basic_username(authorization: str | None) -> str:
     """
     if authorization is None or not authorization.strip():
         raise HarnessError(
-            "missing_api_key",
+            ErrorCode.MISSING_API_KEY,
             "No API key: send Authorization: Basic base64('<api_key>:'), as Segment does "
             "with the key from the AB Tasty destination settings.",
         )
     username, problem = basic_user_of(authorization)
     if username is None:
         raise HarnessError(
-            "invalid_api_key",
+            ErrorCode.INVALID_API_KEY,
             f"The Authorization header is not HTTP Basic credentials: {problem}. Send "
             "'Basic ' and base64('<api_key>:'), the API key as user name and an empty password, "
             "as Segment does (the header is not repeated here: it may hold the key).",
         )
     if not username:
         raise HarnessError(
-            "missing_api_key",
+            ErrorCode.MISSING_API_KEY,
             "The Basic credentials have an empty user name; put the API key there, "
             "followed by ':' and an empty password.",
         )

@@ -18,6 +18,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from harness.abtasty.records import Account
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 
 NOT_A_PLACE = frozenset({"Factory"})
@@ -45,7 +46,7 @@ def zone(name: str) -> ZoneInfo:
     if not isinstance(name, str) or name not in iana_timezones():
         shown = repr(name[:60]) if isinstance(name, str) else "not a string"
         raise HarnessError(
-            "invalid_timezone",
+            ErrorCode.INVALID_TIMEZONE,
             f"timezone {shown} is not an IANA time zone name; use one like 'Europe/Paris' or 'UTC'.",
         )
     return ZoneInfo(name)

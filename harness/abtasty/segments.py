@@ -12,6 +12,7 @@ import math
 from datetime import UTC, date, datetime
 
 from harness.abtasty.records import OPERATORS, Condition, JsonValue, Operator
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 
 
@@ -73,10 +74,12 @@ def make_condition(
     where = f"conditions[{index}]"
     for name, text in (("connector_id", connector_id), ("trait", trait)):
         if not text.strip():
-            raise HarnessError("invalid_body", f"{where}.{name} must be a non-empty string.")
+            raise HarnessError(
+                ErrorCode.INVALID_BODY, f"{where}.{name} must be a non-empty string."
+            )
     if operator not in OPERATORS:
         raise HarnessError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             f"{where}.operator {operator[:30]!r} is not one of {', '.join(OPERATORS)}.",
         )
     checked: Operator = operator
@@ -84,7 +87,8 @@ def make_condition(
         return Condition(connector_id, trait, checked, None)
     if value is None or isinstance(value, dict | list):
         raise HarnessError(
-            "invalid_body", f"{where}.value must be a string, number or boolean for {operator}."
+            ErrorCode.INVALID_BODY,
+            f"{where}.value must be a string, number or boolean for {operator}.",
         )
     if (
         checked in ("greater_than", "less_than")
@@ -92,7 +96,8 @@ def make_condition(
         and _as_instant(value) is None
     ):
         raise HarnessError(
-            "invalid_body", f"{where}.value must be a number or an ISO-8601 date for {operator}."
+            ErrorCode.INVALID_BODY,
+            f"{where}.value must be a number or an ISO-8601 date for {operator}.",
         )
     return Condition(connector_id, trait, checked, value)
 

@@ -38,6 +38,7 @@ from harness.abtasty.segments import as_text, condition_holds, make_condition
 from harness.abtasty.spec import SpecMessage, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
 from harness.core.clock import Clock, SystemClock, format_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import anonymous_id_problem
 
@@ -140,14 +141,14 @@ def normalize_visitor_id(visitor_id: str) -> str:
     if not isinstance(visitor_id, str) or not VISITOR_ID.fullmatch(visitor_id):
         shown = repr(visitor_id[:40]) if isinstance(visitor_id, str) else "(not a string)"
         raise HarnessError(
-            "invalid_visitor_id",
+            ErrorCode.INVALID_VISITOR_ID,
             f"Visitor id {shown} is not an AB Tasty visitor id: a string of 1 to 32 letters, "
             "digits or hyphens.",
         )
     return visitor_id.lower()
 
 
-def _check_name(name: str, code: str, what: str) -> str:
+def _check_name(name: str, code: ErrorCode, what: str) -> str:
     if not isinstance(name, str):
         raise HarnessError(code, f"The {what} name must be a string.")
     if not name.strip():
@@ -180,16 +181,17 @@ class AbTasty:
     # accounts --------------------------------------------------------------------------
     def create_account(self, name: str, timezone: str = "UTC", refresh_hour: int = 3) -> Account:
         """Create an account whose audiences refresh daily at ``refresh_hour``:00 in ``timezone``."""
-        _check_name(name, "invalid_body", "account")
+        _check_name(name, ErrorCode.INVALID_BODY, "account")
         schedule.zone(timezone)
         if not isinstance(refresh_hour, int) or isinstance(refresh_hour, bool):
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"refresh_hour must be an integer from 0 to 23, not {refresh_hour!r:.20}.",
             )
         if not 0 <= refresh_hour <= 23:
             raise HarnessError(
-                "invalid_body", f"refresh_hour is {refresh_hour}; give an hour from 0 to 23."
+                ErrorCode.INVALID_BODY,
+                f"refresh_hour is {refresh_hour}; give an hour from 0 to 23.",
             )
         account = Account(_new_id("acc"), name, timezone, refresh_hour, self.clock.now())
         self.store.add_account(account)
@@ -204,7 +206,7 @@ class AbTasty:
         account = self.store.get_account(account_id)
         if account is None:
             raise HarnessError(
-                "account_not_found",
+                ErrorCode.ACCOUNT_NOT_FOUND,
                 f"There is no account {account_id[:40]!r}; create one with POST /api/accounts.",
             )
         self._catch_up(account)
@@ -222,11 +224,11 @@ class AbTasty:
     def create_segment_connector(self, account_id: str, name: str) -> Connector:
         """Set up the account's Segment pull connector (one per account)."""
         account = self.account(account_id)
-        _check_name(name, "invalid_name", "connector")
+        _check_name(name, ErrorCode.INVALID_NAME, "connector")
         existing = self._segment_connector(account.id)
         if existing is not None:
             raise HarnessError(
-                "connector_exists",
+                ErrorCode.CONNECTOR_EXISTS,
                 f"The account already has a Segment connector ({existing.id}, {existing.name!r}); "
                 "delete it first to set up another.",
             )
@@ -243,7 +245,8 @@ class AbTasty:
         account = self.account(account_id)
         if not self.store.remove_connector(account.id, connector_id):
             raise HarnessError(
-                "connector_not_found", f"The account has no connector {connector_id[:40]!r}."
+                ErrorCode.CONNECTOR_NOT_FOUND,
+                f"The account has no connector {connector_id[:40]!r}.",
             )
 
     def _segment_connector(self, account_id: str) -> Connector | None:
@@ -259,7 +262,7 @@ class AbTasty:
         current = self.store.get_api_key(account.id)
         if current is not None:
             raise HarnessError(
-                "api_key_exists",
+                ErrorCode.API_KEY_EXISTS,
                 f"The account already has an API key (ending {current.last4}); regenerate it to get a new one.",
             )
         return self._issue_key(account.id)
@@ -269,7 +272,8 @@ class AbTasty:
         account = self.account(account_id)
         if self.store.get_api_key(account.id) is None:
             raise HarnessError(
-                "api_key_not_found", "The account has no API key to regenerate; generate one first."
+                ErrorCode.API_KEY_NOT_FOUND,
+                "The account has no API key to regenerate; generate one first.",
             )
         return self._issue_key(account.id)
 
@@ -304,7 +308,7 @@ class AbTasty:
         record = self.store.find_api_key(digest)
         if record is None or not digests_equal(record.digest, digest):
             raise HarnessError(
-                "invalid_api_key",
+                ErrorCode.INVALID_API_KEY,
                 f"The API key {mask_secret(api_key)} is not a live AB Tasty API key (unknown, revoked "
                 "or regenerated); paste the current key from Settings > Integrations > API Key into "
                 "the AB Tasty destination in Segment.",
@@ -322,7 +326,7 @@ class AbTasty:
         connector = self._segment_connector(account.id)
         if connector is None:
             raise HarnessError(
-                "no_segment_connector",
+                ErrorCode.NO_SEGMENT_CONNECTOR,
                 "The API key is valid, but the account has no Segment pull connector; set one up "
                 "in Integration Hub > Pull > Segment before sending.",
             )
@@ -364,16 +368,16 @@ class AbTasty:
         account = self.account(account_id)
         visitor = normalize_visitor_id(visitor_id)
         if not isinstance(anonymous_id, str):
-            raise HarnessError("invalid_body", "segment_anonymous_id must be a string.")
+            raise HarnessError(ErrorCode.INVALID_BODY, "segment_anonymous_id must be a string.")
         problem = anonymous_id_problem(anonymous_id, "segment_anonymous_id")
         if problem is not None:
-            raise HarnessError("invalid_body", problem)
+            raise HarnessError(ErrorCode.INVALID_BODY, problem)
         now = self.clock.now()
         if seen_at is None:
             seen_at = now
         elif seen_at > now:
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"seen_at {format_instant(seen_at)} is after the fake's clock ({format_instant(now)}); "
                 "the tag reports what it has seen: omit seen_at to use the current time.",
             )
@@ -610,7 +614,7 @@ class AbTasty:
         sightings = self.store.visitor_sightings(account.id, visitor)
         if not sightings:
             raise HarnessError(
-                "visitor_not_found",
+                ErrorCode.VISITOR_NOT_FOUND,
                 f"The tag has not reported visitor {visitor!r} in this account; it reports visitors "
                 "with POST /api/accounts/{account_id}/visitors.",
             )
@@ -660,19 +664,22 @@ class AbTasty:
                 for a trait that the builder does not show.
         """
         account = self.account(account_id)
-        _check_name(name, "invalid_body", "segment")
+        _check_name(name, ErrorCode.INVALID_BODY, "segment")
         if match not in ("all", "any"):
-            raise HarnessError("invalid_body", f"match is {match[:20]!r}; use 'all' or 'any'.")
+            raise HarnessError(
+                ErrorCode.INVALID_BODY, f"match is {match[:20]!r}; use 'all' or 'any'."
+            )
         if not conditions:
             raise HarnessError(
-                "invalid_body", "conditions is empty; a segment needs at least one condition."
+                ErrorCode.INVALID_BODY,
+                "conditions is empty; a segment needs at least one condition.",
             )
         checked = [make_condition(i, *c) for i, c in enumerate(conditions)]
         live = {c.id for c in self.store.connectors(account.id)}
         for index, condition in enumerate(checked):
             if condition.connector_id not in live:
                 raise HarnessError(
-                    "unknown_connector",
+                    ErrorCode.UNKNOWN_CONNECTOR,
                     f"conditions[{index}].connector_id {condition.connector_id[:40]!r} is not a "
                     "connector of this account; GET /api/accounts/{account_id}/integrations "
                     "lists them.",
@@ -683,7 +690,7 @@ class AbTasty:
         for condition in checked:
             if (condition.connector_id, condition.trait) not in shown:
                 raise HarnessError(
-                    "criterion_not_available", self._why_not_shown(account, condition)
+                    ErrorCode.CRITERION_NOT_AVAILABLE, self._why_not_shown(account, condition)
                 )
         mode: MatchMode = "all" if match == "all" else "any"
         segment = Segment(_new_id("seg"), account.id, name, mode, tuple(checked), self.clock.now())
@@ -739,7 +746,7 @@ class AbTasty:
         segment = self.store.get_segment(self.account(account_id).id, segment_id)
         if segment is None:
             raise HarnessError(
-                "segment_not_found", f"The account has no segment {segment_id[:40]!r}."
+                ErrorCode.SEGMENT_NOT_FOUND, f"The account has no segment {segment_id[:40]!r}."
             )
         return segment
 
@@ -774,7 +781,7 @@ class AbTasty:
         sightings = self.store.visitor_sightings(account.id, visitor)
         if not sightings:
             raise HarnessError(
-                "visitor_not_found",
+                ErrorCode.VISITOR_NOT_FOUND,
                 f"The tag has not reported visitor {visitor!r} in this account; it reports visitors "
                 "with POST /api/accounts/{account_id}/visitors.",
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.abtasty.records import MessageType
 from harness.core.clock import instant_problem, parse_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import anonymous_id_problem, decode_json_object
 
@@ -47,7 +48,7 @@ class SpecMessage:
 
 
 def _invalid(message: str) -> HarnessError:
-    return HarnessError("invalid_message", message)
+    return HarnessError(ErrorCode.INVALID_MESSAGE, message)
 
 
 def _optional_id(raw: dict[str, Any], name: str) -> str | None:
@@ -76,7 +77,7 @@ def _json_type(value: object) -> str:
 def message_too_large(size: int, *, more: bool = False) -> HarnessError:
     """The ``message_too_large`` error for a message of ``size`` bytes (or more)."""
     return HarnessError(
-        "message_too_large",
+        ErrorCode.MESSAGE_TOO_LARGE,
         f"The message is {'more than ' if more else ''}{size:,} bytes; Segment messages are at most "
         f"{MAX_MESSAGE_BYTES:,} bytes (32 KB).",
     )
@@ -109,7 +110,7 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
         raise _invalid(f"type must be a string, not {_json_type(kind)}.")
     if kind in UNSUPPORTED_TYPES:
         raise HarnessError(
-            "unsupported_type",
+            ErrorCode.UNSUPPORTED_TYPE,
             f"The AB Tasty destination accepts identify and group calls only, not {kind}.",
         )
     if kind not in ACCEPTED_TYPES:
@@ -165,7 +166,7 @@ def validate_message(raw: dict[str, Any]) -> SpecMessage:
         raise _invalid("groupId is missing; a group call names the group its user belongs to.")
     if anonymous_id is None and user_id is None:
         raise HarnessError(
-            "missing_identity",
+            ErrorCode.MISSING_IDENTITY,
             "The message has neither userId nor anonymousId; the Spec requires at least one.",
         )
 

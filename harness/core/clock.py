@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 
 ClockMode = Literal["system", "manual"]
@@ -46,7 +47,7 @@ def ensure_utc(when: datetime) -> datetime:
     """Return ``when`` in UTC; naive datetimes are refused rather than guessed."""
     if when.tzinfo is None or when.utcoffset() is None:
         raise HarnessError(
-            "invalid_body", "Timestamps must carry a UTC offset, e.g. 2026-01-01T03:00:00Z."
+            ErrorCode.INVALID_BODY, "Timestamps must carry a UTC offset, e.g. 2026-01-01T03:00:00Z."
         )
     return when.astimezone(UTC)
 
@@ -60,7 +61,7 @@ def clock_time(when: datetime) -> datetime:
     instant = ensure_utc(when)
     if not EARLIEST <= instant < LATEST:
         raise HarnessError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             f"The clock can be set from {format_instant(EARLIEST)} to before {format_instant(LATEST)}, "
             f"not {format_instant(instant)}.",
         )
@@ -79,7 +80,7 @@ class SystemClock:
     def move_to(self, when: datetime) -> None:
         """Refused: the system clock cannot be set."""
         raise HarnessError(
-            "clock_not_manual",
+            ErrorCode.CLOCK_NOT_MANUAL,
             "The clock follows the system time; start the server with --clock manual to set it.",
         )
 
@@ -111,7 +112,7 @@ class ManualClock:
         with self._lock:
             if target < self._now:
                 raise HarnessError(
-                    "clock_backwards",
+                    ErrorCode.CLOCK_BACKWARDS,
                     f"The clock is at {format_instant(self._now)} and cannot move back to "
                     f"{format_instant(target)}; reset the state or start a new server instead.",
                 )
@@ -130,7 +131,7 @@ class ManualClock:
         """Move forward by ``seconds`` (a negative amount is refused)."""
         if seconds < 0:
             raise HarnessError(
-                "clock_backwards",
+                ErrorCode.CLOCK_BACKWARDS,
                 "The clock only moves forward; give a positive number of seconds.",
             )
         if seconds >= (LATEST - self._now).total_seconds():

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 
 ABTASTY_WEBHOOK_PATH = "/segment/webhook"
@@ -80,15 +81,15 @@ def decode_json_object(body: bytes, *, what: str = "The body") -> dict[str, Any]
         value = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise HarnessError(
-            "invalid_json", f"{what} is not valid UTF-8 JSON ({exc}); send one JSON object."
+            ErrorCode.INVALID_JSON, f"{what} is not valid UTF-8 JSON ({exc}); send one JSON object."
         ) from None
     except RecursionError:
         raise HarnessError(
-            "invalid_json", f"{what} is nested too deeply to read; flatten it."
+            ErrorCode.INVALID_JSON, f"{what} is nested too deeply to read; flatten it."
         ) from None
     if not isinstance(value, dict):
         raise HarnessError(
-            "invalid_json",
+            ErrorCode.INVALID_JSON,
             f"{what} is JSON but not an object ({type(value).__name__}); send one JSON object.",
         )
     return value

@@ -17,6 +17,7 @@ from harness.abtasty.spec import (
     validate_message,
 )
 from harness.core.clock import format_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH, decode_json_object
 from harness.core.timeline import Waker
@@ -200,7 +201,9 @@ async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookO
     try:
         account, connector = service.authenticate(authorization)
     except HarnessError as refused:
-        if refused.code == "no_segment_connector":  # a live key: file the call under its account
+        if (
+            refused.code == ErrorCode.NO_SEGMENT_CONNECTOR
+        ):  # a live key: file the call under its account
             request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = service.key_owner(
                 authorization
             )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from harness.core.codes import ErrorCode
 from harness.core.credentials import read_authorization
 from harness.http.errors import send_error
 
@@ -34,7 +35,7 @@ def admin_token_middleware(token: str | None) -> Callable[[ASGIApp], ASGIApp]:
                 if supplied is None:
                     await send_error(
                         send,
-                        "missing_admin_token",
+                        ErrorCode.MISSING_ADMIN_TOKEN,
                         "This server was started with --admin-token: send Authorization: Bearer <token>.",
                     )
                     return
@@ -45,7 +46,7 @@ def admin_token_middleware(token: str | None) -> Callable[[ASGIApp], ASGIApp]:
                 if problem is not None:
                     await send_error(
                         send,
-                        "invalid_admin_token",
+                        ErrorCode.INVALID_ADMIN_TOKEN,
                         f"The Authorization header is not 'Bearer <token>': {problem} "
                         "(the header is not repeated here: it may hold the token).",
                     )
@@ -54,7 +55,7 @@ def admin_token_middleware(token: str | None) -> Callable[[ASGIApp], ASGIApp]:
                 if not secrets.compare_digest(credentials.token.encode("latin-1"), expected):
                     await send_error(
                         send,
-                        "invalid_admin_token",
+                        ErrorCode.INVALID_ADMIN_TOKEN,
                         "The admin token is wrong; send Authorization: Bearer <token>, the token "
                         "harness serve was started with.",
                     )

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Request
 
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
@@ -50,10 +51,10 @@ def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | Non
     return decoder
 
 
-def _field_code(target: Any, path: str) -> str:
+def _field_code(target: Any, path: str) -> ErrorCode:
     top = re.split(r"[.\[]", path, maxsplit=1)[0]
-    codes: dict[str, str] = getattr(target, "field_codes", {})
-    return codes.get(top, "invalid_body")
+    codes: dict[str, ErrorCode] = getattr(target, "field_codes", {})
+    return codes.get(top, ErrorCode.INVALID_BODY)
 
 
 def body_error(target: Any, error: msgspec.ValidationError) -> HarnessError:

@@ -11,6 +11,7 @@ from litestar.logging.config import LoggingConfig
 from litestar.types import ControllerRouterHandler, Middleware
 
 from harness.core.clock import Clock, instant_problem, parse_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.http.admin import admin_token_middleware
 from harness.http.assets import openapi_config, swagger_ui_router
@@ -72,7 +73,7 @@ def body_instant(value: str, field: str) -> datetime:
     try:
         return parse_instant(value)
     except ValueError as problem:
-        raise HarnessError("invalid_body", instant_problem(field, value, problem)) from None
+        raise HarnessError(ErrorCode.INVALID_BODY, instant_problem(field, value, problem)) from None
 
 
 def fake_middleware(

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody
 
 from harness.core.clock import Clock, format_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.timeline import Waker, move_clock
 from harness.core.timeline import advance_clock as advance_clock_by
@@ -56,13 +57,15 @@ def advance_clock(
 ) -> ClockOut:
     """Move the manual clock forward by a number of seconds."""
     if not math.isfinite(data.seconds) or data.seconds > MAX_ADVANCE_SECONDS:
-        raise HarnessError("invalid_body", "seconds must be a finite number of at most a century.")
+        raise HarnessError(
+            ErrorCode.INVALID_BODY, "seconds must be a finite number of at most a century."
+        )
     if clock.mode == "manual" and data.seconds >= 0:
         try:
             clock.now() + timedelta(seconds=data.seconds)
         except OverflowError:
             raise HarnessError(
-                "invalid_body", "That would move the clock past the year 9999."
+                ErrorCode.INVALID_BODY, "That would move the clock past the year 9999."
             ) from None
     advance_clock_by(clock, data.seconds, wakers)
     return _clock_out(clock)
@@ -76,7 +79,7 @@ def list_requests(
 ) -> dict[str, Any]:
     """The request journal, newest last, secrets masked."""
     if limit is not None and not 1 <= limit <= MAX_JOURNAL_LIMIT:
-        raise HarnessError("invalid_body", f"limit must be from 1 to {MAX_JOURNAL_LIMIT}.")
+        raise HarnessError(ErrorCode.INVALID_BODY, f"limit must be from 1 to {MAX_JOURNAL_LIMIT}.")
     return {"requests": [entry_json(e) for e in journal.entries(account_id, limit)]}
 
 
@@ -135,7 +138,7 @@ def control_router(
 
     def cannot_restart(when: datetime) -> None:
         raise HarnessError(
-            "clock_not_manual",
+            ErrorCode.CLOCK_NOT_MANUAL,
             "This server cannot restart its clock; run harness serve --clock manual.",
         )
 

@@ -14,34 +14,37 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap, HTTPResponseStartEvent, Send
 
-from harness.core.codes import AUTH_CHALLENGES, STATUS_BY_CODE
+from harness.core.codes import AUTH_CHALLENGES, STATUS_BY_CODE, ErrorCode
 from harness.core.errors import HarnessError
 
 logger = logging.getLogger("harness.http")
 
-_CODE_BY_HTTP_STATUS = {
-    400: "invalid_body",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "invalid_body",
-    429: "rate_limited",
+_CODE_BY_HTTP_STATUS: dict[int, ErrorCode] = {
+    400: ErrorCode.INVALID_BODY,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.BODY_TOO_LARGE,
+    415: ErrorCode.INVALID_BODY,
+    429: ErrorCode.RATE_LIMITED,
 }
 
 
-def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
-    """The JSON error response for a code, with its status (400 for an unknown code)."""
-    status = STATUS_BY_CODE.get(code, 400)
+def error_response(
+    code: ErrorCode, message: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    """The JSON error response for a code, with its status from the one table."""
+    status = STATUS_BY_CODE[code]
     all_headers = dict(headers or {})
     if code in AUTH_CHALLENGES:
         all_headers["WWW-Authenticate"] = AUTH_CHALLENGES[code]
-    if code == "rate_limited":
+    if code == ErrorCode.RATE_LIMITED:
         all_headers["Retry-After"] = "1"
     return Response({"code": code, "message": message}, status_code=status, headers=all_headers)
 
 
-def _harness_error(_: Request[Any, Any, Any], exc: HarnessError) -> Response[Any]:
+def _harness_error(request: Request[Any, Any, Any], exc: HarnessError) -> Response[Any]:
+    if not isinstance(exc.code, ErrorCode):  # a command-line failure raised under HTTP: a bug
+        return _unexpected(request, exc)
     return error_response(exc.code, exc.message)
 
 
@@ -49,10 +52,10 @@ def _is_undecodable(detail: str) -> bool:
     return any(sign in detail for sign in ("JSON is malformed", "truncated", "decode", "UTF-8"))
 
 
-def _validation_message(exc: ValidationException) -> tuple[str, str]:
+def _validation_message(exc: ValidationException) -> tuple[ErrorCode, str]:
     detail = str(exc.detail)
     if _is_undecodable(detail):
-        return "invalid_json", "The body is not valid UTF-8 JSON; send one JSON object."
+        return ErrorCode.INVALID_JSON, "The body is not valid UTF-8 JSON; send one JSON object."
     extra = exc.extra if isinstance(exc.extra, list) else []
     problems = []
     for item in extra:
@@ -60,10 +63,10 @@ def _validation_message(exc: ValidationException) -> tuple[str, str]:
             where = item.get("key") or item.get("source") or "body"
             problems.append(f"{where}: {item.get('message', 'invalid')}")
     if problems:
-        return "invalid_body", "The request is not what this route expects: " + "; ".join(
+        return ErrorCode.INVALID_BODY, "The request is not what this route expects: " + "; ".join(
             problems
         ) + "."
-    return "invalid_body", f"The request is not what this route expects: {detail}."
+    return ErrorCode.INVALID_BODY, f"The request is not what this route expects: {detail}."
 
 
 def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -73,48 +76,43 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[A
     status = exc.status_code
     if status == 404:
         return error_response(
-            "not_found", "There is no such route; see /schema for the routes this fake serves."
+            ErrorCode.NOT_FOUND,
+            "There is no such route; see /schema for the routes this fake serves.",
         )
     if status == 405:
         return error_response(
-            "method_not_allowed", "This route does not take that HTTP method; see /schema."
+            ErrorCode.METHOD_NOT_ALLOWED, "This route does not take that HTTP method; see /schema."
         )
     if status == 413:
         return error_response(
-            "body_too_large", "The request body is larger than this route accepts."
+            ErrorCode.BODY_TOO_LARGE, "The request body is larger than this route accepts."
         )
     if status >= 500:
         logger.error("server error: %s", exc.detail)
-        return Response(
-            {
-                "code": "internal_error",
-                "message": "The fake failed; please report this with the request.",
-            },
-            status_code=500,
+        return error_response(
+            ErrorCode.INTERNAL_ERROR, "The fake failed; please report this with the request."
         )
     if status == 400 and _is_undecodable(str(exc.detail)):
         return error_response(
-            "invalid_json",
+            ErrorCode.INVALID_JSON,
             f"The body is not valid UTF-8 JSON ({exc.detail}); send one JSON object.",
         )
-    code = _CODE_BY_HTTP_STATUS.get(status, "invalid_body")
+    code = _CODE_BY_HTTP_STATUS.get(status, ErrorCode.INVALID_BODY)
     return Response(
         {"code": code, "message": str(exc.detail)}, status_code=status, headers=exc.headers or {}
     )
 
 
 def _too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
-    return error_response("invalid_json", "The body is nested too deeply to read; flatten it.")
+    return error_response(
+        ErrorCode.INVALID_JSON, "The body is nested too deeply to read; flatten it."
+    )
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     logger.exception("unexpected error", exc_info=exc)
-    return Response(
-        {
-            "code": "internal_error",
-            "message": "The fake failed; please report this with the request.",
-        },
-        status_code=500,
+    return error_response(
+        ErrorCode.INTERNAL_ERROR, "The fake failed; please report this with the request."
     )
 
 
@@ -126,7 +124,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 }
 
 
-async def send_error(send: Send, code: str, message: str) -> None:
+async def send_error(send: Send, code: ErrorCode, message: str) -> None:
     """Answer an ASGI request with the JSON error for ``code`` (for middleware, before routing)."""
     body = msgspec.json.encode({"code": code, "message": message})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -134,7 +132,7 @@ async def send_error(send: Send, code: str, message: str) -> None:
         headers.append((b"www-authenticate", AUTH_CHALLENGES[code].encode()))
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
-        "status": STATUS_BY_CODE.get(code, 400),
+        "status": STATUS_BY_CODE[code],
         "headers": headers,
     }
     await send(start)

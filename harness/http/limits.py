@@ -7,6 +7,7 @@ from collections.abc import Callable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from harness.core.codes import ErrorCode
 from harness.http.errors import send_error
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -23,7 +24,7 @@ def header_limit_middleware(max_bytes: int = MAX_HEADER_BYTES) -> Callable[[ASGI
                 if size > max_bytes:
                     await send_error(
                         send,
-                        "headers_too_large",
+                        ErrorCode.HEADERS_TOO_LARGE,
                         f"The request headers take {size:,} bytes; the fakes read at most {max_bytes:,}.",
                     )
                     return

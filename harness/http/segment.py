@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
 from harness.core.clock import format_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import tracking_path
 from harness.core.timeline import Waker
@@ -23,6 +24,7 @@ from harness.http.common import (
     read_limited,
 )
 from harness.http.control import control_router
+from harness.http.engage import ENGAGE_ROUTES
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     DeliveryOut,
@@ -46,11 +48,11 @@ CALLS = ("identify", "group", "track", "page", "screen", "alias", "batch")
 def _too_large(size: int, batch: bool) -> HarnessError:
     if batch:
         return HarnessError(
-            "batch_too_large",
+            ErrorCode.BATCH_TOO_LARGE,
             f"The batch is more than {size:,} bytes; Segment takes at most 500 KB per batch.",
         )
     return HarnessError(
-        "message_too_large",
+        ErrorCode.MESSAGE_TOO_LARGE,
         f"The message is more than {size:,} bytes; Segment takes at most 32 KB per message.",
     )
 
@@ -146,18 +148,18 @@ def set_faults(data: JSONBody[FaultsIn], faults: NamedDependency[ScriptedFaults]
         status = data.outage.status
         if status is not None and not (status == 429 or 400 <= status <= 599):
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 "outage.status must be an HTTP error status (4xx or 5xx), or null for a timeout.",
             )
         faults.outage = Outage(status, body_instant(data.outage.until, "outage.until"))
     for name, value in (("duplicate_next", data.duplicate_next), ("hold_next", data.hold_next)):
         if value is not None:
             if not 0 <= value <= 1_000_000:
-                raise HarnessError("invalid_body", f"{name} must be from 0 to 1,000,000.")
+                raise HarnessError(ErrorCode.INVALID_BODY, f"{name} must be from 0 to 1,000,000.")
             setattr(faults, name, value)
     if data.hold_seconds is not None:
         if not 0 <= data.hold_seconds <= 30 * 86_400:
-            raise HarnessError("invalid_body", "hold_seconds must be from 0 to 30 days.")
+            raise HarnessError(ErrorCode.INVALID_BODY, "hold_seconds must be from 0 to 30 days.")
         faults.hold_for = timedelta(seconds=data.hold_seconds)
     return _faults_out(faults)
 
@@ -193,7 +195,13 @@ def create_segment_app(
     """
     journal = journal if journal is not None else RequestJournal()
     provide = {"segment": Provide(lambda: segment, sync_to_thread=False)}
-    handlers: list[Any] = [*TRACKING_ROUTES, create_source, add_destination, delivery_overview]
+    handlers: list[Any] = [
+        *TRACKING_ROUTES,
+        create_source,
+        add_destination,
+        delivery_overview,
+        *ENGAGE_ROUTES,
+    ]
     if faults is not None:
         provide["faults"] = Provide(lambda: faults, sync_to_thread=False)
         handlers += [read_faults, set_faults, clear_faults]

@@ -8,6 +8,7 @@ import msgspec
 
 from harness.abtasty.records import Account, Connector, RefreshRun, Segment
 from harness.core.clock import format_instant
+from harness.core.codes import ErrorCode
 
 
 class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
@@ -17,7 +18,7 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
     timezone: str = "UTC"
     refresh_hour: int = 3
 
-    field_codes: ClassVar[dict[str, str]] = {"timezone": "invalid_timezone"}
+    field_codes: ClassVar[dict[str, ErrorCode]] = {"timezone": ErrorCode.INVALID_TIMEZONE}
 
 
 class AccountOut(msgspec.Struct):
@@ -39,7 +40,7 @@ class ConnectorIn(msgspec.Struct):
 
     name: str
 
-    field_codes: ClassVar[dict[str, str]] = {"name": "invalid_name"}
+    field_codes: ClassVar[dict[str, ErrorCode]] = {"name": ErrorCode.INVALID_NAME}
 
 
 class ConnectorOut(msgspec.Struct):
@@ -97,7 +98,7 @@ class VisitorIn(msgspec.Struct):
     segment_anonymous_id: str
     seen_at: str | None = None
 
-    field_codes: ClassVar[dict[str, str]] = {"visitor_id": "invalid_visitor_id"}
+    field_codes: ClassVar[dict[str, ErrorCode]] = {"visitor_id": ErrorCode.INVALID_VISITOR_ID}
 
 
 class VisitorOut(msgspec.Struct):

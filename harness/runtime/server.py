@@ -16,6 +16,7 @@ from typing import Self
 import uvicorn
 from litestar import Litestar
 
+from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 
 
@@ -37,7 +38,7 @@ def check_bind(host: str, admin_token: str | None) -> None:
     """
     if not is_loopback(host) and not admin_token:
         raise HarnessError(
-            "admin_token_required",
+            CommandCode.ADMIN_TOKEN_REQUIRED,
             f"Refusing to listen on {host}: it is not a loopback address and there is no admin "
             "token. Pass --admin-token TOKEN, or listen on 127.0.0.1.",
         )
@@ -57,7 +58,7 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as error:
             raise HarnessError(
-                "port_in_use",
+                CommandCode.PORT_IN_USE,
                 f"Cannot listen on {host}:{port} ({error.strerror}); choose another port.",
             ) from None
 

@@ -16,6 +16,7 @@ from litestar import Litestar
 from harness.abtasty import AbTasty
 from harness.abtasty.store import MemoryStore, Store
 from harness.core.clock import Clock, ManualClock, SystemClock
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker, advance_clock, move_clock
@@ -132,7 +133,7 @@ class Harness:
         if start is not None:
             if not isinstance(self.clock, ManualClock):
                 raise HarnessError(
-                    "clock_not_manual", "Only a manual clock can restart at a given time."
+                    ErrorCode.CLOCK_NOT_MANUAL, "Only a manual clock can restart at a given time."
                 )
             self.clock.restart_at(start)
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from harness.abtasty.keys import basic_username
 from harness.abtasty.spec import parse_webhook_message
-from harness.core.codes import status_of
+from harness.core.codes import Code, CommandCode, ErrorCode, status_of
 from harness.core.errors import HarnessError
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH, SEGMENT_USER_AGENT
 
@@ -105,14 +105,14 @@ def read_capture(path: Path) -> list[CapturedRequest]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise HarnessError("invalid_capture", f"Cannot read {path}: {error}.") from None
+        raise HarnessError(CommandCode.INVALID_CAPTURE, f"Cannot read {path}: {error}.") from None
     stripped = text.lstrip()
     if stripped.startswith("{") and '"log"' in stripped[:200]:
         try:
             return _from_har(json.loads(text))
         except (ValueError, KeyError, TypeError) as error:
             raise HarnessError(
-                "invalid_capture", f"{path} looks like HAR but cannot be read: {error}."
+                CommandCode.INVALID_CAPTURE, f"{path} looks like HAR but cannot be read: {error}."
             ) from None
     requests: list[CapturedRequest] = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -134,7 +134,7 @@ def read_capture(path: Path) -> list[CapturedRequest]:
             )
         except (ValueError, AttributeError) as error:
             raise HarnessError(
-                "invalid_capture",
+                CommandCode.INVALID_CAPTURE,
                 f"{path}:{number}: each line must be a JSON object with headers and body ({error}).",
             ) from None
     return requests
@@ -215,18 +215,20 @@ def verify(requests: list[CapturedRequest], api_key: str | None = None) -> Verif
 
 
 def _judge(request: CapturedRequest, api_key: str | None) -> Finding | None:
-    def refuse(code: str, message: str) -> Finding:
+    def refuse(code: Code, message: str) -> Finding:
         return Finding(request.position, status_of(code), code, message)
 
     if request.method != "POST":
-        return refuse("method_not_allowed", f"{request.method} to the webhook; Segment posts.")
+        return refuse(
+            ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} to the webhook; Segment posts."
+        )
     authorization = request.headers.get("authorization")
     if authorization is not None and MASKED in authorization:
         # A masked capture: only the last 4 characters are left to compare.
         shown = authorization.rpartition(MASKED)[2].strip()
         if api_key is not None and shown and not api_key.endswith(shown):
             return refuse(
-                "invalid_api_key",
+                ErrorCode.INVALID_API_KEY,
                 f"The request carries a key ending {shown!r}; the account's ends {api_key[-4:]!r}.",
             )
     else:
@@ -236,7 +238,7 @@ def _judge(request: CapturedRequest, api_key: str | None) -> Finding | None:
             return refuse(error.code, error.message)
         if api_key is not None and username != api_key:
             return refuse(
-                "invalid_api_key", "The request carries another API key than the account's."
+                ErrorCode.INVALID_API_KEY, "The request carries another API key than the account's."
             )
     try:
         parse_webhook_message(request.body)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 
 
@@ -47,6 +48,6 @@ class RateLimiter:
                 return
             wait = math.ceil((1 - self._tokens) / self.rate)
         raise HarnessError(
-            "rate_limited",
+            ErrorCode.RATE_LIMITED,
             f"More than {self.rate:g} requests a second for this workspace; retry after {wait} s (Retry-After).",
         )

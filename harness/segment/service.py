@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from harness.core.clock import Clock
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import partner_headers
 from harness.segment import tracking
@@ -31,6 +32,7 @@ from harness.segment.delivery import (
     is_retryable,
     sends_to,
 )
+from harness.segment.engage import Engage, EngageStore
 from harness.segment.ratelimit import RateLimiter
 from harness.segment.records import (
     DELIVERY_STAGES,
@@ -84,6 +86,7 @@ class FakeSegment:
             runs; None draws them at random (what a long-running server wants).
         rate_limit: Requests a second the Tracking API takes before answering 429 (off: None).
         store: Where the workspace lives; in memory by default.
+        engage_store: Where Engage keeps audiences and computed traits; in memory by default.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class FakeSegment:
         seed: int | None = 0,
         rate_limit: float | None = None,
         store: SegmentStore | None = None,
+        engage_store: EngageStore | None = None,
     ) -> None:
         self.clock = clock
         self.transport = transport
@@ -107,12 +111,16 @@ class FakeSegment:
         self._ids = random.Random(None if seed is None else seed + 1)
         self._ids_lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
+        self.engage = Engage(clock, self._send_from_engage, self._new_message_id, engage_store)
+        """Engage spaces (one per source): audiences and computed traits."""
 
     # workspace setup -------------------------------------------------------------------
     def create_source(self, name: str) -> tuple[Source, str]:
         """A new source and its write key (shown only here)."""
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
-            raise HarnessError("invalid_name", "A source needs a name of 1 to 100 characters.")
+            raise HarnessError(
+                ErrorCode.INVALID_NAME, "A source needs a name of 1 to 100 characters."
+            )
         write_key = secrets.token_urlsafe(24)
         source = Source(f"src_{secrets.token_hex(6)}", name, _digest(write_key), write_key[-4:])
         self.store.add_source(source)
@@ -127,7 +135,7 @@ class FakeSegment:
         source = self.store.get_source(source_id)
         if source is None:
             raise HarnessError(
-                "source_not_found",
+                ErrorCode.SOURCE_NOT_FOUND,
                 f"There is no source {source_id[:40]!r}; create one with POST /_segment/sources.",
             )
         return source
@@ -139,16 +147,17 @@ class FakeSegment:
         self.source(source_id)
         if type != "ab_tasty":
             raise HarnessError(
-                "invalid_body", f"Destination type {type[:30]!r} is not supported; use 'ab_tasty'."
+                ErrorCode.INVALID_BODY,
+                f"Destination type {type[:30]!r} is not supported; use 'ab_tasty'.",
             )
         if not isinstance(api_key, str) or not api_key.strip():
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 "api_key is required: the AB Tasty API key from Settings > Integrations > API Key.",
             )
         if endpoint and ("://" not in endpoint or any(c.isspace() for c in endpoint)):
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"endpoint {endpoint[:60]!r} is not a URL, e.g. http://127.0.0.1:9000/hook.",
             )
         # No endpoint: the fake AB Tasty served beside this Segment, wherever that is when
@@ -178,7 +187,7 @@ class FakeSegment:
         if source is not None and secrets.compare_digest(source.write_key_digest, digest):
             return source
         raise HarnessError(
-            "invalid_write_key",
+            ErrorCode.INVALID_WRITE_KEY,
             f"The write key {mask_secret(write_key)} is not a source's write key in this workspace.",
         )
 
@@ -205,6 +214,21 @@ class FakeSegment:
             )
         else:
             items, rejected = [{**body, "type": path_type}], []
+        self._accept(source, items, rejected)
+        return source
+
+    def _send_from_engage(self, source_id: str, messages: list[dict[str, Any]]) -> None:
+        source = self.source(source_id)
+        self.run_due()
+        self._accept(source, messages, [])
+
+    def _accept(
+        self,
+        source: Source,
+        items: list[dict[str, Any]],
+        rejected: list[tracking.IngestRejection],
+    ) -> None:
+        """Record what the Tracking API (or Engage) took, then make the first attempts."""
         now = self.clock.now()
         records = [self._rejection(source.id, rejection, now) for rejection in rejected]
         received = len(rejected)
@@ -220,7 +244,6 @@ class FakeSegment:
         for record_id, record in zip(ids, records, strict=True):
             if record.stage == "retrying":
                 self._first_attempt(record_id)
-        return source
 
     def _new_message_id(self) -> str:
         with self._ids_lock:
@@ -377,7 +400,7 @@ class FakeSegment:
         """
         if stage is not None and stage not in DELIVERY_STAGES:
             raise HarnessError(
-                "invalid_body",
+                ErrorCode.INVALID_BODY,
                 f"stage {stage[:30]!r} is not a delivery stage; use one of "
                 f"{', '.join(DELIVERY_STAGES)}.",
             )
@@ -394,11 +417,13 @@ class FakeSegment:
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source with its destinations and deliveries."""
         if source_id is None:
+            self.engage.reset()
             self.store.reset()
             with self._ids_lock:
                 self._ids.seed(None if self._seed is None else self._seed + 1)
             return
         self.source(source_id)
+        self.engage.reset(source_id)
         self.store.reset(source_id)
 
 

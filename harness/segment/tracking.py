@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from harness.core.clock import format_instant, instant_problem, parse_instant
+from harness.core.codes import ErrorCode
 from harness.core.credentials import basic_user_of
 from harness.core.errors import HarnessError
 from harness.core.protocol import anonymous_id_problem, decode_json_object
@@ -37,13 +38,13 @@ def write_key_of(authorization: str | None, body: dict[str, Any]) -> str:
         return key
     if problem is not None:
         raise HarnessError(
-            "invalid_write_key",
+            ErrorCode.INVALID_WRITE_KEY,
             f"No write key: the Authorization header is not HTTP Basic credentials ({problem}), "
             "and the body has no writeKey. Send 'Basic ' and base64('<write_key>:'), as "
             "Segment's libraries do (the header is not repeated here: it may hold the key).",
         )
     raise HarnessError(
-        "invalid_write_key",
+        ErrorCode.INVALID_WRITE_KEY,
         "No write key: send it as the Basic user name (base64('<write_key>:')) or as writeKey in the body.",
     )
 
@@ -55,9 +56,9 @@ def decode_request(raw: bytes, *, batch: bool) -> dict[str, Any]:
         HarnessError: ``message_too_large``, ``batch_too_large`` or ``invalid_json``.
     """
     limit, code, what = (
-        (MAX_BATCH_BYTES, "batch_too_large", "batch")
+        (MAX_BATCH_BYTES, ErrorCode.BATCH_TOO_LARGE, "batch")
         if batch
-        else (MAX_MESSAGE_BYTES, "message_too_large", "message")
+        else (MAX_MESSAGE_BYTES, ErrorCode.MESSAGE_TOO_LARGE, "message")
     )
     if len(raw) > limit:
         raise HarnessError(
@@ -87,7 +88,7 @@ def batch_items(
     """
     items = body.get("batch")
     if not isinstance(items, list):
-        raise HarnessError("invalid_body", "batch must be a list of messages.")
+        raise HarnessError(ErrorCode.INVALID_BODY, "batch must be a list of messages.")
     if len(items) > MAX_BATCH_MESSAGES:
         reason = (
             f"the batch has {len(items):,} messages; Segment takes at most {MAX_BATCH_MESSAGES:,}"
@@ -104,7 +105,7 @@ def batch_items(
             continue
         if encoded_size(item) > MAX_MESSAGE_BYTES:
             raise HarnessError(
-                "message_too_large",
+                ErrorCode.MESSAGE_TOO_LARGE,
                 "A message in the batch is over 32 KB; Segment takes at most 32 KB per message.",
             )
         merged = dict(item)

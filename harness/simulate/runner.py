@@ -16,6 +16,7 @@ from harness.core.protocol import basic_authorization
 from harness.runtime.stack import Harness
 from harness.runtime.transports import INPROCESS_ABTASTY
 from harness.segment import Transport
+from harness.simulate.audiences import AudienceChange, AudienceConfig, generate_audience_changes
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
 from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
@@ -31,6 +32,8 @@ class SimulationConfig:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    audiences: AudienceConfig = field(default_factory=AudienceConfig)
+    """Engage audiences whose entries and exits Segment sends as identify calls."""
     drain: timedelta = timedelta(days=2)
     """Simulated time after the last day, for retries, held messages and their refreshes."""
 
@@ -49,6 +52,7 @@ class Summary:
     failed: int = 0
     duplicates: int = 0
     injected_failures: int = 0
+    audience_changes: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,13 +130,22 @@ class Simulation:
         )
         self._auth = basic_authorization(write_key)
 
-    def events(self) -> list[Event]:
-        """The run's sightings and calls, in time order (deterministic for the seeds)."""
-        return generate_events(build_population(self.config.population), self.config.stream)
+    def events(self) -> list[Event | AudienceChange]:
+        """The run's sightings, calls and audience changes, in time order (deterministic for
+        the seeds)."""
+        population = build_population(self.config.population)
+        stream = self.config.stream
+        events: list[Event | AudienceChange] = [*generate_events(population, stream)]
+        if self.config.audiences.keys:
+            changes = generate_audience_changes(
+                population, self.config.audiences, stream.start, stream.days
+            )
+            events = sorted([*events, *changes], key=lambda event: event.at)
+        return events
 
     def run(
         self,
-        events: Iterable[Event] | None = None,
+        events: Iterable[Event | AudienceChange] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> Summary:
         """Play every event at its time, then let retries and refreshes finish."""
@@ -140,6 +153,7 @@ class Simulation:
         planned = list(events) if events is not None else self.events()
         summary = Summary(users=self.config.population.users, days=self.config.stream.days)
         encode = msgspec.json.encode
+        audiences: dict[str, str] = {}
         segment, abtasty = self.harness.segment, self.harness.abtasty
         for done, event in enumerate(planned, 1):
             if event.at > self.clock.now():
@@ -154,6 +168,15 @@ class Simulation:
                 summary.generated += 1
                 segment.track(event.type, self._auth, encode(event.body))
                 summary.sent += 1
+            else:
+                audience = audiences.get(event.audience_key) or self._audience(event.audience_key)
+                audiences[event.audience_key] = audience
+                change = segment.engage.enter if event.entered else segment.engage.exit
+                summary.audience_changes += 1
+                summary.generated += 1
+                summary.sent += change(
+                    self.source_id, audience, event.anonymous_id, event.user_id
+                ).sent
             if on_progress is not None and done % 1_000 == 0:
                 on_progress(done)
         end = self.config.stream.start + timedelta(days=self.config.stream.days) + self.config.drain
@@ -167,6 +190,14 @@ class Simulation:
         summary.injected_failures = self.faults.stats.injected_failures
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def _audience(self, key: str) -> str:
+        """The id of the run's audience with this key, created on its first change."""
+        engage = self.harness.segment.engage
+        for computation in engage.computations(self.source_id):
+            if computation.key == key and computation.computation_class == "audience":
+                return computation.id
+        return engage.create_audience(self.source_id, key).computation.id
 
     def write_scenario(self, path: Path) -> None:
         """Write this (finished, recorded) run as a scenario that plays back to the same result."""

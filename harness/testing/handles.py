@@ -20,6 +20,7 @@ from harness.core.clock import parse_instant
 from harness.core.protocol import basic_authorization
 from harness.core.timeline import advance_clock
 from harness.runtime.stack import Harness
+from harness.segment.engage import Computation
 from harness.segment.scripted_faults import Outage
 from harness.segment.service import Overview, Source
 
@@ -230,3 +231,78 @@ class SourceHandle:
     def stages(self) -> dict[str, int]:
         """Counts per delivery stage."""
         return self.overview().stages
+
+    def audience(self, key: str, name: str | None = None) -> AudienceHandle:
+        """A new Engage audience of this source's space (its key: the trait AB Tasty sees)."""
+        created = self.harness.segment.engage.create_audience(self.source.id, key, name)
+        return AudienceHandle(self, created.computation, created.warning)
+
+    def computed_trait(self, key: str, level: str = "user") -> ComputedTraitHandle:
+        """A new Engage computed trait: ``user`` level (identify) or ``account`` level (group)."""
+        created = self.harness.segment.engage.create_computed_trait(self.source.id, key, level)
+        return ComputedTraitHandle(self, created.computation, created.warning)
+
+
+@dataclass
+class AudienceHandle:
+    """An Engage audience: members enter and exit at the clock's present."""
+
+    source: SourceHandle
+    computation: Computation
+    warning: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The audience id."""
+        return self.computation.id
+
+    @property
+    def key(self) -> str:
+        """The audience key (the boolean trait destinations receive)."""
+        return self.computation.key
+
+    def enter(self, anonymous_id: str, user_id: str | None = None) -> bool:
+        """The user enters (identify ``{key: true}``); False when already a member."""
+        engage = self.source.harness.segment.engage
+        return engage.enter(self.source.source.id, self.id, anonymous_id, user_id).sent
+
+    def exit(self, anonymous_id: str, user_id: str | None = None) -> bool:
+        """The user exits (identify ``{key: false}``); False when not a member."""
+        engage = self.source.harness.segment.engage
+        return engage.exit(self.source.source.id, self.id, anonymous_id, user_id).sent
+
+    def members(self) -> list[str]:
+        """The anonymousIds in the audience now."""
+        return self.source.harness.segment.engage.members(self.source.source.id, self.id)
+
+    def delete(self) -> None:
+        """Delete the audience (destinations keep what they were sent)."""
+        self.source.harness.segment.engage.delete(self.source.source.id, self.id, "audience")
+
+
+@dataclass
+class ComputedTraitHandle:
+    """An Engage computed trait: values set at the clock's present."""
+
+    source: SourceHandle
+    computation: Computation
+    warning: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The computed trait id."""
+        return self.computation.id
+
+    def set(self, anonymous_id: str, value: Any, user_id: str | None = None) -> bool:
+        """A user-level value (identify); False when unchanged."""
+        engage = self.source.harness.segment.engage
+        return engage.set_value(
+            self.source.source.id, self.id, value, anonymous_id=anonymous_id, user_id=user_id
+        ).sent
+
+    def set_for_account(self, group_id: str, value: Any, members: list[str]) -> bool:
+        """An account-level value: a group call for each member; False when unchanged."""
+        engage = self.source.harness.segment.engage
+        return engage.set_value(
+            self.source.source.id, self.id, value, group_id=group_id, members=members
+        ).sent

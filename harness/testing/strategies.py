@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.core.clock import format_instant
+from harness.core.codes import ErrorCode
 from harness.simulate.population import SyntheticUser
 
 _KEY = st.text(
@@ -132,7 +133,7 @@ def invalid_messages() -> st.SearchStrategy[tuple[bytes, str]]:
                     {"type": st.sampled_from(["track", "page", "screen", "alias"])}
                 ),
             ),
-            st.just("unsupported_type"),
+            st.just(ErrorCode.UNSUPPORTED_TYPE),
         ),
         st.tuples(
             st.builds(
@@ -148,7 +149,7 @@ def invalid_messages() -> st.SearchStrategy[tuple[bytes, str]]:
                     }
                 ),
             ),
-            st.just("invalid_message"),
+            st.just(ErrorCode.INVALID_MESSAGE),
         ),
         st.tuples(
             st.builds(
@@ -156,7 +157,7 @@ def invalid_messages() -> st.SearchStrategy[tuple[bytes, str]]:
                 base,
                 st.fixed_dictionaries({"messageId": st.text(min_size=101, max_size=150)}),
             ),
-            st.just("invalid_message"),
+            st.just(ErrorCode.INVALID_MESSAGE),
         ),
         st.tuples(
             st.builds(
@@ -170,11 +171,11 @@ def invalid_messages() -> st.SearchStrategy[tuple[bytes, str]]:
                     }
                 ),
             ),
-            st.just("invalid_message"),
+            st.just(ErrorCode.INVALID_MESSAGE),
         ),
         st.tuples(
             st.builds(_breaking, base, st.fixed_dictionaries({"anonymousId": not_a_string})),
-            st.just("invalid_message"),
+            st.just(ErrorCode.INVALID_MESSAGE),
         ),
         st.tuples(
             st.builds(
@@ -184,18 +185,19 @@ def invalid_messages() -> st.SearchStrategy[tuple[bytes, str]]:
                     {"timestamp": st.text(max_size=12).filter(lambda t: not t[:4].isdigit())}
                 ),
             ),
-            st.just("invalid_message"),
+            st.just(ErrorCode.INVALID_MESSAGE),
         ),
         st.tuples(
             st.builds(_breaking, base, st.just({}), st.just(("anonymousId", "userId"))),
-            st.just("missing_identity"),
+            st.just(ErrorCode.MISSING_IDENTITY),
         ),
         st.tuples(
             st.builds(_breaking, base, st.just({"traits": {"pad": "x" * 33_000}})),
-            st.just("message_too_large"),
+            st.just(ErrorCode.MESSAGE_TOO_LARGE),
         ),
         st.tuples(
-            st.binary(max_size=30).filter(lambda b: not _is_json_object(b)), st.just("invalid_json")
+            st.binary(max_size=30).filter(lambda b: not _is_json_object(b)),
+            st.just(ErrorCode.INVALID_JSON),
         ),
     ]
     return st.one_of(cases).map(

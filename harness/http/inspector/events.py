@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.http.journal import JournalEntry, RequestJournal, entry_json
 
@@ -63,7 +64,8 @@ class EventFilter(msgspec.Struct, frozen=True):
         """
         if self.type and self.type not in self.TYPES:
             raise HarnessError(
-                "invalid_body", f"type {self.type[:30]!r}: use one of {', '.join(self.TYPES)}."
+                ErrorCode.INVALID_BODY,
+                f"type {self.type[:30]!r}: use one of {', '.join(self.TYPES)}.",
             )
         return self
 
@@ -165,7 +167,7 @@ class EventFeed:
             name, _, seq = part.partition(":")
             if name not in marks or not seq.isdigit():
                 raise HarnessError(
-                    "invalid_body",
+                    ErrorCode.INVALID_BODY,
                     f"cursor part {part[:40]!r} is not <fake>:<number> (fakes: {', '.join(marks)}).",
                 )
             marks[name] = int(seq)

@@ -29,7 +29,7 @@ from litestar.static_files import create_static_files_router
 from markupsafe import Markup
 
 from harness.core.clock import format_instant, parse_instant
-from harness.core.codes import status_of
+from harness.core.codes import ErrorCode, status_of
 from harness.core.errors import HarnessError
 from harness.core.timeline import advance_clock, move_clock
 from harness.http.inspector import views
@@ -81,7 +81,7 @@ def _int_query(request: AnyRequest, name: str) -> int | None:
     if not text:
         return None
     if not text.lstrip("-").isdigit() or len(text) > 9:
-        raise HarnessError("invalid_body", f"{name} is {text[:20]!r}; give a whole number.")
+        raise HarnessError(ErrorCode.INVALID_BODY, f"{name} is {text[:20]!r}; give a whole number.")
     return int(text)
 
 
@@ -176,7 +176,7 @@ def _run_query(request: AnyRequest) -> datetime | None:
         return parse_instant(text)
     except (ValueError, OverflowError):
         raise HarnessError(
-            "invalid_body", f"run {text[:40]!r} is not an ISO-8601 instant with an offset."
+            ErrorCode.INVALID_BODY, f"run {text[:40]!r} is not an ISO-8601 instant with an offset."
         ) from None
 
 
@@ -254,7 +254,7 @@ def message(request: AnyRequest, ctx: Ctx, source_id: FromPath[str]) -> Response
     def build() -> views.MessageView:
         message_id = _query(request, "id")
         if not message_id:
-            raise HarnessError("invalid_body", "Name the message: ?id=<messageId>.")
+            raise HarnessError(ErrorCode.INVALID_BODY, "Name the message: ?id=<messageId>.")
         return views.message_view(ctx, source_id, message_id)
 
     return _page(request, ctx, "message.html", build)
@@ -349,7 +349,7 @@ def _clock_page(ctx: views.InspectorContext) -> ClockPage:
 async def _form(request: AnyRequest) -> dict[str, str]:
     if not same_origin(request):
         raise HarnessError(
-            "cross_site_request",
+            ErrorCode.CROSS_SITE_REQUEST,
             "This form was posted from another site; use the inspector's own page.",
         )
     form = await request.form()
@@ -387,7 +387,7 @@ def _form_instant(text: str) -> datetime:
         local = datetime.fromisoformat(text)
     except ValueError:
         raise HarnessError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             f"now {text[:40]!r} is not a time; give e.g. 2026-03-03T03:00:00 (UTC).",
         ) from None
     return local.replace(tzinfo=UTC) if local.tzinfo is None else local.astimezone(UTC)
@@ -412,15 +412,17 @@ async def clock_advance(request: AnyRequest, ctx: Ctx) -> Any:
         try:
             seconds = float(form.get("seconds", ""))
         except ValueError:
-            raise HarnessError("invalid_body", "seconds must be a number.") from None
+            raise HarnessError(ErrorCode.INVALID_BODY, "seconds must be a number.") from None
         if not math.isfinite(seconds) or abs(seconds) > MAX_ADVANCE_SECONDS:
-            raise HarnessError("invalid_body", "seconds must be a finite number within a century.")
+            raise HarnessError(
+                ErrorCode.INVALID_BODY, "seconds must be a finite number within a century."
+            )
         if ctx.clock.mode == "manual" and seconds >= 0:
             try:
                 ctx.clock.now() + timedelta(seconds=seconds)
             except OverflowError:
                 raise HarnessError(
-                    "invalid_body", "That would move the clock past the year 9999."
+                    ErrorCode.INVALID_BODY, "That would move the clock past the year 9999."
                 ) from None
         advance_clock(ctx.clock, seconds, ctx.wakers)
     except HarnessError as refused:
@@ -486,7 +488,7 @@ def _gate(guard: SessionGuard) -> Callable[[AnyRequest], Any]:
         path = request.url.path
         if _wants_json(request) or path.endswith("/stream") or request.method != "GET":
             raise HarnessError(
-                "missing_admin_token",
+                ErrorCode.MISSING_ADMIN_TOKEN,
                 "This server was started with --admin-token: log in at /_inspector/login, or "
                 "send Authorization: Bearer <token>.",
             )

@@ -20,6 +20,7 @@ from harness.abtasty import AbTasty
 from harness.abtasty.records import Account, JsonValue
 from harness.abtasty.service import COHORT_CHANGES_KEPT_PER_RUN
 from harness.core.clock import Clock, format_instant
+from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.timeline import Waker
 from harness.http.inspector import chart
@@ -100,9 +101,11 @@ def paging(page: int | None, per_page: int | None) -> tuple[int, int]:
     page = 1 if page is None else page
     per_page = PER_PAGE if per_page is None else per_page
     if page < 1:
-        raise HarnessError("invalid_body", f"page is {page}; pages are numbered from 1.")
+        raise HarnessError(ErrorCode.INVALID_BODY, f"page is {page}; pages are numbered from 1.")
     if not 1 <= per_page <= MAX_PER_PAGE:
-        raise HarnessError("invalid_body", f"per_page is {per_page}; give 1 to {MAX_PER_PAGE}.")
+        raise HarnessError(
+            ErrorCode.INVALID_BODY, f"per_page is {per_page}; give 1 to {MAX_PER_PAGE}."
+        )
     return page, per_page
 
 
@@ -377,7 +380,7 @@ def timeline_view(
         chosen = next((r for r in history if r.scheduled_for == selected), None)
         if chosen is None:
             raise HarnessError(
-                "not_found",
+                ErrorCode.NOT_FOUND,
                 f"The account has no refresh run scheduled for {format_instant(selected)}.",
             )
         total = chosen.entered + chosen.left
@@ -605,7 +608,8 @@ class SourceView(msgspec.Struct, frozen=True):
 def _segment(ctx: InspectorContext) -> FakeSegment:
     if ctx.segment is None:
         raise HarnessError(
-            "not_found", "No fake Segment is served beside this fake AB Tasty (harness serve is)."
+            ErrorCode.NOT_FOUND,
+            "No fake Segment is served beside this fake AB Tasty (harness serve is).",
         )
     return ctx.segment
 
@@ -697,7 +701,8 @@ def message_view(ctx: InspectorContext, source_id: str, message_id: str) -> Mess
     found = segment.deliveries(row.id, message_id=message_id, limit=MAX_PER_PAGE)
     if not found.messages:
         raise HarnessError(
-            "not_found", f"Source {row.id} has no message {message_id[:60]!r} in its overview."
+            ErrorCode.NOT_FOUND,
+            f"Source {row.id} has no message {message_id[:60]!r} in its overview.",
         )
     records = found.messages[::-1]
     first = records[0]
@@ -796,10 +801,12 @@ def journal_view(
     """
     if fake and fake not in ctx.journals:
         raise HarnessError(
-            "invalid_body", f"fake {fake[:20]!r} is not one of {', '.join(ctx.journals)}."
+            ErrorCode.INVALID_BODY, f"fake {fake[:20]!r} is not one of {', '.join(ctx.journals)}."
         )
     if status and status not in ("2xx", "3xx", "4xx", "5xx"):
-        raise HarnessError("invalid_body", f"status {status[:10]!r}: use 2xx, 3xx, 4xx or 5xx.")
+        raise HarnessError(
+            ErrorCode.INVALID_BODY, f"status {status[:10]!r}: use 2xx, 3xx, 4xx or 5xx."
+        )
     matching = []
     for name, journal in ctx.journals.items():
         if fake and name != fake:
