@@ -122,8 +122,10 @@ def guarded() -> Iterator[Live]:
         group.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's sync API keeps an event loop running in
+    this thread while it is started, so it must stop before other modules' tests run."""
     executable = chromium_path()
     if executable is None:
         pytest.skip(
