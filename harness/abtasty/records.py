@@ -78,6 +78,8 @@ class StoredMessage:
     timestamp: datetime
     received_at: datetime
     seq: int = 0
+    engage: str | None = None
+    """``<computation_class>:<key>`` when Segment Engage sent it (from ``context.personas``)."""
 
 
 @dataclass(frozen=True, slots=True)

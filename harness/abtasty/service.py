@@ -351,6 +351,7 @@ class AbTasty:
             message.traits,
             message.event_time or now,
             now,
+            engage=message.engage,
         )
         seq = self.store.add_message(stored, DEDUP_WINDOW)
         warning = "no_anonymous_id" if message.anonymous_id is None else None
@@ -435,8 +436,16 @@ class AbTasty:
         profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
         groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
+        # A deleted connector's data is gone from the builder: it fills no cohort and is
+        # not counted (its messages were still taken, so they are counted in `messages`).
+        live = {connector.id for connector in self.store.connectors(account.id)}
+        live_profiles = [p for p in profiles.values() if p.connector_id in live]
         result = audience.activate(
-            account.id, due.scheduled_for, profiles.values(), groups.values(), sightings
+            account.id,
+            due.scheduled_for,
+            live_profiles,
+            [g for g in groups.values() if g.connector_id in live],
+            sightings,
         )
         diff = audience.diff_cohorts(
             self.store.activation(account.id), result.activation, COHORT_CHANGES_KEPT_PER_RUN
@@ -446,7 +455,7 @@ class AbTasty:
             scheduled_for=due.scheduled_for,
             cutoff=due.cutoff,
             messages=len(pending),
-            profiles=len(profiles),
+            profiles=len(live_profiles),
             matched_profiles=result.matched_profiles,
             cohorts=result.cohorts,
             ran_at=ran_at,
@@ -861,10 +870,31 @@ class _Explainer:
         )
         values = traits.get(condition.connector_id, {}).get(condition.trait, ())
         if values:
+            shown = f"{condition.trait} is {_show(values)}{self._engage_note(condition)}"
             if held:
-                return f"{condition.trait} is {_show(values)}, so '{label}' holds."
-            return f"{condition.trait} is {_show(values)}, so '{label}' does not hold: the value differs."
+                return f"{shown}, so '{label}' holds."
+            return f"{shown}, so '{label}' does not hold: the value differs."
         return f"'{label}' does not hold: " + self._why_absent(condition)
+
+    def _engage_note(self, condition: Condition) -> str:
+        """Names the Engage audience or computed trait behind an activated value, if any."""
+        sent = [
+            m
+            for m, taken in self.messages
+            if taken
+            and m.engage is not None
+            and m.connector_id == condition.connector_id
+            and _carries(m, condition.trait)
+        ]
+        if not sent:
+            return ""
+        last = max(sent, key=lambda m: (m.timestamp, m.message_id))
+        kind, _, key = (last.engage or "").partition(":")
+        when = format_instant(last.timestamp)
+        if kind == "audience":
+            moved = "entered" if last.traits.get(key) is True else "exited"
+            return f" (Engage audience {key!r}: the user {moved} it at {when})"
+        return f" (Engage computed trait {key!r}, computed at {when})"
 
     def _profile_has(self, profile: Profile, trait: str) -> bool:
         if _has_trait(profile.traits, trait):

@@ -46,6 +46,18 @@ class SpecMessage:
     event_time: datetime | None
     raw: dict[str, Any]
 
+    @property
+    def engage(self) -> str | None:
+        """``<computation_class>:<key>`` when Segment Engage sent the message, else None."""
+        context = self.raw.get("context")
+        personas = context.get("personas") if isinstance(context, dict) else None
+        if not isinstance(personas, dict):
+            return None
+        kind, key = personas.get("computation_class"), personas.get("computation_key")
+        if isinstance(kind, str) and isinstance(key, str) and kind and key:
+            return f"{kind[:40]}:{key[:200]}"
+        return None
+
 
 def _invalid(message: str) -> HarnessError:
     return HarnessError(ErrorCode.INVALID_MESSAGE, message)

@@ -37,14 +37,19 @@ from harness.scenarios.specs import (
     AdvanceSpec,
     ApiKeySpec,
     AtSpec,
+    AudienceSpec,
     BuilderExpect,
     CallSpec,
     ClientSpec,
+    ComputedTraitSpec,
+    ComputeSpec,
     ConnectorRef,
     ConnectorSpec,
     DeleteConnectorSpec,
     DeliverSpec,
     DeliveryExpect,
+    EnterSpec,
+    ExitSpec,
     ExpectSpec,
     ExplainExpect,
     GroupSpec,
@@ -126,6 +131,8 @@ class _Source:
     id: str
     write_key: str
     destinations: dict[str, str] = field(default_factory=dict)
+    computations: dict[str, str] = field(default_factory=dict)
+    """Engage audiences and computed traits by key."""
 
 
 class _Refused(Exception):
@@ -342,6 +349,14 @@ class _Run:
                 return self.do_deliver(spec)
             case SegmentSpec() as spec:
                 return self.do_segment(spec)
+            case AudienceSpec() as spec:
+                return self.do_audience(spec)
+            case EnterSpec() | ExitSpec() as spec:
+                return self.do_membership(spec)
+            case ComputedTraitSpec() as spec:
+                return self.do_computed_trait(spec)
+            case ComputeSpec() as spec:
+                return self.do_compute(spec)
             case RequestSpec() as spec:
                 return self.do_request(spec)
             case _:
@@ -580,6 +595,48 @@ class _Run:
         if reply.status == 201:
             self.segments[spec.alias] = reply.json()["id"]
         return reply
+
+    def do_audience(self, spec: AudienceSpec) -> Reply:
+        source = self.source(spec.source)
+        if spec.delete:
+            audience = source.computations.get(spec.key, "aud_none")
+            return self.seg("DELETE", f"/_segment/sources/{source.id}/audiences/{audience}")
+        body = {"key": spec.key, "name": spec.name}
+        reply = self.seg("POST", f"/_segment/sources/{source.id}/audiences", json=body)
+        if reply.status == 201:
+            source.computations[spec.key] = reply.json()["id"]
+        return reply
+
+    def do_membership(self, spec: EnterSpec | ExitSpec) -> Reply:
+        source = self.source(spec.source)
+        audience = source.computations.get(spec.audience, "aud_none")
+        return self.seg(
+            "POST",
+            f"/_segment/sources/{source.id}/audiences/{audience}/{spec.ACTION}",
+            json={"anonymous_id": spec.anonymous_id, "user_id": spec.user_id},
+        )
+
+    def do_computed_trait(self, spec: ComputedTraitSpec) -> Reply:
+        source = self.source(spec.source)
+        body = {"key": spec.key, "level": spec.level, "name": spec.name}
+        reply = self.seg("POST", f"/_segment/sources/{source.id}/computed-traits", json=body)
+        if reply.status == 201:
+            source.computations[spec.key] = reply.json()["id"]
+        return reply
+
+    def do_compute(self, spec: ComputeSpec) -> Reply:
+        source = self.source(spec.source)
+        trait = source.computations.get(spec.trait, "ct_none")
+        body = {
+            "value": spec.value,
+            "anonymous_id": spec.anonymous_id,
+            "user_id": spec.user_id,
+            "group_id": spec.group_id,
+            "members": spec.members,
+        }
+        return self.seg(
+            "POST", f"/_segment/sources/{source.id}/computed-traits/{trait}/values", json=body
+        )
 
     def do_reset(self, spec: ResetSpec) -> Reply:
         params = {"account_id": self.account(spec.account).id} if spec.account else None

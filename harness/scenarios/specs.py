@@ -462,6 +462,74 @@ class SegmentSpec(StepSpec):
         ]
 
 
+# Segment Engage -----------------------------------------------------------------------------
+class AudienceSpec(StepSpec):
+    """Create an Engage audience in a source's space (or delete it): its key is the boolean
+    trait AB Tasty receives, `true` for members who enter and `false` for those who exit.
+    Reusing a deleted audience's key is allowed; the answer then carries a `warning`."""
+
+    ACTION: ClassVar[str] = "audience"
+
+    source: SourceAlias
+    key: Annotated[str, _doc("the audience key: lower-case letters, digits and underscores")]
+    name: Annotated[str | None, _doc("a display name (default: the key)")] = None
+    delete: Annotated[
+        bool, _doc("delete the source's live audience with this key instead of creating one")
+    ] = False
+
+
+class MembershipSpec(StepSpec):
+    """A user's membership of an Engage audience changes."""
+
+    source: SourceAlias
+    audience: Annotated[str, _doc("the audience, by its key")]
+    anonymous_id: Annotated[str, _doc("the profile's anonymousId")]
+    user_id: Annotated[str | None, _doc("the profile's userId, if known")] = None
+
+
+class EnterSpec(MembershipSpec):
+    """A user enters an Engage audience: Segment sends identify `{<key>: true}` to the source's
+    destinations (nothing when already a member)."""
+
+    ACTION: ClassVar[str] = "enter"
+
+
+class ExitSpec(MembershipSpec):
+    """A user exits an Engage audience: Segment sends identify `{<key>: false}` (nothing for a
+    user who is not a member)."""
+
+    ACTION: ClassVar[str] = "exit"
+
+
+class ComputedTraitSpec(StepSpec):
+    """Create an Engage computed trait in a source's space: sent as identify calls (`user`
+    level) or as group calls to every member of an account (`account` level)."""
+
+    ACTION: ClassVar[str] = "computed_trait"
+
+    source: SourceAlias
+    key: Annotated[str, _doc("the trait key: lower-case letters, digits and underscores")]
+    level: Annotated[Literal["user", "account"], _doc("`user` or `account`")] = "user"
+    name: Annotated[str | None, _doc("a display name (default: the key)")] = None
+
+
+class ComputeSpec(StepSpec):
+    """A computed trait takes a value: for one user, or for an account (`group_id`), sent to
+    each of its `members` as a group call. An unchanged value sends nothing."""
+
+    ACTION: ClassVar[str] = "compute"
+
+    source: SourceAlias
+    trait: Annotated[str, _doc("the computed trait, by its key")]
+    value: Annotated[Any, _doc("the value, with its YAML type")]
+    anonymous_id: Annotated[str | None, _doc("user level: the profile's anonymousId")] = None
+    user_id: Annotated[str | None, _doc("user level: the profile's userId, if known")] = None
+    group_id: Annotated[str | None, _doc("account level: the account's groupId")] = None
+    members: Annotated[
+        list[str], _doc("account level: the anonymousIds of the account's members")
+    ] = msgspec.field(default_factory=list)
+
+
 class RequestSpec(StepSpec):
     """Any HTTP request to either fake, for what no other step sends (odd credentials, routes
     the other steps do not reach). Text in `path`, `params`, `headers`, `body` and `raw`, and
@@ -854,6 +922,11 @@ StepBody: TypeAlias = (
     | ClientSpec
     | DeliverSpec
     | SegmentSpec
+    | AudienceSpec
+    | EnterSpec
+    | ExitSpec
+    | ComputedTraitSpec
+    | ComputeSpec
     | RequestSpec
     | ExpectSpec
 )
@@ -876,6 +949,11 @@ STEP_SPECS: tuple[type[StepSpec], ...] = (
     ClientSpec,
     DeliverSpec,
     SegmentSpec,
+    AudienceSpec,
+    EnterSpec,
+    ExitSpec,
+    ComputedTraitSpec,
+    ComputeSpec,
     RequestSpec,
     ExpectSpec,
 )

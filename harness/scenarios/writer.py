@@ -99,6 +99,10 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+class _Block(dict[str, Any]):
+    """A mapping written one key a line: the document and each step."""
+
+
 def _flow_mapping(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
     # Small mappings read best inline; the steps list stays one step a line.
     return dumper.represent_mapping(
@@ -106,18 +110,23 @@ def _flow_mapping(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
     )
 
 
+def _block_mapping(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=False)
+
+
 def _flat(data: dict[str, Any]) -> bool:
     return all(not isinstance(v, dict | list) or len(v) <= 6 for v in data.values())
 
 
 _Dumper.add_representer(dict, _flow_mapping)
+_Dumper.add_representer(_Block, _block_mapping)
 
 
 def dump_scenario(draft: ScenarioDraft) -> str:
-    """The scenario as YAML text."""
-    return yaml.dump(
-        scenario_document(draft), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120
-    )
+    """The scenario as YAML text: the document and each step one key a line, however short."""
+    document = _Block(scenario_document(draft))
+    document["steps"] = [_Block(step) for step in document["steps"]]
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
 def write_scenario(path: Path, draft: ScenarioDraft) -> None:

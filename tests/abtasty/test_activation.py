@@ -77,6 +77,16 @@ def test_refresh_counts_report_state_after_run(world: World) -> None:
     assert (run.messages, run.profiles, run.matched_profiles, run.cohorts) == (2, 2, 1, 2)
 
 
+def test_refresh_counts_leave_out_a_deleted_connector(world: World) -> None:
+    world.at("2026-03-02T20:00:00Z")
+    world.identify("anon-1", plan="pro")
+    world.service.delete_connector(world.account.id, world.connector.id)
+    world.at("2026-03-03T03:00:00Z")
+    (run,) = world.service.refreshes(world.account.id)
+    # The run took the message, but the connector's data is gone from the builder.
+    assert (run.messages, run.profiles, run.matched_profiles, run.cohorts) == (1, 0, 0, 0)
+
+
 def test_refresh_other_hour_runs_at_that_hour() -> None:
     world = World.build(refresh_hour=5)
     world.see("v1")

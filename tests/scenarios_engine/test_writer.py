@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import get_args
 
@@ -54,3 +54,19 @@ def test_writer_round_trips_a_shipped_scenario(path: Path, tmp_path: Path) -> No
 )
 def test_writer_format_duration_reads_back(duration: timedelta, text: str) -> None:
     assert format_duration(duration) == text
+
+
+def test_writer_short_scenario_keeps_one_step_a_line() -> None:
+    from harness.scenarios.specs import AccountSpec, AtSpec
+    from harness.scenarios.writer import dump_scenario
+
+    draft = ScenarioDraft("Short", datetime(2026, 3, 2, 12, tzinfo=UTC))
+    draft.add(AccountSpec(name="shop"))
+    draft.add(AtSpec(datetime(2026, 3, 3, 3, tzinfo=UTC)))
+    assert dump_scenario(draft).splitlines() == [
+        "name: Short",
+        "start: '2026-03-02T12:00:00Z'",
+        "steps:",
+        "- account: {name: shop}",
+        "- at: '2026-03-03T03:00:00Z'",
+    ]

@@ -174,3 +174,39 @@ def test_audience_any_entries_and_exits_end_in_the_cohort_of_the_last_state(step
     for inside in last.values():
         expected[inside] = expected.get(inside, 0) + 1
     assert account.shown() == ({"vip_users": expected} if expected else {})
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_explain_names_the_engage_audience_behind_a_value(tmp_path, store):
+    from harness.abtasty.store import SqliteStore
+
+    harness = Harness(
+        ManualClock(instant("2026-03-02T12:00:00Z")),
+        store=SqliteStore(tmp_path / "ab.sqlite") if store == "sqlite" else None,
+    )
+    clock = ClockControl(harness)
+    account = AccountHandle.create(harness)
+    account.see("visitor-1", "anon-1")
+    source = SourceHandle.create(harness, account)
+    churn = source.audience("churn_risk")
+    churn.enter("anon-1")
+    clock.move_to("2026-03-03T09:00:00Z")
+    churn.exit("anon-1")
+    clock.move_to("2026-03-04T03:00:00Z")
+    segment = account.segment("churn_risk", "equals", True)
+    explanation = account.explain(segment, "visitor-1")
+    assert not explanation.matches
+    assert any(
+        "Engage audience 'churn_risk': the user exited it at 2026-03-03T09:00:00Z" in reason
+        for reason in explanation.reasons
+    ), explanation.reasons
+
+
+def test_explain_of_a_plain_identify_names_no_engage_audience(harness_clock, abtasty_account):
+    abtasty_account.see("visitor-1", "anon-1")
+    abtasty_account.identify("anon-1", churn_risk=True)
+    harness_clock.move_to("2026-03-03T03:00:00Z")
+    segment = abtasty_account.segment("churn_risk", "equals", True)
+    explanation = abtasty_account.explain(segment, "visitor-1")
+    assert explanation.matches
+    assert not any("Engage" in reason for reason in explanation.reasons)

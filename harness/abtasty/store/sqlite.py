@@ -92,7 +92,8 @@ ACCOUNT_COLUMNS_ADDED = {"input_version": "INTEGER NOT NULL DEFAULT 0"}
 """Columns of ``accounts`` added after the first release."""
 REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count, input_version"
 
-MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken"
+MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken, engage"
+MESSAGE_COLUMNS_ADDED = {"engage": "TEXT"}
 TENANT_TABLES = (
     "accounts",
     "connectors",
@@ -171,6 +172,7 @@ class SqliteStore:
         for table, added in (
             ("refreshes", REFRESH_COLUMNS_ADDED),
             ("accounts", ACCOUNT_COLUMNS_ADDED),
+            ("messages", MESSAGE_COLUMNS_ADDED),
         ):
             present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
             for column, kind in added.items():
@@ -335,7 +337,7 @@ class SqliteStore:
                 return None
             cursor = db.execute(
                 "INSERT INTO messages (account_id, connector_id, message_id, type, anonymous_id, user_id, group_id,"
-                " traits, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " traits, timestamp, received_at, engage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.account_id,
                     message.connector_id,
@@ -347,6 +349,7 @@ class SqliteStore:
                     _encode(message.traits),
                     _text(message.timestamp),
                     arrival,
+                    message.engage,
                 ),
             )
             db.execute(
@@ -378,6 +381,7 @@ class SqliteStore:
                     _instant(r[9]),
                     _instant(r[10]),
                     r[0],
+                    r[12],
                 ),
                 bool(r[11]),
             )
