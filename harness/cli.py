@@ -14,6 +14,7 @@ from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
 from harness.core.codes import CommandCode, ErrorCode
 from harness.core.errors import HarnessError
+from harness.segment.engage import EngageStore
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 
 
@@ -103,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         help="live: wipe the server and restart its clock before each scenario",
     )
     play.add_argument(
+        "--clock",
+        choices=("manual", "freezegun"),
+        default="manual",
+        help="in-process: move time with the manual clock (default) or with freezegun",
+    )
+    play.add_argument(
         "--report",
         nargs=2,
         action="append",
@@ -142,7 +149,10 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="same seed, same users, calls and faults"
     )
     simulate.add_argument(
-        "--start", type=_instant, help="midnight of the first day (default 2026-03-02T00:00:00Z)"
+        "--start",
+        type=_instant,
+        help="midnight of the first day (default 2026-03-02T00:00:00Z; with --target, the "
+        "UTC midnight --days days before today, so every call lies in the past)",
     )
     simulate.add_argument(
         "--audiences",
@@ -159,6 +169,15 @@ def _parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE.jsonl", help="write every delivery as a JSON line instead"
     )
     simulate.add_argument("--api-key", help="the API key the target expects")
+    simulate.add_argument(
+        "--visitors-url",
+        metavar="URL",
+        help="with --target: post the tag's sightings here too, e.g. a live harness serve's "
+        "http://127.0.0.1:8080/api/accounts/ACC/visitors",
+    )
+    simulate.add_argument(
+        "--admin-token", help="with --visitors-url: the live server's admin token"
+    )
     simulate.add_argument(
         "--scenario-out",
         metavar="FILE.yaml",
@@ -210,10 +229,21 @@ def _simulate(args: argparse.Namespace) -> int:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--users and --days must be at least 1.")
     if not 0 <= args.audiences <= 100:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--audiences must be from 0 to 100.")
+    if args.visitors_url and not args.target:
+        raise HarnessError(
+            CommandCode.INVALID_ARGUMENTS,
+            "--visitors-url goes with --target (without it, sightings go to the in-process AB Tasty).",
+        )
+    start = args.start
+    if start is None and args.target:
+        # A live receiver reads the calls' timestamps against its own clock: put the whole
+        # run in the past, ending at today's UTC midnight.
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = today - timedelta(days=args.days)
     stream = (
         StreamConfig(days=args.days, seed=args.seed)
-        if args.start is None
-        else StreamConfig(start=args.start, days=args.days, seed=args.seed)
+        if start is None
+        else StreamConfig(start=start, days=args.days, seed=args.seed)
     )
     config = SimulationConfig(
         PopulationConfig(users=args.users, seed=args.seed),
@@ -246,6 +276,21 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.scenario_out:
         simulation.write_scenario(Path(args.scenario_out))
     print(json.dumps(summary.as_dict()))
+    if summary.failed:
+        where = args.target or "the in-process AB Tasty"
+        print(
+            f"harness simulate: {summary.failed} of {summary.generated} messages failed "
+            f"delivery to {where}; what it answered last:",
+            file=sys.stderr,
+        )
+        for reason, count in summary.failures.items():
+            print(f"  {count} x {reason}", file=sys.stderr)
+        for example in summary.failure_examples:
+            print(
+                f"  e.g. message {example['message_id']} after {example['attempts']} attempt(s): "
+                f"{example['status'] or 'no answer'} {example['answer']}",
+                file=sys.stderr,
+            )
     return 1 if summary.failed else 0
 
 
@@ -272,7 +317,13 @@ def _run_simulation(
                 config, destination=recorder, api_key=args.api_key or "abt_simulated", clock=clock
             )
         elif args.target:
-            simulation = Simulation(config, endpoint=args.target, api_key=args.api_key)
+            simulation = Simulation(
+                config,
+                endpoint=args.target,
+                api_key=args.api_key,
+                visitors_url=args.visitors_url,
+                admin_token=args.admin_token,
+            )
         else:
             simulation = Simulation(config, record=bool(args.scenario_out))
         events = simulation.events()
@@ -345,6 +396,12 @@ def _play(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.url and args.clock == "freezegun":
+        raise HarnessError(
+            CommandCode.INVALID_ARGUMENTS,
+            "--clock freezegun plays in-process: freezegun cannot move a separate harness "
+            "serve's clock (drop --url, or --clock).",
+        )
     driver: Driver
     if args.url:
         live = LiveDriver(args.url, args.segment_url, args.admin_token, restart=args.restart)
@@ -353,7 +410,7 @@ def _play(args: argparse.Namespace) -> int:
             raise HarnessError(CommandCode.UNREACHABLE, problem)
         driver = live
     else:
-        driver = shared_in_process_driver()
+        driver = shared_in_process_driver(args.clock)
     if args.url and not args.restart:
         scenarios.sort(key=lambda s: s.start)  # a live clock only moves forward
     started = time.perf_counter()
@@ -427,6 +484,16 @@ def open_store(spec: str) -> tuple[Store, SegmentStore]:
     )
 
 
+def _engage_store(spec: str) -> EngageStore | None:
+    """Engage's store beside the others: in the same SQLite file, else in memory (None)."""
+    kind, _, path = spec.partition(":")
+    if kind != "sqlite":
+        return None
+    from harness.segment.store.sqlite_engage import SqliteEngageStore
+
+    return SqliteEngageStore(path)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from harness.runtime.server import ServerGroup, check_bind, check_port_free
     from harness.runtime.stack import Harness
@@ -461,6 +528,7 @@ def _serve(args: argparse.Namespace) -> int:
         journal_size=args.journal_size,
         segment_rate_limit=args.segment_rate_limit,
         segment_store=segment_store,
+        engage_store=_engage_store(args.store),
         seed=None,  # filled-in messageIds must never repeat across restarts of a durable store
     )
     group = ServerGroup(

@@ -22,7 +22,10 @@ ClockMode = Literal["system", "manual"]
 class Clock(Protocol):
     """Anything that can say what time it is (always timezone-aware, UTC)."""
 
-    mode: ClockMode
+    @property
+    def mode(self) -> ClockMode:
+        """``manual`` when the clock moves only when told, ``system`` when it follows time."""
+        ...
 
     def now(self) -> datetime:
         """The current instant, timezone-aware in UTC."""

@@ -73,6 +73,8 @@ class CommandCode(StrEnum):
     ADMIN_TOKEN_REQUIRED = "admin_token_required"  # noqa: S105 - a code, not a secret
     PORT_IN_USE = "port_in_use"
     UNREACHABLE = "unreachable"
+    SIGHTING_REFUSED = "sighting_refused"
+    """``simulate --visitors-url``: the server refused a sighting (the run stops there)."""
 
 
 STATUS_BY_CODE: dict[ErrorCode, int] = {

@@ -39,7 +39,7 @@ from harness.http.wire import (
 )
 from harness.segment import FakeSegment
 from harness.segment.scripted_faults import Outage, ScriptedFaults
-from harness.segment.tracking import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
+from harness.segment.tracking import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, inflate_gzip
 
 Segment = NamedDependency[FakeSegment]
 CALLS = ("identify", "group", "track", "page", "screen", "alias", "batch")
@@ -63,6 +63,8 @@ def _tracking_handler(call: str) -> Any:
 
     async def handler(request: Request[Any, Any, Any], segment: Segment) -> SuccessOut:
         raw = await read_limited(request, limit, lambda size: _too_large(size, batch))
+        if request.headers.get("content-encoding", "").strip().lower() == "gzip":
+            raw = inflate_gzip(raw, limit)
         source = segment.track(call, request.headers.get("authorization"), raw)
         # The journal files a Tracking API call under its source (Segment's tenant).
         request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = source.id

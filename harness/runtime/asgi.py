@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -55,6 +56,7 @@ class AsgiClient:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._loop = asyncio.new_event_loop()
+        self._loop_lock = threading.Lock()  # one caller at a time on the private loop
 
     def close(self) -> None:
         """Close the private loop."""
@@ -116,7 +118,9 @@ class AsgiClient:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return self._loop.run_until_complete(self._call(scope, body))
+            # Another thread (Segment's background consumer, a server thread) may call too.
+            with self._loop_lock:
+                return self._loop.run_until_complete(self._call(scope, body))
         # Called from async code (an async test): this loop cannot nest in the running one,
         # so the call runs on its own loop in a worker thread, and this thread waits.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:

@@ -18,6 +18,7 @@ from harness.abtasty.store import MemoryStore, Store
 from harness.core.clock import Clock, ManualClock, SystemClock
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
+from harness.core.freezegun_clock import FreezegunClock
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
@@ -30,6 +31,7 @@ from harness.runtime.transports import (
     RoutingTransport,
 )
 from harness.segment import FakeSegment, RetryPolicy, Transport
+from harness.segment.engage import EngageStore
 from harness.segment.scripted_faults import ScriptedFaults
 from harness.segment.store import SegmentStore
 
@@ -50,6 +52,7 @@ class Harness:
         http_timeout: Seconds before a destination reached over HTTP counts as timed out.
         segment_rate_limit: Tracking API requests a second before 429 (Segment's is about 1,000).
         segment_store: The fake Segment's store; in memory by default.
+        engage_store: Segment Engage's audiences and computed traits; in memory by default.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Harness:
         http_timeout: float = 10.0,
         segment_rate_limit: float | None = None,
         segment_store: SegmentStore | None = None,
+        engage_store: EngageStore | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
@@ -87,10 +91,13 @@ class Harness:
             seed=seed,
             rate_limit=segment_rate_limit,
             store=segment_store,
+            engage_store=engage_store,
         )
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)
         """Everything with work on the clock; a simulation adds its held deliveries."""
+        if isinstance(self.clock, FreezegunClock):
+            self.clock.bind_wakers(self.wakers)
 
     # time ----------------------------------------------------------------------------------
     def move_to(self, when: datetime) -> None:
@@ -124,18 +131,18 @@ class Harness:
         The apps stay valid (they hold these same objects), so a process builds them once
         and restarts the harness for each test or scenario.
         """
+        if start is not None:
+            if not isinstance(self.clock, ManualClock | FreezegunClock):
+                raise HarnessError(
+                    ErrorCode.CLOCK_NOT_MANUAL, "Only a manual clock can restart at a given time."
+                )
+            self.clock.restart_at(start)
         self.abtasty.reset()
         self.segment.reset()
         self.faults.clear()
         self.abtasty_journal.clear()
         self.segment_journal.clear()
         self.wakers[:] = self._own_wakers  # drop wakers a simulation added
-        if start is not None:
-            if not isinstance(self.clock, ManualClock):
-                raise HarnessError(
-                    ErrorCode.CLOCK_NOT_MANUAL, "Only a manual clock can restart at a given time."
-                )
-            self.clock.restart_at(start)
 
     # apps ----------------------------------------------------------------------------------
     def abtasty_app(self, admin_token: str | None = None) -> Litestar:

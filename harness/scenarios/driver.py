@@ -2,27 +2,34 @@
 
 Both drivers speak HTTP to the two fakes, so a step gets the same status and code either
 way; only how time moves differs (in-process the harness restarts at the scenario's start;
-live, the server's manual clock must not be past it).
+live, the server's manual clock must not be past it). In-process, time moves either through
+the manual clock's control routes (the default) or with freezegun: then the scenario runs
+inside ``freeze_time(start)``, each ``at``/``advance`` step moves freezegun, and the
+harness's clock follows it (:class:`~harness.core.freezegun_clock.FreezegunClock`).
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
+import msgspec
 import requests
-import responses
 
-from harness.core.clock import ManualClock
+from harness.core.clock import ManualClock, format_instant
+from harness.core.codes import CommandCode, status_of
+from harness.core.errors import HarnessError
+from harness.core.freezegun_clock import FreezegunClock
 from harness.runtime.asgi import AsgiClient, Reply
+from harness.runtime.requests_routing import forward_to, route_requests
 from harness.runtime.stack import Harness
 
 Fake = Literal["abtasty", "segment"]
+ClockDriver = Literal["manual", "freezegun"]
+"""How an in-process scenario moves time: the manual clock's routes, or freezegun."""
 ADMIN_PREFIXES = ("/api/", "/_harness/", "/_segment/")
 IN_PROCESS_SEGMENT = "http://segment.harness.invalid"
 """The host that in-process playback routes to the fake Segment (``.invalid`` never resolves)."""
@@ -35,6 +42,18 @@ class Driver(Protocol):
 
     def begin(self, start: datetime) -> Reply | None:
         """Get the fakes ready for a scenario starting at ``start``; a reply means it failed."""
+        ...
+
+    def finish(self) -> None:
+        """The scenario is over (stop what :meth:`begin` started)."""
+        ...
+
+    def set_clock(self, when: datetime) -> Reply:
+        """Move the shared clock to ``when``, as ``PUT /_harness/clock`` answers it."""
+        ...
+
+    def advance_clock(self, seconds: float) -> Reply:
+        """Move the shared clock forward, as ``POST /_harness/clock/advance`` answers it."""
         ...
 
     def call(
@@ -57,21 +76,75 @@ class Driver(Protocol):
 
 
 class InProcessDriver:
-    """Both fakes in this process: a harness and its apps, built once and restarted per scenario."""
+    """Both fakes in this process: a harness and its apps, built once and restarted per scenario.
 
-    mode = "in-process"
+    Args:
+        clock: ``manual`` moves time with the control routes; ``freezegun`` plays each
+            scenario inside ``freeze_time(start, real_asyncio=True)`` and moves freezegun.
+    """
 
-    def __init__(self) -> None:
-        self.harness = Harness(ManualClock())
+    def __init__(self, clock: ClockDriver = "manual") -> None:
+        if clock not in ("manual", "freezegun"):
+            raise ValueError(f"clock {clock!r}: use 'manual' or 'freezegun'")
+        self.clock = clock
+        self.mode = "in-process" if clock == "manual" else "in-process, freezegun"
+        self.harness = Harness(ManualClock() if clock == "manual" else FreezegunClock())
         self._clients: dict[str, AsgiClient] = {
             "abtasty": AsgiClient(self.harness.abtasty_app()),
             "segment": AsgiClient(self.harness.segment_app()),
         }
+        self._freezer: Any = None
+        self._frozen: Any = None
 
     def begin(self, start: datetime) -> Reply | None:
-        """Wipe everything and restart the clock at ``start``."""
+        """Wipe everything and restart the clock at ``start`` (and freeze time there)."""
+        self.finish()
         self.harness.restart(start)
+        if self.clock == "freezegun":
+            try:
+                from freezegun import freeze_time
+            except ImportError:  # pragma: no cover - freezegun is in the test extra
+                raise HarnessError(
+                    CommandCode.INVALID_ARGUMENTS,
+                    "Playing with freezegun needs it installed: pip install freezegun.",
+                ) from None
+            self._freezer = freeze_time(start, real_asyncio=True)
+            self._frozen = self._freezer.start()
         return None
+
+    def finish(self) -> None:
+        """Stop freezegun if this driver started it."""
+        if self._freezer is not None:
+            self._freezer.stop()
+            self._freezer = self._frozen = None
+
+    def set_clock(self, when: datetime) -> Reply:
+        """Move the clock: through ``PUT /_harness/clock``, or by moving freezegun."""
+        if self._frozen is None:
+            return self.call(
+                "abtasty", "PUT", "/_harness/clock", json={"now": format_instant(when)}
+            )
+        return self._move_freezegun(lambda probe: probe.move_to(when))
+
+    def advance_clock(self, seconds: float) -> Reply:
+        """Advance the clock: through ``POST /_harness/clock/advance``, or by ticking freezegun."""
+        if self._frozen is None:
+            return self.call(
+                "abtasty", "POST", "/_harness/clock/advance", json={"seconds": seconds}
+            )
+        return self._move_freezegun(lambda probe: probe.advance(seconds))
+
+    def _move_freezegun(self, move: Callable[[ManualClock], None]) -> Reply:
+        # A move the manual clock would refuse (backwards, out of range) is refused the same
+        # way, with its own error; freezegun moves only for a move the manual clock takes.
+        probe = ManualClock(self.harness.clock.now())
+        try:
+            move(probe)
+        except HarnessError as error:
+            body = msgspec.json.encode({"code": error.code, "message": error.message})
+            return Reply(status_of(error.code), {"content-type": "application/json"}, body)
+        self._frozen.move_to(probe.now())
+        return self.call("abtasty", "GET", "/_harness/clock")  # the clock follows: retries run
 
     def call(
         self,
@@ -91,29 +164,16 @@ class InProcessDriver:
 
     @contextmanager
     def segment_host(self) -> Iterator[str]:
-        """Route ``requests`` calls to an in-process host with ``responses``: no socket needed."""
-        client = self._clients["segment"]
+        """Route ``requests`` calls to an in-process host with ``responses``: no socket needed.
 
-        def forward(request: Any) -> tuple[int, dict[str, str], bytes]:
-            parsed = urlsplit(request.url)
-            body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
-            reply = client.request(
-                request.method, parsed.path, content=body, headers=dict(request.headers)
-            )
-            return (
-                reply.status,
-                {"Content-Type": reply.headers.get("content-type", "application/json")},
-                reply.content,
-            )
-
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            mock.add_callback(
-                responses.POST, re.compile(re.escape(IN_PROCESS_SEGMENT) + r"/.*"), callback=forward
-            )
+        The route joins the ``RequestsMock`` already active, if any (one mock, never two).
+        """
+        with route_requests([IN_PROCESS_SEGMENT], forward_to(self._clients["segment"])):
             yield IN_PROCESS_SEGMENT
 
     def close(self) -> None:
-        """Release the private event loops."""
+        """Stop freezegun if it is running and release the private event loops."""
+        self.finish()
         for client in self._clients.values():
             client.close()
 
@@ -121,12 +181,14 @@ class InProcessDriver:
 _shared = threading.local()
 
 
-def shared_in_process_driver() -> InProcessDriver:
-    """One in-process driver per thread (building the apps is the expensive part)."""
-    driver: InProcessDriver | None = getattr(_shared, "driver", None)
-    if driver is None:
-        driver = _shared.driver = InProcessDriver()
-    return driver
+def shared_in_process_driver(clock: ClockDriver = "manual") -> InProcessDriver:
+    """One in-process driver per thread and clock (building the apps is the expensive part)."""
+    drivers: dict[str, InProcessDriver] | None = getattr(_shared, "drivers", None)
+    if drivers is None:
+        drivers = _shared.drivers = {}
+    if clock not in drivers:
+        drivers[clock] = InProcessDriver(clock)
+    return drivers[clock]
 
 
 class LiveDriver:
@@ -162,8 +224,6 @@ class LiveDriver:
 
     def begin(self, start: datetime) -> Reply | None:
         """Move the server's manual clock to ``start`` (or restart the server there)."""
-        from harness.core.clock import format_instant
-
         if self.restart:
             reply = self.call(
                 "abtasty", "POST", "/_harness/restart", json={"now": format_instant(start)}
@@ -173,6 +233,17 @@ class LiveDriver:
                 "abtasty", "PUT", "/_harness/clock", json={"now": format_instant(start)}
             )
         return None if reply.status == 200 else reply
+
+    def finish(self) -> None:
+        """Nothing to stop: the server keeps running."""
+
+    def set_clock(self, when: datetime) -> Reply:
+        """``PUT /_harness/clock``."""
+        return self.call("abtasty", "PUT", "/_harness/clock", json={"now": format_instant(when)})
+
+    def advance_clock(self, seconds: float) -> Reply:
+        """``POST /_harness/clock/advance``."""
+        return self.call("abtasty", "POST", "/_harness/clock/advance", json={"seconds": seconds})
 
     def unreachable(self) -> str | None:
         """Why the server cannot be reached (a sentence), or None when both fakes answer."""

@@ -311,17 +311,9 @@ class _Run:
     def act(self, step: Step) -> Reply | None:
         match step.body:
             case AtSpec(when=when):
-                return self.clock_moved(
-                    self.ab("PUT", "/_harness/clock", json={"now": format_instant(when)})
-                )
+                return self.clock_moved(self.driver.set_clock(when))
             case AdvanceSpec(duration=duration):
-                return self.clock_moved(
-                    self.ab(
-                        "POST",
-                        "/_harness/clock/advance",
-                        json={"seconds": duration.total_seconds()},
-                    )
-                )
+                return self.clock_moved(self.driver.advance_clock(duration.total_seconds()))
             case ExpectSpec() as spec:
                 self.expect(spec)
                 return None
@@ -1044,6 +1036,13 @@ def _record_text(record: dict[str, Any]) -> str:
 
 def run_scenario(scenario: Scenario, driver: Driver) -> ScenarioResult:
     """Play ``scenario`` through ``driver``; never raises for a failing step (see the result)."""
+    try:
+        return _play(scenario, driver)
+    finally:
+        driver.finish()  # e.g. stop the freezegun the driver started
+
+
+def _play(scenario: Scenario, driver: Driver) -> ScenarioResult:
     started = time.perf_counter()
     result = ScenarioResult(scenario.name, scenario.file, passed=True)
     run = _Run(scenario, driver)

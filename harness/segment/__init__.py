@@ -2,9 +2,10 @@
 
 from harness.segment.delivery import RetryPolicy, Transport, TransportResponse, is_delivered
 from harness.segment.scripted_faults import HeldDeliveries, Outage, ScriptedFaults
-from harness.segment.service import FakeSegment
+from harness.segment.service import DeliveryRecord, FakeSegment
 
 __all__ = [
+    "DeliveryRecord",
     "FakeSegment",
     "HeldDeliveries",
     "Outage",

@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+import msgspec
+
 from harness.core.clock import Clock, format_instant
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
@@ -100,32 +102,41 @@ class EngageStore(Protocol):
     """Where an Engage space keeps its computations and each subject's current state.
 
     A subject is an anonymousId (user level) or a groupId (account level). States are JSON
-    values: ``True``/``False`` for audiences, any value for computed traits.
+    values: ``True``/``False`` for audiences, any value for computed traits. Each method is
+    atomic, so workers sharing a store never both send the same change.
     """
 
-    def add(self, computation: Computation) -> None:
-        """Keep a new computation."""
+    def add(self, computation: Computation) -> bool:
+        """Keep a new computation; False (and nothing kept) when a live one has its key."""
 
     def get(self, computation_id: str) -> Computation | None:
         """The computation, deleted ones included."""
 
-    def save(self, computation: Computation) -> None:
-        """Replace a computation (to mark it deleted)."""
+    def mark_deleted(self, computation_id: str, at: datetime) -> None:
+        """Mark a computation deleted."""
 
     def computations(self, source_id: str) -> list[Computation]:
         """The source's computations, deleted ones included, oldest first."""
 
-    def state(self, computation_id: str, subject: str) -> tuple[bool, Any]:
-        """``(known, value)``: whether the subject has a state, and which."""
-
-    def set_state(self, computation_id: str, subject: str, value: Any) -> None:
-        """Record the subject's state."""
+    def change_state(
+        self, computation_id: str, subject: str, value: Any, *, only_if_known: bool
+    ) -> bool:
+        """Set the subject's state to ``value`` unless it already is (same JSON, same type),
+        or, with ``only_if_known``, unless the subject has no state yet; True when set."""
 
     def states(self, computation_id: str) -> dict[str, Any]:
         """Every subject's state, in the order first set."""
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source's computations."""
+
+
+_json = msgspec.json.Encoder()
+
+
+def same_state(was: Any, value: Any) -> bool:
+    """Whether two states are the same JSON value (``true``, ``1`` and ``1.0`` differ)."""
+    return _json.encode(was) == _json.encode(value)
 
 
 class MemoryEngageStore:
@@ -136,28 +147,43 @@ class MemoryEngageStore:
         self._computations: dict[str, Computation] = {}
         self._states: dict[str, dict[str, Any]] = {}
 
-    def add(self, computation: Computation) -> None:
+    def add(self, computation: Computation) -> bool:
         with self._lock:
+            if any(
+                c.source_id == computation.source_id
+                and c.key == computation.key
+                and c.deleted_at is None
+                for c in self._computations.values()
+            ):
+                return False
             self._computations[computation.id] = computation
             self._states[computation.id] = {}
+            return True
 
     def get(self, computation_id: str) -> Computation | None:
         return self._computations.get(computation_id)
 
-    def save(self, computation: Computation) -> None:
+    def mark_deleted(self, computation_id: str, at: datetime) -> None:
         with self._lock:
-            self._computations[computation.id] = computation
+            found = self._computations.get(computation_id)
+            if found is not None and found.deleted_at is None:
+                self._computations[computation_id] = replace(found, deleted_at=at)
 
     def computations(self, source_id: str) -> list[Computation]:
         return [c for c in self._computations.values() if c.source_id == source_id]
 
-    def state(self, computation_id: str, subject: str) -> tuple[bool, Any]:
-        states = self._states.get(computation_id, {})
-        return (subject in states, states.get(subject))
-
-    def set_state(self, computation_id: str, subject: str, value: Any) -> None:
+    def change_state(
+        self, computation_id: str, subject: str, value: Any, *, only_if_known: bool
+    ) -> bool:
         with self._lock:
-            self._states.setdefault(computation_id, {})[subject] = value
+            states = self._states.setdefault(computation_id, {})
+            if subject in states:
+                if same_state(states[subject], value):
+                    return False
+            elif only_if_known:
+                return False
+            states[subject] = value
+            return True
 
     def states(self, computation_id: str) -> dict[str, Any]:
         return dict(self._states.get(computation_id, {}))
@@ -199,7 +225,6 @@ class Engage:
         self._send = send
         self._new_message_id = new_message_id
         self.store: EngageStore = store if store is not None else MemoryEngageStore()
-        self._lock = threading.Lock()
 
     # definitions -----------------------------------------------------------------------
     def create_audience(self, source_id: str, key: str, name: str | None = None) -> Created:
@@ -245,26 +270,28 @@ class Engage:
             raise HarnessError(
                 ErrorCode.INVALID_BODY, "name must be text of at most 200 characters."
             )
-        with self._lock:
-            same_key = [c for c in self.store.computations(source_id) if c.key == key]
-            live = [c for c in same_key if c.deleted_at is None]
-            if live:
-                raise HarnessError(
-                    ErrorCode.COMPUTATION_KEY_EXISTS,
-                    f"The key {key!r} is used by {live[0].id} in this space; keys cannot be "
-                    "changed or shared: choose another key.",
-                )
-            prefix = "aud" if computation_class == "audience" else "ct"
-            computation = Computation(
-                f"{prefix}_{secrets.token_hex(6)}",
-                source_id,
-                computation_class,
-                key,
-                name or key,
-                level,
-                self.clock.now(),
+        same_key = [c for c in self.store.computations(source_id) if c.key == key]
+        prefix = "aud" if computation_class == "audience" else "ct"
+        computation = Computation(
+            f"{prefix}_{secrets.token_hex(6)}",
+            source_id,
+            computation_class,
+            key,
+            name or key,
+            level,
+            self.clock.now(),
+        )
+        if not self.store.add(computation):
+            live = [
+                c
+                for c in self.store.computations(source_id)
+                if c.key == key and c.deleted_at is None
+            ]
+            raise HarnessError(
+                ErrorCode.COMPUTATION_KEY_EXISTS,
+                f"The key {key!r} is used by {live[0].id if live else 'another computation'} in "
+                "this space; keys cannot be changed or shared: choose another key.",
             )
-            self.store.add(computation)
         warning = None
         if same_key:
             warning = (
@@ -305,8 +332,8 @@ class Engage:
         self, source_id: str, computation_id: str, computation_class: ComputationClass
     ) -> None:
         """Delete a computation. Destinations keep what they were sent (Segment sends no exits)."""
-        found = self.computation(source_id, computation_id, computation_class)
-        self.store.save(replace(found, deleted_at=self.clock.now()))
+        self.computation(source_id, computation_id, computation_class)
+        self.store.mark_deleted(computation_id, self.clock.now())
 
     def members(self, source_id: str, audience_id: str) -> list[str]:
         """The anonymousIds in the audience now, in the order they first entered."""
@@ -341,11 +368,8 @@ class Engage:
     ) -> Change:
         audience = self.computation(source_id, audience_id, "audience")
         _check_id("anonymous_id", anonymous_id)
-        with self._lock:
-            known, was = self.store.state(audience_id, anonymous_id)
-            if (known and was is inside) or (not known and not inside):
-                return Change(())
-            self.store.set_state(audience_id, anonymous_id, inside)
+        if not self.store.change_state(audience_id, anonymous_id, inside, only_if_known=not inside):
+            return Change(())
         message = self._message(audience, "identify", anonymous_id, user_id, {audience.key: inside})
         self._send(source_id, [message])
         return Change((message["messageId"],))
@@ -390,11 +414,8 @@ class Engage:
             for member in targets:
                 _check_id("members", member)
             subject = group_id
-        with self._lock:
-            known, was = self.store.state(computed_trait_id, subject)
-            if known and was == value and type(was) is type(value):
-                return Change(())
-            self.store.set_state(computed_trait_id, subject, value)
+        if not self.store.change_state(computed_trait_id, subject, value, only_if_known=False):
+            return Change(())
         if trait.level == "user":
             messages = [self._message(trait, "identify", subject, user_id, {trait.key: value})]
         else:

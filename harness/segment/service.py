@@ -111,6 +111,8 @@ class FakeSegment:
         self._ids = random.Random(None if seed is None else seed + 1)
         self._ids_lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
+        self._adopted: dict[bytes, str] = {}  # write key digest -> source id (adopt_write_key)
+        self._adopted_lock = threading.Lock()
         self.engage = Engage(clock, self._send_from_engage, self._new_message_id, engage_store)
         """Engage spaces (one per source): audiences and computed traits."""
 
@@ -186,10 +188,39 @@ class FakeSegment:
         source = self.store.find_source(digest)
         if source is not None and secrets.compare_digest(source.write_key_digest, digest):
             return source
+        adopter = self._adopted.get(digest)
+        source = self.store.get_source(adopter) if adopter is not None else None
+        if source is not None:
+            return source
         raise HarnessError(
             ErrorCode.INVALID_WRITE_KEY,
             f"The write key {mask_secret(write_key)} is not a source's write key in this workspace.",
         )
+
+    def adopt_write_key(self, source_id: str, write_key: str) -> bool:
+        """Accept ``write_key`` as one more key of a source (the harness's, not Segment's).
+
+        An application under test keeps its own (production) write key; the harness's
+        interception of Segment's real hosts adopts it into the test's source, so the calls
+        are delivered there. A key a source already has is left with it. Adopted keys live
+        in this process only (not in the store): only the in-process interception sends
+        them, and what they deliver is stored under the source's id like any other call.
+
+        Returns:
+            True when the key was new and is now the source's.
+
+        Raises:
+            HarnessError: ``source_not_found``; ``invalid_write_key`` for an empty key.
+        """
+        if not isinstance(write_key, str) or not write_key:
+            raise HarnessError(ErrorCode.INVALID_WRITE_KEY, "A write key cannot be empty.")
+        digest = _digest(write_key)
+        self.source(source_id)
+        with self._adopted_lock:
+            if digest in self._adopted or self.store.find_source(digest) is not None:
+                return False
+            self._adopted[digest] = source_id
+            return True
 
     # the Tracking API ------------------------------------------------------------------
     def track(self, path_type: str, authorization: str | None, raw: bytes) -> Source:
@@ -338,12 +369,14 @@ class FakeSegment:
 
     def _jitter(self, record: DeliveryRecord) -> random.Random:
         # Seeded per message, destination and retry: a tenant's retry schedule is the same
-        # whatever else is in flight, whichever worker makes the attempt.
+        # whatever else is in flight, whichever worker makes the attempt. The destination is
+        # named by its place on the source, not its id: ids are random, so a seeded run
+        # (a scenario played twice, on the manual clock or under freezegun) would not repeat.
         if self._seed is None:
             return random.Random()
-        return random.Random(
-            f"{self._seed}:{record.message_id}:{record.destination_id}:{record.retries}"
-        )
+        ids = [destination.id for destination in self.store.destinations(record.source_id)]
+        place = ids.index(record.destination_id) if record.destination_id in ids else -1
+        return random.Random(f"{self._seed}:{record.message_id}:{place}:{record.retries}")
 
     def next_due(self) -> datetime | None:
         """When the next retry falls due, if any is pending."""
@@ -421,10 +454,14 @@ class FakeSegment:
             self.store.reset()
             with self._ids_lock:
                 self._ids.seed(None if self._seed is None else self._seed + 1)
+            with self._adopted_lock:
+                self._adopted.clear()
             return
         self.source(source_id)
         self.engage.reset(source_id)
         self.store.reset(source_id)
+        with self._adopted_lock:
+            self._adopted = {k: v for k, v in self._adopted.items() if v != source_id}
 
 
 def _digest(write_key: str) -> bytes:

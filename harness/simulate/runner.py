@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -10,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import requests
 
 from harness import ManualClock
+from harness.core.codes import CommandCode
+from harness.core.errors import HarnessError
 from harness.core.protocol import basic_authorization
 from harness.runtime.stack import Harness
 from harness.runtime.transports import INPROCESS_ABTASTY
-from harness.segment import Transport
+from harness.segment import DeliveryRecord, Transport
 from harness.simulate.audiences import AudienceChange, AudienceConfig, generate_audience_changes
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
@@ -23,6 +27,48 @@ from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
 from harness.simulate.streams import ClientCall, Event, StreamConfig, VisitorSeen, generate_events
 
 EXTERNAL_ENDPOINT = "simulated://destination"
+FAILURE_EXAMPLES = 3
+KEPT_ANSWER_CHARS = 300
+
+
+def _answer_code(body: str | None) -> str | None:
+    """The ``code`` (else nothing) of a receiver's JSON error body."""
+    try:
+        answer = json.loads(body or "")
+    except ValueError:
+        return None
+    code = answer.get("code") if isinstance(answer, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def failure_reasons(
+    records: Iterable[DeliveryRecord],
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Failed deliveries grouped by the receiver's last answer, and a few examples of each kind."""
+    counts: dict[str, int] = {}
+    examples: list[dict[str, Any]] = []
+    for record in records:
+        if record.stage not in ("failed_delivery", "failed_on_ingest"):
+            continue
+        if record.stage == "failed_on_ingest":
+            key, code = "failed on ingest", None
+        elif record.last_status is None:
+            key, code = "no answer", None
+        else:
+            code = _answer_code(record.last_body)
+            key = f"{record.last_status} {code}" if code else str(record.last_status)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 1 and len(examples) < FAILURE_EXAMPLES:
+            examples.append(
+                {
+                    "message_id": record.message_id,
+                    "attempts": record.attempts,
+                    "status": record.last_status,
+                    "code": code,
+                    "answer": (record.last_body or "")[:KEPT_ANSWER_CHARS],
+                }
+            )
+    return dict(sorted(counts.items(), key=lambda item: -item[1])), examples
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +99,10 @@ class Summary:
     duplicates: int = 0
     injected_failures: int = 0
     audience_changes: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    """Failed messages by what the receiver last answered: ``"401 invalid_api_key"``, ``"no answer"``."""
+    failure_examples: list[dict[str, Any]] = field(default_factory=list)
+    """A few failed messages with the receiver's last answer (status, code, body)."""
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,6 +136,10 @@ class Simulation:
         api_key: The API key the destination expects (required with either).
         clock: The simulated clock, if the caller needs it first (it starts at the stream's start).
         record: Note what reaches the in-process AB Tasty, for :meth:`write_scenario`.
+        visitors_url: With ``endpoint``: where the tag's sightings go, one
+            ``POST {"visitor_id", "segment_anonymous_id"}`` each, e.g. a live ``harness serve``'s
+            ``.../api/accounts/ACC/visitors`` (seen at the server's own time).
+        admin_token: Sent as ``Authorization: Bearer`` with each sighting.
     """
 
     def __init__(
@@ -97,11 +151,16 @@ class Simulation:
         api_key: str | None = None,
         clock: ManualClock | None = None,
         record: bool = False,
+        visitors_url: str | None = None,
+        admin_token: str | None = None,
     ) -> None:
         external = endpoint is not None or destination is not None
         if external and not api_key:
             raise ValueError("an external destination needs the api_key it expects")
         self.config = config
+        self.visitors_url = visitors_url
+        self._visitor_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+        self._http = requests.Session()
         self.clock = clock if clock is not None else ManualClock(config.stream.start)
         self.harness = Harness(self.clock, seed=config.stream.seed)
         self.account_id: str | None = None
@@ -114,6 +173,7 @@ class Simulation:
         elif destination is not None:
             endpoint = endpoint or EXTERNAL_ENDPOINT
             self.harness.transport.routes[endpoint] = destination
+        # With an endpoint URL and no destination, the harness's HTTP transport posts to it.
         self.recorder: DeliveryRecorder | None = None
         if record and not external:
             routes = self.harness.transport.routes
@@ -125,9 +185,8 @@ class Simulation:
         source, write_key = self.harness.segment.create_source("Simulated web")
         self.source_id = source.id
         assert api_key is not None
-        self.harness.segment.add_destination(
-            source.id, api_key, EXTERNAL_ENDPOINT if destination else None
-        )
+        self.endpoint = endpoint
+        self.harness.segment.add_destination(source.id, api_key, endpoint)
         self._auth = basic_authorization(write_key)
 
     def events(self) -> list[Event | AudienceChange]:
@@ -164,6 +223,8 @@ class Simulation:
                     abtasty.record_sighting(self.account_id, event.visitor_id, event.anonymous_id)
                     if self.recorder is not None:
                         self.recorder.sighting(event.at, event.visitor_id, event.anonymous_id)
+                elif self.visitors_url is not None:
+                    self._post_sighting(self.visitors_url, event)
             elif isinstance(event, ClientCall):
                 summary.generated += 1
                 segment.track(event.type, self._auth, encode(event.body))
@@ -188,8 +249,25 @@ class Simulation:
         summary.retried = sum(max(0, r.attempts - 1) for r in overview.messages)
         summary.duplicates = self.faults.stats.duplicates
         summary.injected_failures = self.faults.stats.injected_failures
+        summary.failures, summary.failure_examples = failure_reasons(overview.messages)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def _post_sighting(self, url: str, event: VisitorSeen) -> None:
+        body = {"visitor_id": event.visitor_id, "segment_anonymous_id": event.anonymous_id}
+        try:
+            response = self._http.post(url, json=body, headers=self._visitor_headers, timeout=10)
+        except requests.RequestException as error:
+            raise HarnessError(
+                CommandCode.UNREACHABLE,
+                f"Cannot post a sighting to {url}: {type(error).__name__}.",
+            ) from None
+        if not 200 <= response.status_code < 300:
+            raise HarnessError(
+                CommandCode.SIGHTING_REFUSED,
+                f"POST {url} answered {response.status_code} {_answer_code(response.text) or ''}: "
+                f"{response.text[:KEPT_ANSWER_CHARS]}",
+            )
 
     def _audience(self, key: str) -> str:
         """The id of the run's audience with this key, created on its first change."""

@@ -12,10 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
+    from harness.testing.intercept import SegmentIntercept, intercept_segment
 
-__all__ = ["AccountHandle", "ClockControl", "SourceHandle"]
+__all__ = [
+    "AccountHandle",
+    "ClockControl",
+    "SegmentIntercept",
+    "SourceHandle",
+    "intercept_segment",
+]
 
-_LAZY = dict.fromkeys(__all__, "harness.testing.handles")
+_LAZY = {
+    **dict.fromkeys(["AccountHandle", "ClockControl", "SourceHandle"], "harness.testing.handles"),
+    **dict.fromkeys(["SegmentIntercept", "intercept_segment"], "harness.testing.intercept"),
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -9,10 +9,13 @@ Fixtures, from cheapest to most real:
 - ``simulated_segment``: a Segment source delivering to that account.
 - ``abtasty_client`` / ``segment_client``: HTTP to the in-process apps, no socket.
 - ``harness_live``: both fakes on free loopback ports (uvicorn), for code that needs a URL.
+- ``segment_intercept``: Segment's real hosts answered by the in-process fake Segment.
 
 Mark a test with ``@pytest.mark.harness_clock("2026-03-02T12:00:00Z")`` to start the
-clock there, or override the ``harness_start`` fixture. Scenario files in a ``scenarios``
-folder are collected as tests, one per file.
+clock there, or override the ``harness_start`` fixture. While freezegun's ``freeze_time`` is
+active the clock follows it (see :mod:`harness.core.freezegun_clock`). Scenario files in a
+``scenarios`` folder are collected as tests, one per file (``--harness-clock=freezegun``
+plays them with freezegun moving the time).
 
 pytest imports this module on every run in an environment where the package is installed,
 so it imports nothing heavy: the runtime (Litestar, uvicorn), the scenario engine (YAML)
@@ -30,14 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.core.clock import ManualClock, parse_instant
+from harness.core.clock import parse_instant
 
 if TYPE_CHECKING:
     from harness.runtime.asgi import AsgiClient
     from harness.runtime.server import ServerGroup
     from harness.runtime.stack import Harness
-    from harness.scenarios.driver import Driver
+    from harness.scenarios.driver import ClockDriver, Driver
     from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
+    from harness.testing.intercept import SegmentIntercept
 
 DEFAULT_START = "2026-03-02T12:00:00Z"
 """Where the clock starts for a test that does not say (a Monday, noon UTC)."""
@@ -59,6 +63,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--harness-restart",
         action="store_true",
         help="wipe the live server and restart its clock for each scenario",
+    )
+    group.addoption(
+        "--harness-clock",
+        choices=("manual", "freezegun"),
+        default="manual",
+        help="how scenario files move time in-process: the manual clock (default) or freezegun",
     )
     parser.addini(
         "harness_scenario_dirs",
@@ -112,7 +122,15 @@ class ScenarioItem(pytest.Item):
         from harness.scenarios.driver import InProcessDriver, LiveDriver
 
         options = self.config.option
+        clock: ClockDriver = (
+            "freezegun" if getattr(options, "harness_clock", None) == "freezegun" else "manual"
+        )
         if options.harness_url:
+            if clock == "freezegun":
+                raise pytest.UsageError(
+                    "--harness-clock=freezegun plays in-process: freezegun cannot move the "
+                    "clock of a separate harness serve (drop --harness-url or the option)."
+                )
             return LiveDriver(
                 options.harness_url,
                 options.harness_segment_url,
@@ -120,11 +138,12 @@ class ScenarioItem(pytest.Item):
                 restart=options.harness_restart,
             )
 
-        driver: Driver | None = getattr(self.config, "_harness_scenario_driver", None)
-        if driver is None:
-            driver = InProcessDriver()
-            self.config._harness_scenario_driver = driver  # type: ignore[attr-defined]
-        return driver
+        drivers: dict[str, Driver] | None = getattr(self.config, "_harness_scenario_drivers", None)
+        if drivers is None:
+            drivers = self.config._harness_scenario_drivers = {}  # type: ignore[attr-defined]
+        if clock not in drivers:
+            drivers[clock] = InProcessDriver(clock=clock)
+        return drivers[clock]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         """The step failure or file error as one clear paragraph, without a traceback."""
@@ -151,10 +170,11 @@ class _Session:
 @pytest.fixture(scope="session")
 def harness_session() -> Iterator[_Session]:
     """Both fakes and their apps, built once per session (per xdist worker)."""
+    from harness.core.freezegun_clock import FreezegunClock
     from harness.runtime.asgi import AsgiClient
     from harness.runtime.stack import Harness
 
-    harness = Harness(ManualClock(parse_instant(DEFAULT_START)))
+    harness = Harness(FreezegunClock(parse_instant(DEFAULT_START)))
     session = _Session(
         harness, AsgiClient(harness.abtasty_app()), AsgiClient(harness.segment_app())
     )
@@ -165,10 +185,19 @@ def harness_session() -> Iterator[_Session]:
 
 @pytest.fixture
 def harness_start(request: pytest.FixtureRequest) -> datetime:
-    """Where this test's clock starts: the ``harness_clock`` marker, else a Monday noon UTC."""
+    """Where this test's clock starts.
+
+    The ``harness_clock`` marker when there is one; else freezegun's time when
+    ``freeze_time`` is active or decorates the test; else a Monday noon UTC.
+    """
     marker = request.node.get_closest_marker("harness_clock")
-    text = marker.args[0] if marker is not None and marker.args else DEFAULT_START
-    return parse_instant(text) if isinstance(text, str) else text
+    if marker is not None and marker.args:
+        text = marker.args[0]
+        return parse_instant(text) if isinstance(text, str) else text
+    from harness.core.freezegun_clock import freezegun_now, freezegun_start_of
+
+    frozen = freezegun_now() or freezegun_start_of(getattr(request, "function", None))
+    return frozen if frozen is not None else parse_instant(DEFAULT_START)
 
 
 @pytest.fixture
@@ -180,7 +209,7 @@ def harness(harness_session: _Session, harness_start: datetime) -> Harness:
 
 @pytest.fixture
 def harness_clock(harness: Harness) -> ClockControl:
-    """The shared manual clock: ``move_to``, ``advance``, ``now``."""
+    """The shared clock: ``move_to``, ``advance``, ``now`` (freezegun moves it inside freeze_time)."""
     from harness.testing.handles import ClockControl
 
     return ClockControl(harness)
@@ -240,3 +269,24 @@ def harness_live(harness: Harness, _harness_servers: ServerGroup) -> LiveHarness
     """Both fakes served by uvicorn on free loopback ports (started once, stopped at the end)."""
     abtasty_url, segment_url = _harness_servers.urls
     return LiveHarness(harness, abtasty_url, segment_url)
+
+
+@pytest.fixture
+def segment_intercept(
+    harness_session: _Session, simulated_segment: SourceHandle
+) -> Iterator[SegmentIntercept]:
+    """Segment's real hosts (``api.segment.io``, the EU endpoint) answered in-process.
+
+    Calls go to the fake Segment; an application's own write key is adopted by the
+    ``simulated_segment`` source, whose destination is ``abtasty_account``. Other hosts are
+    refused unless passed through (``segment_intercept.pass_through(prefix)``); the test's
+    own ``responses`` mocks share the same ``RequestsMock``.
+    """
+    from harness.testing.intercept import intercept_segment
+
+    with intercept_segment(
+        harness_session.harness,
+        source_id=simulated_segment.source.id,
+        client=harness_session.segment,
+    ) as intercept:
+        yield intercept

@@ -163,3 +163,28 @@ def test_segment_kill_9_mid_stream_delivers_every_acknowledged_message_once(
     assert {r["stage"] for rs in records.values() for r in rs} == {"delivered"}
     assert len(records) == MESSAGES
     assert sum(run["messages"] for run in runs) == MESSAGES  # AB Tasty took each exactly once
+
+
+def test_engage_audiences_and_members_survive_a_restart(tmp_path: Path) -> None:
+    database = tmp_path / "harness.sqlite"
+    with _serve(database) as server:
+        tenant = Tenant(server.url, server.segment_url)
+        base = f"{server.segment_url}/_segment/sources/{tenant.source}"
+        audience = requests.post(f"{base}/audiences", json={"key": "vip_users"}, timeout=10).json()
+        entered = requests.post(
+            f"{base}/audiences/{audience['id']}/enter", json={"anonymous_id": "anon-1"}, timeout=10
+        )
+        assert entered.json()["sent"] is True
+    with _serve(database) as again:
+        base = f"{again.segment_url}/_segment/sources/{tenant.source}"
+        listed = requests.get(f"{base}/engage", timeout=10).json()
+        assert [a["key"] for a in listed["audiences"]] == ["vip_users"]
+        members = requests.get(f"{base}/audiences/{audience['id']}/members", timeout=10).json()
+        assert members == {"members": ["anon-1"]}
+        # Engage remembers the member: entering again sends nothing, a live key stays taken.
+        again_in = requests.post(
+            f"{base}/audiences/{audience['id']}/enter", json={"anonymous_id": "anon-1"}, timeout=10
+        )
+        assert again_in.json() == {"sent": False, "message_ids": []}
+        clash = requests.post(f"{base}/audiences", json={"key": "vip_users"}, timeout=10)
+        assert clash.status_code == 409

@@ -570,6 +570,9 @@ class _CannedDriver:
     def begin(self, start: object) -> None:
         return None
 
+    def finish(self) -> None:
+        return None
+
     def segment_host(self) -> object:
         raise NotImplementedError
 

@@ -9,6 +9,7 @@ import pytest
 
 from harness.runtime.asgi import AsgiClient, Reply
 from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
+from harness.testing.intercept import SegmentIntercept
 from harness.testing.plugin import LiveHarness
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -38,6 +39,7 @@ def _public(cls: type) -> set[str]:
         ("abtasty_client", AsgiClient),
         ("abtasty_client", Reply),
         ("harness_live", LiveHarness),
+        ("segment_intercept", SegmentIntercept),
     ],
 )
 def test_readme_fixture_row_names_every_public_member(fixture: str, cls: type) -> None:

@@ -98,3 +98,14 @@ def test_cli_simulate_out_appears_whole_when_done(tmp_path: Path) -> None:
     assert main(["simulate", "--users", "5", "--no-progress", "--out", str(out)]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["capture.jsonl"]
     assert all(json.loads(line)["body"] for line in out.read_text().splitlines())
+
+
+def test_cli_simulate_scenario_out_plays_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "run.yaml"
+    args = ["simulate", "--users", "20", "--days", "1", "--seed", "2", "--no-progress"]
+    assert main([*args, "--scenario-out", str(scenario)]) == 0
+    assert json.loads(capsys.readouterr().out)["delivered"] > 0
+    assert main(["play", str(scenario)]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out

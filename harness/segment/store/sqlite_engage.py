@@ -1,0 +1,177 @@
+"""Engage's SQLite store: audiences, computed traits and states in the fake's SQLite file.
+
+Each method is one transaction (``BEGIN IMMEDIATE`` serialises writers across processes),
+so two workers never both send the same membership change, and a restarted server knows
+every audience, its key and who is in it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from harness.core.clock import format_instant, parse_instant
+from harness.segment.engage import Computation, same_state
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS engage_computations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, source_id TEXT NOT NULL,
+    computation_class TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, level TEXT NOT NULL,
+    created_at TEXT NOT NULL, deleted_at TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS engage_live_keys ON engage_computations (source_id, key)
+    WHERE deleted_at IS NULL;
+CREATE TABLE IF NOT EXISTS engage_states (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, computation_id TEXT NOT NULL, subject TEXT NOT NULL,
+    value BLOB NOT NULL, UNIQUE (computation_id, subject));
+"""
+COLUMNS = "id, source_id, computation_class, key, name, level, created_at, deleted_at"
+
+
+def _computation(row: Any) -> Computation:
+    return Computation(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        parse_instant(row[6]),
+        parse_instant(row[7]) if row[7] is not None else None,
+    )
+
+
+class SqliteEngageStore:
+    """An :class:`~harness.segment.engage.EngageStore` in a SQLite file (WAL).
+
+    Args:
+        path: The database file; the fakes' other stores may use the same file.
+        synchronous: ``full`` (default: committed means on disk) or ``normal``.
+    """
+
+    def __init__(self, path: str | Path, synchronous: Literal["full", "normal"] = "full") -> None:
+        self.path = Path(path)
+        self._conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=60
+        )
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def add(self, computation: Computation) -> bool:
+        """Keep a new computation; False when a live one of the source has its key."""
+        try:
+            with self._tx() as db:
+                db.execute(
+                    f"INSERT INTO engage_computations ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - ours
+                    (
+                        computation.id,
+                        computation.source_id,
+                        computation.computation_class,
+                        computation.key,
+                        computation.name,
+                        computation.level,
+                        format_instant(computation.created_at),
+                        None,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def get(self, computation_id: str) -> Computation | None:
+        """The computation, deleted ones included."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {COLUMNS} FROM engage_computations WHERE id = ?",  # noqa: S608 - ours
+                (computation_id,),
+            ).fetchone()
+        return _computation(row) if row is not None else None
+
+    def mark_deleted(self, computation_id: str, at: datetime) -> None:
+        """Mark a computation deleted."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE engage_computations SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+                (format_instant(at), computation_id),
+            )
+
+    def computations(self, source_id: str) -> list[Computation]:
+        """The source's computations, deleted ones included, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {COLUMNS} FROM engage_computations WHERE source_id = ? ORDER BY seq",  # noqa: S608 - ours
+                (source_id,),
+            ).fetchall()
+        return [_computation(row) for row in rows]
+
+    def change_state(
+        self, computation_id: str, subject: str, value: Any, *, only_if_known: bool
+    ) -> bool:
+        """Set the subject's state unless it already is that (or is unknown, with only_if_known)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT value FROM engage_states WHERE computation_id = ? AND subject = ?",
+                (computation_id, subject),
+            ).fetchone()
+            if row is not None:
+                if same_state(msgspec.json.decode(row[0]), value):
+                    return False
+                db.execute(
+                    "UPDATE engage_states SET value = ? WHERE computation_id = ? AND subject = ?",
+                    (msgspec.json.encode(value), computation_id, subject),
+                )
+                return True
+            if only_if_known:
+                return False
+            db.execute(
+                "INSERT INTO engage_states (computation_id, subject, value) VALUES (?, ?, ?)",
+                (computation_id, subject, msgspec.json.encode(value)),
+            )
+            return True
+
+    def states(self, computation_id: str) -> dict[str, Any]:
+        """Every subject's state, in the order first set."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT subject, value FROM engage_states WHERE computation_id = ? ORDER BY seq",
+                (computation_id,),
+            ).fetchall()
+        return {subject: msgspec.json.decode(value) for subject, value in rows}
+
+    def reset(self, source_id: str | None = None) -> None:
+        """Forget everything, or one source's computations."""
+        with self._tx() as db:
+            if source_id is None:
+                db.execute("DELETE FROM engage_states")
+                db.execute("DELETE FROM engage_computations")
+                return
+            db.execute(
+                "DELETE FROM engage_states WHERE computation_id IN "
+                "(SELECT id FROM engage_computations WHERE source_id = ?)",
+                (source_id,),
+            )
+            db.execute("DELETE FROM engage_computations WHERE source_id = ?", (source_id,))
