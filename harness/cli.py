@@ -140,6 +140,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--api-key", help="the account's API key, to check requests carry it")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    init = commands.add_parser(
+        "init",
+        help="write example scenarios and a starter conftest.py and test into this project",
+    )
+    init.add_argument("--dir", default=".", help="the project folder (default: the current one)")
+    commands.add_parser(
+        "contract",
+        help="print the HTTP contract of both fakes: routes, codes, limits, documented choices",
+    )
+
     simulate = commands.add_parser(
         "simulate", help="generate users and their calls, delivered the way Segment delivers"
     )
@@ -558,6 +568,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _play(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "init":
+            from harness.scenarios.scaffold import init_project
+
+            written = init_project(Path(args.dir))
+            for path in written:
+                print(f"wrote {path}")
+            print(
+                f"{len(written)} files. Next: harness play scenarios/, pytest, "
+                "harness play --list-steps, harness contract."
+            )
+            return 0
+        if args.command == "contract":
+            from importlib.resources import files
+
+            print(files("harness").joinpath("contract.md").read_text(encoding="utf-8"), end="")
+            return 0
     except HarnessError as error:
         print(f"harness: {error.message}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -24,6 +24,7 @@ from harness.abtasty.records import (
     CohortChange,
     Condition,
     Connector,
+    GroupProfile,
     JsonValue,
     MatchMode,
     Profile,
@@ -31,10 +32,18 @@ from harness.abtasty.records import (
     Segment,
     Sighting,
     StoredMessage,
-    TraitValue,
+    TraitKey,
+    TraitSource,
     VisitorTraits,
 )
-from harness.abtasty.segments import as_text, condition_holds, make_condition
+from harness.abtasty.segments import (
+    ConditionInput,
+    ConditionRequest,
+    as_text,
+    condition_holds,
+    make_condition,
+    resolve_condition,
+)
 from harness.abtasty.spec import SpecMessage, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
 from harness.core.clock import Clock, SystemClock, format_instant
@@ -78,10 +87,24 @@ class CriterionValue:
 
 @dataclass(frozen=True, slots=True)
 class CriterionTrait:
-    """A trait shown in the builder, with its non-empty cohorts."""
+    """A trait shown in the builder, with its non-empty cohorts.
+
+    Attributes:
+        key: The key the builder prints (``plan``, ``group.plan``, ``company.name``).
+        values: Its non-empty cohorts.
+        source: ``identify`` or ``group``.
+        path: Its path in that traits object: two traits printed alike differ here.
+    """
 
     key: str
     values: tuple[CriterionValue, ...]
+    source: TraitSource = "identify"
+    path: tuple[str, ...] = ()
+
+    @property
+    def trait(self) -> TraitKey:
+        """The trait, structurally."""
+        return TraitKey(self.source, self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,7 +547,7 @@ class AbTasty:
         activation = self.store.activation(account.id)
         items = []
         for connector in self.store.connectors(account.id):
-            counts: dict[str, dict[tuple[str, JsonValue], list[JsonValue]]] = {}
+            counts: dict[TraitKey, dict[tuple[str, JsonValue], list[JsonValue]]] = {}
             if activation is not None:
                 for visitor_traits in activation.visitors.values():
                     for key, values in visitor_traits.get(connector.id, {}).items():
@@ -534,15 +557,19 @@ class AbTasty:
                             entry[1] += 1
             traits = tuple(
                 CriterionTrait(
-                    key,
+                    key.label,
                     tuple(
                         CriterionValue(value, visitors)
                         for _, (value, visitors) in sorted(
                             by_value.items(), key=lambda kv: _sort_key(kv[0])
                         )
                     ),
+                    key.source,
+                    key.path,
                 )
-                for key, by_value in sorted(counts.items())
+                for key, by_value in sorted(
+                    counts.items(), key=lambda kv: (kv[0].label, kv[0].source, kv[0].path)
+                )
             )
             items.append(CriteriaItem(connector.id, connector.name, connector.integration, traits))
         return items
@@ -586,11 +613,11 @@ class AbTasty:
             if len(self._hidden) > 100:
                 self._hidden.clear()
             self._hidden[account.id] = (version, by_profiles)
-        shown = {(h.connector_id, h.trait, audience.value_key(h.value)) for h in by_profiles}
+        shown = {(h.connector_id, h.key, audience.value_key(h.value)) for h in by_profiles}
         for item in self.criteria(account.id):
             for trait in item.traits:
                 for value in trait.values:
-                    shown.add((item.connector_id, trait.key, audience.value_key(value.value)))
+                    shown.add((item.connector_id, trait.trait, audience.value_key(value.value)))
         pending = self.store.pending_messages(account.id, datetime.max.replace(tzinfo=UTC))
         return by_profiles + insight.hidden_by_waiting(
             pending, shown, live, lambda received_at: self._activation_of(account, received_at)
@@ -658,19 +685,28 @@ class AbTasty:
         account_id: str,
         name: str,
         match: str,
-        conditions: Sequence[tuple[str, str, str, JsonValue]],
+        conditions: Sequence[ConditionInput],
     ) -> Segment:
         """Build a segment from conditions on traits the builder shows.
+
+        A condition names its trait by the key the builder prints (``trait``), as before
+        traits carried their source; when two shown traits print alike (an identify trait
+        literally named ``group.plan`` and the group trait ``plan``; a literal key
+        ``company.name`` and a nested ``company: {name}``), it adds ``source`` and/or
+        ``path``. The segment keeps the trait it resolved to, so it never changes meaning.
 
         Args:
             account_id: The account.
             name: The segment's name.
             match: ``all`` or ``any`` of the conditions.
-            conditions: (connector id, trait, operator, value) for each condition.
+            conditions: A :class:`~harness.abtasty.segments.ConditionRequest`, or (connector
+                id, trait, operator, value), for each condition.
 
         Raises:
-            HarnessError: ``invalid_body`` for a malformed condition; ``criterion_not_available``
-                for a trait that the builder does not show.
+            HarnessError: ``invalid_body`` for a malformed condition; ``unknown_connector``
+                for a connector the account does not have; ``criterion_not_available`` for a
+                trait that the builder does not show; ``ambiguous_trait`` for one that fits
+                several shown traits.
         """
         account = self.account(account_id)
         _check_name(name, ErrorCode.INVALID_BODY, "segment")
@@ -683,39 +719,45 @@ class AbTasty:
                 ErrorCode.INVALID_BODY,
                 "conditions is empty; a segment needs at least one condition.",
             )
-        checked = [make_condition(i, *c) for i, c in enumerate(conditions)]
+        checked = [make_condition(i, c) for i, c in enumerate(conditions)]
         live = {c.id for c in self.store.connectors(account.id)}
-        for index, condition in enumerate(checked):
-            if condition.connector_id not in live:
+        for index, request in enumerate(checked):
+            if request.connector_id not in live:
                 raise HarnessError(
                     ErrorCode.UNKNOWN_CONNECTOR,
-                    f"conditions[{index}].connector_id {condition.connector_id[:40]!r} is not a "
+                    f"conditions[{index}].connector_id {request.connector_id[:40]!r} is not a "
                     "connector of this account; GET /api/accounts/{account_id}/integrations "
                     "lists them.",
                 )
         shown = {
-            (item.connector_id, t.key) for item in self.criteria(account.id) for t in item.traits
+            item.connector_id: [t.trait for t in item.traits] for item in self.criteria(account.id)
         }
-        for condition in checked:
-            if (condition.connector_id, condition.trait) not in shown:
+        resolved = []
+        for index, request in enumerate(checked):
+            condition = resolve_condition(index, request, shown.get(request.connector_id, []))
+            if condition is None:
                 raise HarnessError(
-                    ErrorCode.CRITERION_NOT_AVAILABLE, self._why_not_shown(account, condition)
+                    ErrorCode.CRITERION_NOT_AVAILABLE, self._why_not_shown(account, request)
                 )
+            resolved.append(condition)
         mode: MatchMode = "all" if match == "all" else "any"
-        segment = Segment(_new_id("seg"), account.id, name, mode, tuple(checked), self.clock.now())
+        segment = Segment(_new_id("seg"), account.id, name, mode, tuple(resolved), self.clock.now())
         self.store.add_segment(segment)
         return segment
 
-    def _why_not_shown(self, account: Account, condition: Condition) -> str:
+    def _why_not_shown(self, account: Account, request: ConditionRequest) -> str:
         """Why the builder does not show a condition's trait: pending, unmatched or never sent."""
-        trait, connector = condition.trait, condition.connector_id
-        head = (
-            f"Trait {trait[:60]!r} of connector {connector[:40]!r} is not shown under EXTERNAL DATA"
-        )
+        connector = request.connector_id
+        named = repr(request.trait[:60]) if request.trait is not None else ""
+        if request.path is not None:
+            named = (named + " " if named else "") + f"(path {list(request.path)!r})"
+        if request.source is not None:
+            named += f" from {request.source} calls"
+        head = f"Trait {named} of connector {connector[:40]!r} is not shown under EXTERNAL DATA"
         carrying = [
             m
             for m in self.store.pending_messages(account.id, _END_OF_TIME)
-            if m.connector_id == connector and _carries(m, trait)
+            if m.connector_id == connector and _carries(m, request.matches)
         ]
         waiting = [m for m in carrying if m.anonymous_id is not None]
         if waiting:
@@ -733,8 +775,9 @@ class AbTasty:
                 f"{head}: only messages without an anonymousId carry it, and those can never "
                 "match a visitor."
             )
+        groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         if any(
-            p.connector_id == connector and _has_trait(p.traits, trait)
+            p.connector_id == connector and _profile_has(p, groups, request.matches)
             for p in self.store.profiles(account.id)
         ):
             return (
@@ -770,7 +813,7 @@ class AbTasty:
     @staticmethod
     def _segment_holds(segment: Segment, traits: VisitorTraits) -> bool:
         results = (
-            condition_holds(c, traits.get(c.connector_id, {}).get(c.trait, ()))
+            condition_holds(c, traits.get(c.connector_id, {}).get(c.key, ()))
             for c in segment.conditions
         )
         return all(results) if segment.match == "all" else any(results)
@@ -797,7 +840,7 @@ class AbTasty:
         traits = self._visitor_traits(account.id, visitor)
         explainer = _Explainer(self, account, visitor, sightings)
         held = [
-            condition_holds(c, traits.get(c.connector_id, {}).get(c.trait, ()))
+            condition_holds(c, traits.get(c.connector_id, {}).get(c.key, ()))
             for c in segment.conditions
         ]
         matches = all(held) if segment.match == "all" else any(held)
@@ -865,12 +908,14 @@ class _Explainer:
         self.next_run = format_instant(service.next_refresh(account.id).scheduled_for)
 
     def reason(self, condition: Condition, traits: VisitorTraits, held: bool) -> str:
-        label = f"{condition.trait} {condition.operator}" + (
+        key = condition.key
+        name = key.name
+        label = f"{name} {condition.operator}" + (
             "" if condition.operator == "exists" else f" {condition.value!r}"
         )
-        values = traits.get(condition.connector_id, {}).get(condition.trait, ())
+        values = traits.get(condition.connector_id, {}).get(key, ())
         if values:
-            shown = f"{condition.trait} is {_show(values)}{self._engage_note(condition)}"
+            shown = f"{name} is {_show(values)}{self._engage_note(condition)}"
             if held:
                 return f"{shown}, so '{label}' holds."
             return f"{shown}, so '{label}' does not hold: the value differs."
@@ -878,13 +923,14 @@ class _Explainer:
 
     def _engage_note(self, condition: Condition) -> str:
         """Names the Engage audience or computed trait behind an activated value, if any."""
+        wanted = condition.key.__eq__
         sent = [
             m
             for m, taken in self.messages
             if taken
             and m.engage is not None
             and m.connector_id == condition.connector_id
-            and _carries(m, condition.trait)
+            and _carries(m, wanted)
         ]
         if not sent:
             return ""
@@ -896,20 +942,9 @@ class _Explainer:
             return f" (Engage audience {key!r}: the user {moved} it at {when})"
         return f" (Engage computed trait {key!r}, computed at {when})"
 
-    def _profile_has(self, profile: Profile, trait: str) -> bool:
-        if _has_trait(profile.traits, trait):
-            return True
-        if not trait.startswith(audience.GROUP_PREFIX):
-            return False
-        key = trait.removeprefix(audience.GROUP_PREFIX)
-        return any(
-            (group := self.groups.get((profile.connector_id, group_id))) is not None
-            and _has_trait(group.traits, key)
-            for group_id in profile.groups
-        )
-
     def _why_absent(self, condition: Condition) -> str:
-        connector, trait = condition.connector_id, condition.trait
+        connector, key = condition.connector_id, condition.key
+        trait = key.name
         if connector not in self.live:
             return f"connector {connector} no longer exists, so its traits are not available."
         ids = ", ".join(s.anonymous_id for s in self.sightings)
@@ -922,10 +957,11 @@ class _Explainer:
                 "anonymousId the tag reads (the ajs_anonymous_id cookie). A message with only a userId "
                 "can never match a visitor."
             )
-        having = [p for p in profiles if self._profile_has(p, trait)]
+        wanted = key.__eq__
+        having = [p for p in profiles if _profile_has(p, self.groups, wanted)]
         if having and all((p.connector_id, p.anonymous_id) not in self.matched for p in having):
             return self._reported_after_last_run({p.anonymous_id for p in having})
-        waiting = [m for m, taken in messages if not taken and _carries(m, trait)]
+        waiting = [m for m, taken in messages if not taken and _carries(m, wanted)]
         if waiting:
             first = min(waiting, key=lambda m: m.received_at)
             activation = format_instant(
@@ -935,8 +971,12 @@ class _Explainer:
                 f"trait {trait!r} received at {format_instant(first.received_at)} but not yet "
                 f"activated; the next refresh is at {self.next_run} and it is activated at {activation}."
             )
-        if any(p.traits.get(trait) is not None and p.traits[trait].value is None for p in profiles):
-            return f"trait {trait!r} has no activated value for this visitor: it was set to null."
+        if key.source == "identify" and len(key.path) == 1:
+            top = key.path[0]
+            if any(top in p.traits and p.traits[top].value is None for p in profiles):
+                return (
+                    f"trait {trait!r} has no activated value for this visitor: it was set to null."
+                )
         if not having:
             return (
                 f"messages for anonymousId {ids} were received, but none carries trait {trait!r}."
@@ -965,15 +1005,21 @@ class _Explainer:
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-def _has_trait(traits: dict[str, TraitValue], trait: str) -> bool:
-    return any(key == trait for key, _ in audience.flatten_traits(traits))
+def _profile_has(
+    profile: Profile,
+    groups: dict[tuple[str, str], GroupProfile],
+    wanted: Callable[[TraitKey], bool],
+) -> bool:
+    """Whether a profile, or one of its groups, has a value for a trait ``wanted`` accepts."""
+    if any(wanted(key) for key, _ in audience.flatten_traits(profile.traits)):
+        return True
+    return any(
+        (group := groups.get((profile.connector_id, group_id))) is not None
+        and any(wanted(key) for key, _ in audience.flatten_traits(group.traits, "group"))
+        for group_id in profile.groups
+    )
 
 
-def _carries(message: StoredMessage, trait: str) -> bool:
-    if trait.startswith(audience.GROUP_PREFIX):
-        if message.type != "group":
-            return False
-        trait = trait.removeprefix(audience.GROUP_PREFIX)
-    elif message.type != "identify":
-        return False
-    return any(key == trait for key, _ in audience.flatten_values(message.traits))
+def _carries(message: StoredMessage, wanted: Callable[[TraitKey], bool]) -> bool:
+    """Whether a message carries a trait ``wanted`` accepts (group calls: group traits)."""
+    return any(wanted(key) for key, _ in audience.flatten_values(message.traits, message.type))

@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     INVALID_VISITOR_ID = "invalid_visitor_id"
     CRITERION_NOT_AVAILABLE = "criterion_not_available"
     UNKNOWN_CONNECTOR = "unknown_connector"
+    AMBIGUOUS_TRAIT = "ambiguous_trait"
     # 401 / 403: who is asking
     MISSING_API_KEY = "missing_api_key"
     INVALID_API_KEY = "invalid_api_key"
@@ -90,6 +91,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_VISITOR_ID: 400,
     ErrorCode.CRITERION_NOT_AVAILABLE: 400,
     ErrorCode.UNKNOWN_CONNECTOR: 400,
+    ErrorCode.AMBIGUOUS_TRAIT: 400,
     # 401 / 403: who is asking
     ErrorCode.MISSING_API_KEY: 401,
     ErrorCode.INVALID_API_KEY: 401,

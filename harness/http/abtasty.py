@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from harness.abtasty import AbTasty
+from harness.abtasty.segments import ConditionRequest
 from harness.abtasty.spec import (
     MAX_MESSAGE_BYTES,
     message_too_large,
@@ -155,7 +156,9 @@ def criteria(account_id: AccountId, service: Service) -> CriteriaOut:
             item.connector_name,
             item.integration,
             [
-                TraitOut(t.key, [ValueOut(v.value, v.visitors) for v in t.values])
+                TraitOut(
+                    t.key, t.source, list(t.path), [ValueOut(v.value, v.visitors) for v in t.values]
+                )
                 for t in item.traits
             ],
         )
@@ -169,7 +172,10 @@ def create_segment(
     account_id: AccountId, data: JSONBody[SegmentIn], service: Service
 ) -> SegmentOut:
     """Create a segment from conditions on traits the builder shows."""
-    conditions = [(c.connector_id, c.trait, c.operator, c.value) for c in data.conditions]
+    conditions = [
+        ConditionRequest(c.connector_id, c.trait, c.operator, c.value, c.source, c.path)
+        for c in data.conditions
+    ]
     return SegmentOut.of(service.create_segment(account_id, data.name, data.match, conditions))
 
 

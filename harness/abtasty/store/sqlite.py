@@ -31,7 +31,10 @@ from harness.abtasty.records import (
     Segment,
     Sighting,
     StoredMessage,
+    TraitKey,
     TraitValue,
+    VisitorTraits,
+    natural_trait_key,
 )
 from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 
@@ -90,6 +93,8 @@ REFRESH_COLUMNS_ADDED = {
 """Columns of ``refreshes`` added after the first release; a file without them gains them."""
 ACCOUNT_COLUMNS_ADDED = {"input_version": "INTEGER NOT NULL DEFAULT 0"}
 """Columns of ``accounts`` added after the first release."""
+COHORT_CHANGE_COLUMNS_ADDED = {"source": "TEXT", "path": "BLOB"}
+"""Columns of ``cohort_changes`` added after the first release (NULL: read the printed key)."""
 REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count, input_version"
 
 MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken, engage"
@@ -136,6 +141,35 @@ def _traits_of(blob: bytes) -> dict[str, TraitValue]:
     return {k: TraitValue(v, _instant(ts), mid) for k, (v, ts, mid) in _decode(blob).items()}
 
 
+def _visitors_json(visitors: dict[str, VisitorTraits]) -> dict[str, dict[str, list[Any]]]:
+    """Activated traits as JSON: per connector, a list of [source, path, values]."""
+    return {
+        visitor: {
+            connector: [[key.source, key.path, values] for key, values in traits.items()]
+            for connector, traits in by_connector.items()
+        }
+        for visitor, by_connector in visitors.items()
+    }
+
+
+def _visitors_of(stored: dict[str, dict[str, Any]]) -> dict[str, VisitorTraits]:
+    """The inverse of :func:`_visitors_json`; also reads the older {printed key: values} form."""
+    visitors: dict[str, VisitorTraits] = {}
+    for visitor, by_connector in stored.items():
+        decoded: VisitorTraits = {}
+        for connector, traits in by_connector.items():
+            if isinstance(traits, dict):
+                decoded[connector] = {
+                    natural_trait_key(label): tuple(values) for label, values in traits.items()
+                }
+            else:
+                decoded[connector] = {
+                    TraitKey(source, tuple(path)): tuple(values) for source, path, values in traits
+                }
+        visitors[visitor] = decoded
+    return visitors
+
+
 def _run(account_id: str, row: Any) -> RefreshRun:
     return RefreshRun(
         account_id,
@@ -172,6 +206,7 @@ class SqliteStore:
         for table, added in (
             ("refreshes", REFRESH_COLUMNS_ADDED),
             ("accounts", ACCOUNT_COLUMNS_ADDED),
+            ("cohort_changes", COHORT_CHANGE_COLUMNS_ADDED),
             ("messages", MESSAGE_COLUMNS_ADDED),
         ):
             present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
@@ -517,8 +552,8 @@ class SqliteStore:
                 (account, _text(run.cutoff - COHORT_CHANGE_RETENTION)),
             )
             db.executemany(
-                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id, trait, value, change)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id, trait, value,"
+                " change, source, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (
                         account,
@@ -528,6 +563,8 @@ class SqliteStore:
                         c.trait,
                         _encode(c.value),
                         c.change,
+                        c.source,
+                        _encode(c.path),
                     )
                     for c in changes
                 ),
@@ -539,7 +576,7 @@ class SqliteStore:
                 (
                     account,
                     _text(activation.scheduled_for),
-                    _encode(activation.visitors),
+                    _encode(_visitors_json(activation.visitors)),
                     _encode(sorted(activation.matched)),
                 ),
             )
@@ -577,7 +614,7 @@ class SqliteStore:
         if visitor_id is not None:
             where.append("visitor_id = ?")
             args.append(visitor_id)
-        columns = "scheduled_for, visitor_id, connector_id, trait, value, change"
+        columns = "scheduled_for, visitor_id, connector_id, trait, value, change, source, path"
         clauses = " AND ".join(where)  # fixed text; the values are parameters
         query = (
             f"SELECT {columns} FROM cohort_changes WHERE {clauses} ORDER BY seq LIMIT ? OFFSET ?"  # noqa: S608
@@ -588,10 +625,24 @@ class SqliteStore:
             limit,
             offset,
         )
-        return [
-            CohortChange(account_id, _instant(r[0]), r[1], r[2], r[3], _decode(r[4]), r[5])
-            for r in rows
-        ]
+        changes = []
+        for r in rows:
+            # Rows written before changes carried source and path have NULL there.
+            key = natural_trait_key(r[3]) if r[7] is None else TraitKey(r[6], tuple(_decode(r[7])))
+            changes.append(
+                CohortChange(
+                    account_id,
+                    _instant(r[0]),
+                    r[1],
+                    r[2],
+                    r[3],
+                    _decode(r[4]),
+                    r[5],
+                    key.source,
+                    key.path,
+                )
+            )
+        return changes
 
     def activation(self, account_id: str) -> Activation | None:
         """The latest activated data."""
@@ -601,13 +652,7 @@ class SqliteStore:
         )
         if row is None:
             return None
-        visitors = {
-            visitor: {
-                connector: {key: tuple(values) for key, values in traits.items()}
-                for connector, traits in by_connector.items()
-            }
-            for visitor, by_connector in _decode(row[1]).items()
-        }
+        visitors = _visitors_of(_decode(row[1]))
         return Activation(
             account_id, _instant(row[0]), visitors, frozenset((c, a) for c, a in _decode(row[2]))
         )
@@ -615,7 +660,10 @@ class SqliteStore:
     # segments
     def add_segment(self, segment: Segment) -> None:
         """Keep a new segment."""
-        conditions = [[c.connector_id, c.trait, c.operator, c.value] for c in segment.conditions]
+        conditions = [
+            [c.connector_id, c.trait, c.operator, c.value, c.source, list(c.path)]
+            for c in segment.conditions
+        ]
         with self._tx() as db:
             db.execute(
                 "INSERT INTO segments (id, account_id, name, match, conditions, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -630,7 +678,12 @@ class SqliteStore:
             )
 
     def _segment(self, row: Any) -> Segment:
-        conditions = tuple(Condition(c[0], c[1], c[2], c[3]) for c in _decode(row[4]))
+        conditions = tuple(
+            Condition(c[0], c[1], c[2], c[3], c[4], tuple(c[5]))
+            if len(c) == 6
+            else Condition(c[0], c[1], c[2], c[3], *natural_trait_key(c[1]))  # stored before paths
+            for c in _decode(row[4])
+        )
         return Segment(row[0], row[1], row[2], row[3], conditions, _instant(row[5]))
 
     def get_segment(self, account_id: str, segment_id: str) -> Segment | None:

@@ -8,6 +8,7 @@ formatted (ISO-8601 UTC with ``Z``) and secrets already masked.
 from __future__ import annotations
 
 import base64
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import msgspec
 
 from harness.abtasty import AbTasty
-from harness.abtasty.records import Account, JsonValue
+from harness.abtasty.records import Account, JsonValue, TraitKey, natural_trait_key
 from harness.abtasty.service import COHORT_CHANGES_KEPT_PER_RUN
 from harness.core.clock import Clock, format_instant
 from harness.core.codes import ErrorCode
@@ -211,6 +212,22 @@ def home_view(ctx: InspectorContext, page: int, per_page: int) -> HomeView:
     return HomeView(clock_view(ctx), accounts, pager, sources, ctx.segment is not None)
 
 
+def trait_note(key: TraitKey) -> str:
+    """What the printed key leaves out: ``identify ["group.plan"]`` when it reads as another trait.
+
+    Empty when the printed key alone names the trait (dots nest, ``group.`` means a group
+    trait); see docs/traits.md.
+    """
+    if natural_trait_key(key.label) == key:
+        return ""
+    return f"{key.source} {json.dumps(list(key.path), ensure_ascii=False)}"
+
+
+def _trait_order(key: TraitKey) -> tuple[str, str, tuple[str, ...]]:
+    """Traits are listed by printed key, then source, then path, as the builder lists them."""
+    return (key.label, key.source, key.path)
+
+
 # the segment builder ----------------------------------------------------------------------
 class BuilderValue(msgspec.Struct, frozen=True):
     """A value under a trait, and the matched visitors in its cohort."""
@@ -221,10 +238,18 @@ class BuilderValue(msgspec.Struct, frozen=True):
 
 
 class BuilderTrait(msgspec.Struct, frozen=True):
-    """A trait shown under a connector."""
+    """A trait shown under a connector.
+
+    Attributes:
+        key: The key the builder prints.
+        note: Its source and path when the printed key alone would read as another trait
+            (see docs/traits.md); empty otherwise.
+    """
 
     key: str
     values: list[BuilderValue]
+    source: str
+    note: str
 
 
 class BuilderItem(msgspec.Struct, frozen=True):
@@ -246,6 +271,7 @@ class HiddenRow(msgspec.Struct, frozen=True):
     reason: str
     profiles: int
     explanation: str
+    note: str
 
 
 class BuilderView(msgspec.Struct, frozen=True):
@@ -271,6 +297,8 @@ def builder_view(ctx: InspectorContext, account_id: str, page: int, per_page: in
                 BuilderTrait(
                     trait.key,
                     [BuilderValue(v.value, _show(v.value), v.visitors) for v in trait.values],
+                    trait.source,
+                    trait_note(trait.trait),
                 )
                 for trait in item.traits
             ],
@@ -288,6 +316,7 @@ def builder_view(ctx: InspectorContext, account_id: str, page: int, per_page: in
             h.reason,
             h.profiles,
             h.explanation,
+            trait_note(h.key),
         )
         for h in hidden[pager.offset : pager.offset + per_page]
     ]
@@ -321,6 +350,7 @@ class ChangeRow(msgspec.Struct, frozen=True):
     value: JsonValue
     label: str
     change: str
+    note: str
 
 
 class TimelineView(msgspec.Struct, frozen=True):
@@ -396,6 +426,7 @@ def timeline_view(
                 c.value,
                 _show(c.value),
                 c.change,
+                trait_note(c.key),
             )
             for c in found
         ]
@@ -463,11 +494,19 @@ class SightingRow(msgspec.Struct, frozen=True):
 
 
 class TraitRow(msgspec.Struct, frozen=True):
-    """An activated trait of the visitor."""
+    """An activated trait of the visitor.
+
+    Attributes:
+        key: The key the builder prints.
+        note: Its source and path when the printed key alone would read as another trait;
+            empty otherwise.
+    """
 
     connector_id: str
     key: str
     values: list[str]
+    source: str
+    note: str
 
 
 class MessageRow(msgspec.Struct, frozen=True):
@@ -530,9 +569,11 @@ def visitor_view(ctx: InspectorContext, account_id: str, visitor_id: str) -> Vis
             for s in report.sightings
         ],
         [
-            TraitRow(connector_id, key, [_show(v) for v in values])
+            TraitRow(
+                connector_id, key.label, [_show(v) for v in values], key.source, trait_note(key)
+            )
             for connector_id, by_key in report.traits.items()
-            for key, values in sorted(by_key.items())
+            for key, values in sorted(by_key.items(), key=lambda kv: _trait_order(kv[0]))
         ],
         segments,
         [
@@ -556,6 +597,7 @@ def visitor_view(ctx: InspectorContext, account_id: str, visitor_id: str) -> Vis
                 c.value,
                 _show(c.value),
                 c.change,
+                trait_note(c.key),
             )
             for c in changes
         ],

@@ -15,12 +15,14 @@ from harness.abtasty.records import (
     ApiKeyRecord,
     CohortChange,
     CohortChangeKind,
+    Condition,
     Connector,
     Profile,
     RefreshRun,
     Segment,
     Sighting,
     StoredMessage,
+    TraitKey,
     TraitValue,
 )
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
@@ -31,6 +33,7 @@ BACKENDS: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda folder: SqliteStore(folder / "harness.sqlite"),
 }
 DAY = timedelta(hours=24)
+PLAN = TraitKey("identify", ("plan",))
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -124,7 +127,7 @@ def test_store_commit_refresh_takes_messages_and_keeps_profiles(store: Store) ->
     profile = Profile("con_1", "a1", {"plan": TraitValue("pro", START, "m1")}, {"g1"})
     run = RefreshRun("acc_1", START + DAY, START, 1, 1, 1, 1)
     activation = Activation(
-        "acc_1", START + DAY, {"v1": {"con_1": {"plan": ("pro",)}}}, frozenset({("con_1", "a1")})
+        "acc_1", START + DAY, {"v1": {"con_1": {PLAN: ("pro",)}}}, frozenset({("con_1", "a1")})
     )
     store.commit_refresh(run, [seq], [profile], [], activation)
     assert store.pending_messages("acc_1", START + DAY) == []
@@ -197,7 +200,7 @@ def test_store_last_refresh_and_keeping_activation(store: Store) -> None:
     assert store.last_refresh("acc_1") is None
     first = RefreshRun("acc_1", START, START, 1, 1, 1, 1)
     activation = Activation(
-        "acc_1", START, {"v1": {"con_1": {"plan": ("pro",)}}}, frozenset({("con_1", "a1")})
+        "acc_1", START, {"v1": {"con_1": {PLAN: ("pro",)}}}, frozenset({("con_1", "a1")})
     )
     store.commit_refresh(first, [], [], [], activation)
     idle = RefreshRun("acc_1", START + DAY, START + DAY, 0, 1, 1, 1)
@@ -347,5 +350,77 @@ def test_sqlite_store_opens_a_file_written_before_input_version(tmp_path: Path) 
         assert store.input_version("acc_1") == 0
         store.add_sighting(Sighting("acc_1", "v1", "a1", START))
         assert store.input_version("acc_1") == 1
+    finally:
+        store.close()
+
+
+LOOK_ALIKES = {
+    TraitKey("group", ("plan",)): ("enterprise",),
+    TraitKey("identify", ("group.plan",)): ("literal",),
+    TraitKey("identify", ("company", "name")): ("Acme",),
+    TraitKey("identify", ("company.name",)): ("Beta",),
+}
+
+
+def test_store_keeps_look_alike_traits_apart(store: Store) -> None:
+    _account(store)
+    activation = Activation("acc_1", START, {"v1": {"con_1": dict(LOOK_ALIKES)}}, frozenset())
+    conditions = tuple(
+        Condition("con_1", key.label, "exists", None, key.source, key.path) for key in LOOK_ALIKES
+    )
+    change = CohortChange(
+        "acc_1",
+        START,
+        "v1",
+        "con_1",
+        "group.plan",
+        "literal",
+        "entered",
+        "identify",
+        ("group.plan",),
+    )
+    store.commit_refresh(
+        RefreshRun("acc_1", START, START, 1, 1, 1, 4), [], [], [], activation, [change]
+    )
+    store.add_segment(Segment("seg_1", "acc_1", "Looks", "all", conditions, START))
+    assert store.activation("acc_1") == activation
+    segment = store.get_segment("acc_1", "seg_1")
+    assert segment is not None and [c.key for c in segment.conditions] == list(LOOK_ALIKES)
+    assert store.cohort_changes("acc_1") == [change]
+
+
+def test_sqlite_store_reads_traits_stored_before_sources_and_paths(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "old.sqlite")
+    try:
+        _account(store)
+        with store._tx() as db:  # rows as the previous version wrote them
+            db.execute(
+                "INSERT INTO activations VALUES ('acc_1', ?, ?, '[]')",
+                (
+                    "2026-03-02T12:00:00.000000",
+                    b'{"v1": {"con_1": {"group.plan": ["x"], "company.name": ["y"]}}}',
+                ),
+            )
+            db.execute(
+                "INSERT INTO segments (id, account_id, name, match, conditions, created_at)"
+                " VALUES ('seg_1', 'acc_1', 'Old', 'all', ?, '2026-03-02T12:00:00.000000')",
+                (b'[["con_1", "group.plan", "exists", null]]',),
+            )
+            db.execute(
+                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id,"
+                " trait, value, change) VALUES ('acc_1', '2026-03-02T12:00:00.000000', 'v1',"
+                " 'con_1', 'company.name', '\"y\"', 'entered')"
+            )
+        activation = store.activation("acc_1")
+        assert activation is not None
+        assert activation.visitors["v1"]["con_1"] == {
+            TraitKey("group", ("plan",)): ("x",),
+            TraitKey("identify", ("company", "name")): ("y",),
+        }
+        segment = store.get_segment("acc_1", "seg_1")
+        assert segment is not None
+        assert segment.conditions[0].key == TraitKey("group", ("plan",))
+        (change,) = store.cohort_changes("acc_1")
+        assert change.key == TraitKey("identify", ("company", "name"))
     finally:
         store.close()

@@ -81,9 +81,33 @@ def test_inspector_builder_json_is_the_builder_and_hidden_cohorts(fakes: Fakes) 
     view = fakes.abtasty.get(f"/_inspector/accounts/{fakes.account_id}/builder.json").json()
     (item,) = view["items"]
     assert item["traits"] == [
-        {"key": "plan", "values": [{"value": "pro", "label": "pro", "visitors": 1}]}
+        {
+            "key": "plan",
+            "values": [{"value": "pro", "label": "pro", "visitors": 1}],
+            "source": "identify",
+            "note": "",
+        }
     ]
     assert [(h["value"], h["reason"]) for h in view["hidden"]] == [("free", "unmatched")]
+
+
+def test_inspector_look_alike_traits_shown_apart_with_source_and_path(fakes: Fakes) -> None:
+    fakes.track(anonymousId="anon-1", traits={"company": {"name": "Acme"}, "company.name": "Beta"})
+    fakes.harness.move_to(START.replace(day=3, hour=3))
+    base = f"/_inspector/accounts/{fakes.account_id}"
+    view = fakes.abtasty.get(f"{base}/visitors/v1.json").json()
+    assert [(t["key"], t["source"], t["note"], t["values"]) for t in view["traits"]] == [
+        ("company.name", "identify", "", ["Acme"]),
+        ("company.name", "identify", 'identify ["company.name"]', ["Beta"]),
+    ]
+    builder = fakes.abtasty.get(f"{base}/builder.json").json()
+    (item,) = builder["items"]
+    assert [(t["key"], t["note"]) for t in item["traits"]] == [
+        ("company.name", ""),
+        ("company.name", 'identify ["company.name"]'),
+    ]
+    page = fakes.abtasty.get(f"{base}/visitors/v1").text
+    assert '<small class="trait-source">identify [&#34;company.name&#34;]</small>' in page
 
 
 def test_inspector_every_page_has_a_json_form(fakes: Fakes) -> None:
