@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     INVALID_ADMIN_TOKEN = "invalid_admin_token"  # noqa: S105 - a code, not a secret
     INVALID_WRITE_KEY = "invalid_write_key"
     NO_SEGMENT_CONNECTOR = "no_segment_connector"
+    CROSS_SITE_REQUEST = "cross_site_request"
     # 404 / 405
     NOT_FOUND = "not_found"
     ACCOUNT_NOT_FOUND = "account_not_found"
@@ -99,6 +100,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_ADMIN_TOKEN: 401,
     ErrorCode.INVALID_WRITE_KEY: 401,
     ErrorCode.NO_SEGMENT_CONNECTOR: 403,
+    ErrorCode.CROSS_SITE_REQUEST: 403,
     # 404 / 405
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.ACCOUNT_NOT_FOUND: 404,

@@ -30,6 +30,7 @@ from harness.http.common import (
     read_limited,
 )
 from harness.http.control import control_router
+from harness.http.inspector import InspectorContext, inspector_routers
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     AccountIn,
@@ -54,6 +55,7 @@ from harness.http.wire import (
     VisitorSegmentsOut,
     WebhookOut,
 )
+from harness.segment import FakeSegment
 
 Service = NamedDependency[AbTasty]
 AccountId = FromPath[str]
@@ -261,8 +263,10 @@ def create_abtasty_app(
     wakers: Sequence[Waker] = (),
     restart_state: Callable[[datetime], None] | None = None,
     tenant_wakers: Callable[[str], Sequence[Waker]] | None = None,
+    segment: FakeSegment | None = None,
+    segment_journal: RequestJournal | None = None,
 ) -> Litestar:
-    """Build the fake AB Tasty as a Litestar app.
+    """Build the fake AB Tasty as a Litestar app, with the inspector at ``/_inspector``.
 
     Args:
         service: The domain service; a fresh in-memory one by default.
@@ -272,12 +276,18 @@ def create_abtasty_app(
         wakers: Work scheduled on the shared clock that a clock move must not skip.
         restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``).
         tenant_wakers: Work on a tenant clock that moving it must not skip (Segment's retries).
+        segment: The fake Segment served beside it, for the inspector's Segment pages.
+        segment_journal: The fake Segment's request journal, for the inspector's live events.
 
     Returns:
         The app; ``app.state.abtasty`` and ``app.state.journal`` give its parts.
     """
     service = service if service is not None else AbTasty()
     journal = journal if journal is not None else RequestJournal()
+    journals = {"abtasty": journal}
+    if segment_journal is not None:
+        journals["segment"] = segment_journal
+    inspector = InspectorContext(service, segment, journals, service.clock, wakers)
     app = Litestar(
         route_handlers=[
             *abtasty_routes(service),
@@ -291,6 +301,7 @@ def create_abtasty_app(
                 tenant_wakers,
             ),
             *common_routes(),
+            *inspector_routers(inspector, admin_token),
         ],
         middleware=fake_middleware(journal, service.clock_for, admin_token),
         **app_settings("Fake AB Tasty (segment-abtasty-harness)"),

@@ -30,6 +30,7 @@ _UNJOURNALED = (
     f"{CONTROL_PATH_PREFIX}/health",
     "/schema",
     "/_assets",
+    "/_inspector",  # the inspector's own pages and live stream
 )
 
 

@@ -66,7 +66,8 @@ def _tracking_handler(call: str) -> Any:
         if request.headers.get("content-encoding", "").strip().lower() == "gzip":
             raw = inflate_gzip(raw, limit)
         source = segment.track(call, request.headers.get("authorization"), raw)
-        request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = source.id  # its tenant
+        # The journal files a Tracking API call under its source (Segment's tenant).
+        request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = source.id
         return SuccessOut(True)
 
     handler.__name__ = f"track_{call}"

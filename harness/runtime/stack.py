@@ -174,6 +174,8 @@ class Harness:
             wakers=self.wakers,
             restart_state=self.restart,
             tenant_wakers=self.tenant_wakers,
+            segment=self.segment,
+            segment_journal=self.segment_journal,
         )
 
     def tenant_wakers(self, clock: str) -> list[Waker]:
