@@ -12,6 +12,7 @@ SUITES = [
     "bench.suite_cost",
     "bench.plugin_startup",
     "bench.http_ingest",
+    "bench.shared_ingest",
     "bench.soak",
 ]
 

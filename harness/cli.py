@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.abtasty.store import MemoryStore, SqliteStore, Store
-from harness.core.clock import Clock, ManualClock, SystemClock, format_instant, parse_instant
+from harness.core.clock import ManualClock, parse_instant
 from harness.core.codes import CommandCode, ErrorCode
 from harness.core.errors import HarnessError
-from harness.segment.engage import EngageStore
-from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 
 
 def _instant(text: str) -> object:
@@ -70,7 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--store",
         default="memory",
-        help="where AB Tasty's state lives: memory (default) or sqlite:PATH",
+        help="where both fakes keep their state, clocks and journal: memory (default), "
+        "sqlite:PATH or postgresql://USER@HOST/DB",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the store (sqlite: or postgresql:; default 1)",
     )
     serve.add_argument(
         "--journal-size", type=int, default=1_000, help="requests kept in the journal"
@@ -139,6 +142,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("capture", help="the capture file (JSON lines or HAR)")
     check.add_argument("--api-key", help="the account's API key, to check requests carry it")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    init = commands.add_parser(
+        "init",
+        help="write example scenarios and a starter conftest.py and test into this project",
+    )
+    init.add_argument("--dir", default=".", help="the project folder (default: the current one)")
+    commands.add_parser(
+        "contract",
+        help="print the HTTP contract of both fakes: routes, codes, limits, documented choices",
+    )
 
     simulate = commands.add_parser(
         "simulate", help="generate users and their calls, delivered the way Segment delivers"
@@ -467,36 +480,9 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def open_store(spec: str) -> tuple[Store, SegmentStore]:
-    """The stores of both fakes named by ``--store``: ``memory``, or ``sqlite:PATH``."""
-    if spec == "memory":
-        return MemoryStore(), MemorySegmentStore()
-    kind, _, path = spec.partition(":")
-    if kind == "sqlite" and path:
-        try:
-            return SqliteStore(path), SqliteSegmentStore(path)
-        except sqlite3.Error as error:
-            raise HarnessError(
-                CommandCode.INVALID_STORE, f"Cannot open the SQLite store {path!r}: {error}."
-            ) from None
-    raise HarnessError(
-        CommandCode.INVALID_STORE, f"--store {spec!r} is not a store; use memory or sqlite:PATH."
-    )
-
-
-def _engage_store(spec: str) -> EngageStore | None:
-    """Engage's store beside the others: in the same SQLite file, else in memory (None)."""
-    kind, _, path = spec.partition(":")
-    if kind != "sqlite":
-        return None
-    from harness.segment.store.sqlite_engage import SqliteEngageStore
-
-    return SqliteEngageStore(path)
-
-
 def _serve(args: argparse.Namespace) -> int:
-    from harness.runtime.server import ServerGroup, check_bind, check_port_free
-    from harness.runtime.stack import Harness
+    from harness.runtime.server import check_bind, check_port_free
+    from harness.runtime.workers import ServePlan, serve
 
     check_bind(args.host, args.admin_token)
     if args.port == args.segment_port:
@@ -507,42 +493,27 @@ def _serve(args: argparse.Namespace) -> int:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--journal-size must be 0 or more.")
     if args.now is not None and args.clock != "manual":
         raise HarnessError(ErrorCode.CLOCK_NOT_MANUAL, "--now needs --clock manual.")
-    store, segment_store = open_store(args.store)
-    clock: Clock = SystemClock()
-    if args.clock == "manual":
-        start = args.now or datetime.now(UTC)
-        latest = store.latest_instant()
-        clock = ManualClock(
-            max(start, latest) if latest else start
-        )  # a file store never goes back in time
-    abtasty_url = f"http://{args.host}:{args.port}"
     if args.segment_rate_limit is not None and args.segment_rate_limit <= 0:
         raise HarnessError(
             CommandCode.INVALID_ARGUMENTS,
             "--segment-rate-limit must be a positive number of requests a second.",
         )
-    harness = Harness(
-        clock,
-        store=store,
-        abtasty_url=abtasty_url,
-        journal_size=args.journal_size,
-        segment_rate_limit=args.segment_rate_limit,
-        segment_store=segment_store,
-        engage_store=_engage_store(args.store),
-        seed=None,  # filled-in messageIds must never repeat across restarts of a durable store
+    if not 1 <= args.workers <= 64:
+        raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--workers must be from 1 to 64.")
+    serve(
+        ServePlan(
+            host=args.host,
+            port=args.port,
+            segment_port=args.segment_port,
+            store=args.store,
+            clock=args.clock,
+            now=args.now,
+            admin_token=args.admin_token,
+            journal_size=args.journal_size,
+            segment_rate_limit=args.segment_rate_limit,
+            workers=args.workers,
+        )
     )
-    group = ServerGroup(
-        [
-            (harness.abtasty_app(args.admin_token), args.host, args.port),
-            (harness.segment_app(args.admin_token), args.host, args.segment_port),
-        ]
-    )
-    print(
-        f"Fake AB Tasty on {abtasty_url}, fake Segment on http://{args.host}:{args.segment_port} "
-        f"(clock: {clock.mode}, now {format_instant(clock.now())}; schemas at /schema)",
-        flush=True,
-    )
-    group.run()
     return 0
 
 
@@ -558,6 +529,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _play(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "init":
+            from harness.scenarios.scaffold import init_project
+
+            written = init_project(Path(args.dir))
+            for path in written:
+                print(f"wrote {path}")
+            print(
+                f"{len(written)} files. Next: harness play scenarios/, pytest, "
+                "harness play --list-steps, harness contract."
+            )
+            return 0
+        if args.command == "contract":
+            from importlib.resources import files
+
+            print(files("harness").joinpath("contract.md").read_text(encoding="utf-8"), end="")
+            return 0
     except HarnessError as error:
         print(f"harness: {error.message}", file=sys.stderr)
         return 2

@@ -30,12 +30,17 @@ def postgres_cluster() -> Iterator[ThrowawayCluster]:
         cluster.stop()
 
 
-@pytest.fixture
-def postgres_url(postgres_cluster: ThrowawayCluster) -> str:
-    """A connection URL to an empty schema of its own: each test starts from nothing."""
+def empty_schema_url(cluster: ThrowawayCluster) -> str:
+    """A connection URL to a new, empty schema of the cluster's database."""
     import psycopg
 
     schema = f"t{os.getpid()}_{next(_schemas)}"
-    with psycopg.connect(postgres_cluster.url(), autocommit=True) as connection:
+    with psycopg.connect(cluster.url(), autocommit=True) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
-    return postgres_cluster.url() + "?options=" + quote(f"-c search_path={schema}")
+    return cluster.url() + "?options=" + quote(f"-c search_path={schema}")
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: ThrowawayCluster) -> str:
+    """A connection URL to an empty schema of its own: each test starts from nothing."""
+    return empty_schema_url(postgres_cluster)

@@ -9,13 +9,16 @@ template that already carries the schema.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from harness.runtime.server import free_port
 
@@ -107,3 +110,15 @@ class ThrowawayCluster:
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def migrated_pool(url: str) -> Iterator[Any]:
+    """A small pool on ``url`` with the harness's schema migrated, closed afterwards."""
+    from harness.runtime.postgres import open_pool
+
+    pool = open_pool(url, max_size=4)
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -22,6 +22,8 @@ from harness.abtasty.records import (
     Profile,
     Sighting,
     StoredMessage,
+    TraitKey,
+    TraitSource,
     TraitValue,
     VisitorTraits,
 )
@@ -29,7 +31,6 @@ from harness.abtasty.records import (
 MAX_TRAIT_DEPTH = 4
 """Nested trait objects are offered as criteria down to this depth (``address.geo.lat``)."""
 
-GROUP_PREFIX = "group."
 
 _trait_value = functools.partial(tuple.__new__, TraitValue)
 """TraitValue(value, timestamp, message_id) without the named tuple's Python-level __new__:
@@ -98,43 +99,69 @@ def fold_messages(
     return changed_profiles, changed_groups
 
 
-def _flatten(key: str, value: JsonValue, depth: int) -> Iterator[tuple[str, JsonValue]]:
+_trait_key = functools.partial(tuple.__new__, TraitKey)
+_TOP_KEYS: dict[TraitSource, dict[str, TraitKey]] = {"identify": {}, "group": {}}
+_TOP_KEYS_KEPT = 100_000
+
+
+def top_key(source: TraitSource, name: str) -> TraitKey:
+    """The key of top-level trait ``name`` (shared objects: the refresh makes one per trait)."""
+    known = _TOP_KEYS[source]
+    key = known.get(name)
+    if key is None:
+        if len(known) >= _TOP_KEYS_KEPT:
+            known.clear()
+        key = known[name] = _trait_key((source, (name,)))
+    return key
+
+
+def _flatten(
+    source: TraitSource, path: tuple[str, ...], value: JsonValue, depth: int
+) -> Iterator[tuple[TraitKey, JsonValue]]:
     if value is None:
         return
     if isinstance(value, dict):
         if depth >= MAX_TRAIT_DEPTH:
             return
         for child, child_value in value.items():
-            yield from _flatten(f"{key}.{child}", child_value, depth + 1)
+            yield from _flatten(source, (*path, child), child_value, depth + 1)
     elif isinstance(value, list):
         for item in value:
             if not isinstance(item, list):
-                yield from _flatten(key, item, depth + 1)
+                yield from _flatten(source, path, item, depth + 1)
+    elif len(path) == 1:
+        yield top_key(source, path[0]), value
     else:
-        yield key, value
+        yield _trait_key((source, path)), value
 
 
-def flatten_values(values: dict[str, JsonValue], prefix: str = "") -> list[tuple[str, JsonValue]]:
-    """The (criterion key, scalar value) pairs that a traits object offers to the segment builder.
+def flatten_values(
+    values: dict[str, JsonValue], source: TraitSource = "identify"
+) -> list[tuple[TraitKey, JsonValue]]:
+    """The (trait, scalar value) pairs that a traits object offers to the segment builder.
 
-    Nested objects become dotted keys (``company.plan``); each scalar of a list is a value
-    of its own; null means "no value".
+    A nested object gives one path element per level (``company`` then ``name``): the
+    builder prints it ``company.name`` but it stays apart from a literal key
+    ``"company.name"`` (a path of one element). Each scalar of a list is a value of its
+    own; null means "no value".
     """
-    pairs: list[tuple[str, JsonValue]] = []
+    pairs: list[tuple[TraitKey, JsonValue]] = []
     for key, value in values.items():
-        pairs.extend(_flatten(prefix + key, value, 0))
+        pairs.extend(_flatten(source, (key,), value, 0))
     return pairs
 
 
-def flatten_traits(traits: dict[str, TraitValue], prefix: str = "") -> list[tuple[str, JsonValue]]:
-    """:func:`flatten_values` over a profile's merged traits."""
-    pairs: list[tuple[str, JsonValue]] = []
+def flatten_traits(
+    traits: dict[str, TraitValue], source: TraitSource = "identify"
+) -> list[tuple[TraitKey, JsonValue]]:
+    """:func:`flatten_values` over a profile's (or a group's) merged traits."""
+    pairs: list[tuple[TraitKey, JsonValue]] = []
     for key, trait in traits.items():
         value = trait[0]
         if value.__class__ in _SCALARS:  # the common case, without a generator
-            pairs.append((prefix + key, value))
+            pairs.append((top_key(source, key), value))
         elif value is not None:
-            pairs.extend(_flatten(prefix + key, value, 0))
+            pairs.extend(_flatten(source, (key,), value, 0))
     return pairs
 
 
@@ -177,11 +204,11 @@ def activate(
         if sighting.seen_at <= scheduled_for:
             visitors_by_anonymous_id[sighting.anonymous_id].append(sighting.visitor_id)
     group_pairs = {
-        (group.connector_id, group.group_id): flatten_traits(group.traits, GROUP_PREFIX)
+        (group.connector_id, group.group_id): flatten_traits(group.traits, "group")
         for group in groups
     }
     visitors: dict[str, VisitorTraits] = {}
-    cohorts: set[tuple[str, str, tuple[str, JsonValue]]] = set()
+    cohorts: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
     matched: set[tuple[str, str]] = set()
     for profile in profiles:
         visitor_ids = visitors_by_anonymous_id.get(profile.anonymous_id)
@@ -192,7 +219,7 @@ def activate(
         pairs = flatten_traits(profile.traits)
         for group_id in sorted(profile.groups):
             pairs.extend(group_pairs.get((connector, group_id), ()))
-        grouped: dict[str, tuple[JsonValue, ...]] = {}
+        grouped: dict[TraitKey, tuple[JsonValue, ...]] = {}
         for key, value in pairs:
             identity = value_key(value)
             cohorts.add((connector, key, identity))
@@ -219,8 +246,8 @@ def activate(
     return ActivationResult(activation, len(matched), len(cohorts))
 
 
-CohortKey = tuple[str, str, tuple[str, JsonValue]]
-"""(connector id, trait key, value identity): one cohort."""
+CohortKey = tuple[str, TraitKey, tuple[str, JsonValue]]
+"""(connector id, trait, value identity): one cohort."""
 
 
 def _memberships(traits: VisitorTraits | None) -> dict[CohortKey, JsonValue]:
@@ -279,9 +306,11 @@ def diff_cohorts(before: Activation | None, after: Activation, keep: int) -> Coh
                     after.scheduled_for,
                     visitor_id,
                     connector,
-                    trait,
+                    trait.label,
                     value,
                     "entered" if change == "entered" else "left",
+                    trait.source,
+                    trait.path,
                 )
             )
 

@@ -19,6 +19,8 @@ from harness.abtasty.records import (
     Profile,
     Sighting,
     StoredMessage,
+    TraitKey,
+    TraitSource,
 )
 from harness.abtasty.segments import as_text
 from harness.core.clock import format_instant
@@ -35,6 +37,8 @@ class HiddenCohort:
     The segment builder never shows it; ``reason`` says why, ``explanation`` in a sentence.
 
     Attributes:
+        trait: The trait's key as the builder would print it; ``source`` and ``path`` say
+            which trait it is (see :class:`~harness.abtasty.records.TraitKey`).
         profiles: Profiles (or waiting messages, for ``not_activated`` and
             ``no_anonymous_id``) that carry the value.
         seen_since: Of those profiles, how many have an anonymousId the tag has seen since
@@ -48,6 +52,35 @@ class HiddenCohort:
     profiles: int
     explanation: str
     seen_since: int = 0
+    source: TraitSource = "identify"
+    path: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> TraitKey:
+        """The trait, structurally."""
+        return TraitKey(self.source, self.path)
+
+
+def _hidden(
+    connector: str,
+    key: TraitKey,
+    value: JsonValue,
+    reason: HiddenReason,
+    profiles: int,
+    explanation: str,
+    seen_since: int = 0,
+) -> HiddenCohort:
+    return HiddenCohort(
+        connector,
+        key.label,
+        value,
+        reason,
+        profiles,
+        explanation,
+        seen_since,
+        key.source,
+        key.path,
+    )
 
 
 @dataclass(slots=True)
@@ -59,8 +92,17 @@ class _Tally:
     groups: set[str] = field(default_factory=set)
 
 
-def _cohort_sort_key(cohort: HiddenCohort) -> tuple[str, str, str, str]:
-    return (cohort.connector_id, cohort.trait, cohort.reason, as_text(cohort.value))
+def _cohort_sort_key(
+    cohort: HiddenCohort,
+) -> tuple[str, str, str, tuple[str, ...], str, str]:
+    return (
+        cohort.connector_id,
+        cohort.trait,
+        cohort.source,
+        cohort.path,
+        cohort.reason,
+        as_text(cohort.value),
+    )
 
 
 def hidden_by_profiles(
@@ -84,7 +126,7 @@ def hidden_by_profiles(
         next_run: When the next one is.
     """
     matched = activation.matched if activation is not None else frozenset()
-    shown: set[tuple[str, str, tuple[str, JsonValue]]] = set()
+    shown: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
     if activation is not None:
         for by_connector in activation.visitors.values():
             for connector, traits in by_connector.items():
@@ -92,14 +134,12 @@ def hidden_by_profiles(
                     for value in values:
                         shown.add((connector, key, audience.value_key(value)))
     group_pairs = {
-        (group.connector_id, group.group_id): audience.flatten_traits(
-            group.traits, audience.GROUP_PREFIX
-        )
+        (group.connector_id, group.group_id): audience.flatten_traits(group.traits, "group")
         for group in groups
         if group.connector_id in live_connectors
     }
     members: set[tuple[str, str]] = set()
-    tallies: dict[tuple[str, str, tuple[str, JsonValue]], _Tally] = {}
+    tallies: dict[tuple[str, TraitKey, tuple[str, JsonValue]], _Tally] = {}
     for profile in profiles:
         connector = profile.connector_id
         if connector not in live_connectors:
@@ -111,7 +151,7 @@ def hidden_by_profiles(
         pairs = audience.flatten_traits(profile.traits)
         for group_id in profile.groups:
             pairs.extend(group_pairs.get((connector, group_id), ()))
-        counted: set[tuple[str, str, tuple[str, JsonValue]]] = set()
+        counted: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
         for key, value in pairs:
             cohort = (connector, key, audience.value_key(value))
             if cohort in shown or cohort in counted:
@@ -136,7 +176,7 @@ def hidden_by_profiles(
                 f"refresh ({_at(next_run)})."
             )
         hidden.append(
-            HiddenCohort(
+            _hidden(
                 connector, key, tally.value, "unmatched", tally.profiles, sentence, tally.seen_since
             )
         )
@@ -147,7 +187,7 @@ def hidden_by_profiles(
             if (connector, key, audience.value_key(value)) in shown:
                 continue
             hidden.append(
-                HiddenCohort(
+                _hidden(
                     connector,
                     key,
                     value,
@@ -163,7 +203,7 @@ def hidden_by_profiles(
 
 def hidden_by_waiting(
     pending: Sequence[StoredMessage],
-    shown: set[tuple[str, str, tuple[str, JsonValue]]],
+    shown: set[tuple[str, TraitKey, tuple[str, JsonValue]]],
     live_connectors: set[str],
     activation_of: Callable[[datetime], datetime],
 ) -> list[HiddenCohort]:
@@ -175,13 +215,12 @@ def hidden_by_waiting(
         live_connectors: Connector ids that still exist.
         activation_of: When the refresh that takes a message received at an instant runs.
     """
-    waiting: dict[tuple[str, str, tuple[str, JsonValue], bool], _Tally] = {}
+    waiting: dict[tuple[str, TraitKey, tuple[str, JsonValue], bool], _Tally] = {}
     for message in pending[-PENDING_EXAMINED:]:
         if message.connector_id not in live_connectors:
             continue
-        prefix = audience.GROUP_PREFIX if message.type == "group" else ""
         anonymous = message.anonymous_id is not None
-        for key, value in audience.flatten_values(message.traits, prefix):
+        for key, value in audience.flatten_values(message.traits, message.type):
             cohort = (message.connector_id, key, audience.value_key(value))
             if cohort in shown:
                 continue
@@ -195,7 +234,7 @@ def hidden_by_waiting(
         assert tally.first is not None
         if anonymous:
             hidden.append(
-                HiddenCohort(
+                _hidden(
                     connector,
                     key,
                     tally.value,
@@ -208,7 +247,7 @@ def hidden_by_waiting(
             )
         else:
             hidden.append(
-                HiddenCohort(
+                _hidden(
                     connector,
                     key,
                     tally.value,

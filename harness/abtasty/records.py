@@ -6,6 +6,7 @@ Records are values: a store hands out copies (or immutable objects), never live 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -24,17 +25,69 @@ OPERATORS: tuple[Operator, ...] = (
     "greater_than",
     "less_than",
 )
+TraitSource = Literal["identify", "group"]
+TRAIT_SOURCES: tuple[TraitSource, ...] = ("identify", "group")
+GROUP_LABEL_PREFIX = "group."
+"""The builder prints a group trait ``plan`` as ``group.plan``."""
+
+
+class TraitKey(NamedTuple):
+    """Which trait a criterion is: where it comes from, and its path in that traits object.
+
+    Group traits and identify traits are kept apart by ``source``, never by a prefix: an
+    identify trait literally named ``group.plan`` is ``("identify", ("group.plan",))``, the
+    group trait ``plan`` is ``("group", ("plan",))``. A nested object gives one element per
+    level (``{"company": {"name": ...}}`` is ``("identify", ("company", "name"))``), so a
+    literal dotted key (``("identify", ("company.name",))``) stays a trait of its own.
+    """
+
+    source: TraitSource
+    path: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """The key the segment builder prints: the path joined by dots, group ones as ``group.*``."""
+        joined = ".".join(self.path)
+        return GROUP_LABEL_PREFIX + joined if self.source == "group" else joined
+
+    @property
+    def name(self) -> str:
+        """A name no other trait has: the label, qualified when the label alone reads otherwise.
+
+        ``company.name`` for the nested trait, ``company.name (identify ["company.name"])``
+        for the literal key; ``group.plan`` for the group trait, ``group.plan (identify
+        ["group.plan"])`` for an identify trait of that literal name.
+        """
+        label = self.label
+        if natural_trait_key(label) == self:
+            return label
+        return f"{label} ({self.source} {json.dumps(list(self.path), ensure_ascii=False)})"
+
+
+def natural_trait_key(label: str) -> TraitKey:
+    """How a printed key reads without more to go on: ``group.`` means a group trait, dots nest.
+
+    Used for a condition that names a trait only by its printed key, and for data stored
+    before traits carried their source and path.
+    """
+    if label.startswith(GROUP_LABEL_PREFIX):
+        return TraitKey("group", tuple(label[len(GROUP_LABEL_PREFIX) :].split(".")))
+    return TraitKey("identify", tuple(label.split(".")))
 
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """An AB Tasty account: a tenant of the fake."""
+    """An AB Tasty account: a tenant of the fake.
+
+    ``clock`` names the tenant clock it runs on (None: the global clock).
+    """
 
     id: str
     name: str
     timezone: str
     refresh_hour: int
     created_at: datetime
+    clock: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +212,12 @@ CohortChangeKind = Literal["entered", "left"]
 
 @dataclass(frozen=True, slots=True)
 class CohortChange:
-    """A visitor entered or left a cohort (connector, trait, value) at a refresh run."""
+    """A visitor entered or left a cohort (connector, trait, value) at a refresh run.
+
+    Attributes:
+        trait: The trait's key as the builder prints it; ``source`` and ``path`` say which
+            trait it is (see :class:`TraitKey`).
+    """
 
     account_id: str
     scheduled_for: datetime
@@ -168,10 +226,17 @@ class CohortChange:
     trait: str
     value: JsonValue
     change: CohortChangeKind
+    source: TraitSource = "identify"
+    path: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> TraitKey:
+        """The trait, structurally."""
+        return TraitKey(self.source, self.path) if self.path else natural_trait_key(self.trait)
 
 
-VisitorTraits = dict[str, dict[str, tuple[JsonValue, ...]]]
-"""connector id -> trait key -> the activated values (several on a shared device or list trait)."""
+VisitorTraits = dict[str, dict[TraitKey, tuple[JsonValue, ...]]]
+"""connector id -> trait -> the activated values (several on a shared device or list trait)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +256,26 @@ class Activation:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """One criterion of a segment, as dragged in from EXTERNAL DATA."""
+    """One criterion of a segment, as dragged in from EXTERNAL DATA.
+
+    Attributes:
+        trait: The trait's key as the builder prints it.
+        source: Identify or group trait; with ``path``, which trait it is (:class:`TraitKey`).
+        path: The trait's path in its traits object; empty only for a condition stored
+            before conditions carried it (then ``trait`` is read as :func:`natural_trait_key`).
+    """
 
     connector_id: str
     trait: str
     operator: Operator
     value: JsonValue = None
+    source: TraitSource = "identify"
+    path: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> TraitKey:
+        """The trait the condition tests, structurally."""
+        return TraitKey(self.source, self.path) if self.path else natural_trait_key(self.trait)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -24,6 +24,7 @@ from harness.abtasty.records import (
     CohortChange,
     Condition,
     Connector,
+    GroupProfile,
     JsonValue,
     MatchMode,
     Profile,
@@ -31,18 +32,27 @@ from harness.abtasty.records import (
     Segment,
     Sighting,
     StoredMessage,
-    TraitValue,
+    TraitKey,
+    TraitSource,
     VisitorTraits,
 )
-from harness.abtasty.segments import as_text, condition_holds, make_condition
+from harness.abtasty.segments import (
+    ConditionInput,
+    ConditionRequest,
+    as_text,
+    condition_holds,
+    make_condition,
+    resolve_condition,
+)
 from harness.abtasty.spec import SpecMessage, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
-from harness.core.clock import Clock, SystemClock, format_instant
+from harness.core.clock import Clock, ClockBook, SystemClock, format_instant
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import anonymous_id_problem
 
 DEDUP_WINDOW = timedelta(hours=24)
+MAX_CATCH_UP_ROUNDS = 1_000
 VISITOR_MESSAGES_SHOWN = 200
 COHORT_CHANGES_KEPT_PER_RUN = 10_000
 """Each run keeps who entered or left which cohort for this many changes (it counts them all)."""
@@ -78,10 +88,24 @@ class CriterionValue:
 
 @dataclass(frozen=True, slots=True)
 class CriterionTrait:
-    """A trait shown in the builder, with its non-empty cohorts."""
+    """A trait shown in the builder, with its non-empty cohorts.
+
+    Attributes:
+        key: The key the builder prints (``plan``, ``group.plan``, ``company.name``).
+        values: Its non-empty cohorts.
+        source: ``identify`` or ``group``.
+        path: Its path in that traits object: two traits printed alike differ here.
+    """
 
     key: str
     values: tuple[CriterionValue, ...]
+    source: TraitSource = "identify"
+    path: tuple[str, ...] = ()
+
+    @property
+    def trait(self) -> TraitKey:
+        """The trait, structurally."""
+        return TraitKey(self.source, self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +190,22 @@ class AbTasty:
     Args:
         store: Where state lives; a fresh :class:`MemoryStore` by default.
         clock: Where "now" comes from; the system clock (freezegun-aware) by default.
+        clocks: The tenants' own clocks, for accounts bound to one (``clock`` is the
+            global clock of the book); a book of its own by default.
     """
 
-    def __init__(self, store: Store | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        clocks: ClockBook | None = None,
+    ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.clocks = clocks if clocks is not None else ClockBook(self.clock)
+        # An account's clock binding never changes, so it may be remembered (the clock's
+        # time never is: it is read from the clock on every call).
+        self._bindings: dict[str, str] = {}
         # (account id, last run's cutoff) -> the next run: a pure function of the two,
         # memoised because every request asks it.
         self._next_run: dict[tuple[str, datetime | None], schedule.ScheduledRefresh] = {}
@@ -179,8 +214,14 @@ class AbTasty:
         self._hidden: dict[str, tuple[object, list[HiddenCohort]]] = {}
 
     # accounts --------------------------------------------------------------------------
-    def create_account(self, name: str, timezone: str = "UTC", refresh_hour: int = 3) -> Account:
-        """Create an account whose audiences refresh daily at ``refresh_hour``:00 in ``timezone``."""
+    def create_account(
+        self, name: str, timezone: str = "UTC", refresh_hour: int = 3, clock: str | None = None
+    ) -> Account:
+        """Create an account whose audiences refresh daily at ``refresh_hour``:00 in ``timezone``.
+
+        With ``clock``, the account runs on that tenant clock (it must exist) instead of the
+        global one: its nightly runs, dedup window and timestamps follow it.
+        """
         _check_name(name, ErrorCode.INVALID_BODY, "account")
         schedule.zone(timezone)
         if not isinstance(refresh_hour, int) or isinstance(refresh_hour, bool):
@@ -193,9 +234,25 @@ class AbTasty:
                 ErrorCode.INVALID_BODY,
                 f"refresh_hour is {refresh_hour}; give an hour from 0 to 23.",
             )
-        account = Account(_new_id("acc"), name, timezone, refresh_hour, self.clock.now())
+        now = self.clocks.clock(clock).now()
+        account = Account(_new_id("acc"), name, timezone, refresh_hour, now, clock or None)
         self.store.add_account(account)
         return account
+
+    def clock_for(self, account_id: str | None) -> Clock:
+        """The clock an account runs on (the global clock for no or an unknown account)."""
+        if account_id is None:
+            return self.clock
+        name = self._bindings.get(account_id)
+        if name is None:
+            account = self.store.get_account(account_id)
+            if account is None:
+                return self.clock
+            name = account.clock or ""
+            if len(self._bindings) > 100_000:
+                self._bindings.clear()
+            self._bindings[account_id] = name
+        return self.clocks.clock(name) if name else self.clock
 
     def account(self, account_id: str) -> Account:
         """The account, after running any refresh that fell due.
@@ -232,7 +289,7 @@ class AbTasty:
                 f"The account already has a Segment connector ({existing.id}, {existing.name!r}); "
                 "delete it first to set up another.",
             )
-        connector = Connector(_new_id("con"), account.id, name, self.clock.now())
+        connector = Connector(_new_id("con"), account.id, name, self.clock_for(account.id).now())
         self.store.add_connector(connector)
         return connector
 
@@ -280,7 +337,7 @@ class AbTasty:
     def _issue_key(self, account_id: str) -> str:
         key = new_api_key()
         self.store.put_api_key(
-            ApiKeyRecord(account_id, key_digest(key), key[-4:], self.clock.now())
+            ApiKeyRecord(account_id, key_digest(key), key[-4:], self.clock_for(account_id).now())
         )
         return key
 
@@ -339,7 +396,7 @@ class AbTasty:
 
     def ingest(self, account_id: str, connector_id: str, message: SpecMessage) -> Receipt:
         """Store an already validated message (the webhook's work after auth and parsing)."""
-        now = self.clock.now()
+        now = self.clock_for(account_id).now()
         stored = StoredMessage(  # positional: this runs for every message
             account_id,
             connector_id,
@@ -373,7 +430,7 @@ class AbTasty:
         problem = anonymous_id_problem(anonymous_id, "segment_anonymous_id")
         if problem is not None:
             raise HarnessError(ErrorCode.INVALID_BODY, problem)
-        now = self.clock.now()
+        now = self.clock_for(account.id).now()
         if seen_at is None:
             seen_at = now
         elif seen_at > now:
@@ -386,6 +443,14 @@ class AbTasty:
 
     # nightly refresh -------------------------------------------------------------------
     def _catch_up(self, account: Account) -> None:
+        # Several workers may catch up on one account at once: each night is committed by
+        # exactly one of them (the store refuses a second copy), and a worker that lost a
+        # night to another reads where the account stands and goes on from there.
+        for _ in range(MAX_CATCH_UP_ROUNDS):
+            if self._catch_up_from_last_run(account):
+                return
+
+    def _catch_up_from_last_run(self, account: Account) -> bool:
         previous = self.store.last_refresh(account.id)
         key = (account.id, previous.cutoff if previous else None)
         next_run = self._next_run.get(key)
@@ -394,19 +459,22 @@ class AbTasty:
             if len(self._next_run) > 10_000:
                 self._next_run.clear()
             self._next_run[key] = next_run
-        if self.clock.now() < next_run.scheduled_for:
-            return  # the common case: nothing due, no schedule arithmetic
-        due = list(
-            schedule.due_refreshes(account, previous.cutoff if previous else None, self.clock.now())
-        )
+        now = self.clock_for(account.id).now()
+        if now < next_run.scheduled_for:
+            return True  # the common case: nothing due, no schedule arithmetic
+        due = list(schedule.due_refreshes(account, previous.cutoff if previous else None, now))
         if not due:
-            return
+            return True
         # Read the version before the inputs: a change racing with this read makes the
         # next night recompute, never reuse a result that missed it.
         version = self.store.input_version(account.id)
         sightings = self.store.sightings(account.id)
         for run in due:
-            previous = self._run_refresh(account, run, sightings, previous, version)
+            ran = self._run_refresh(account, run, sightings, previous, version)
+            if ran is None:
+                return False  # another worker ran this night first
+            previous = ran
+        return True
 
     def _run_refresh(
         self,
@@ -415,9 +483,9 @@ class AbTasty:
         sightings: list[Sighting],
         previous: RefreshRun | None,
         version: int,
-    ) -> RefreshRun:
+    ) -> RefreshRun | None:
         pending = self.store.pending_messages(account.id, due.cutoff)
-        ran_at = self.clock.now()
+        ran_at = self.clock_for(account.id).now()
         if not pending and previous is not None and previous.input_version == version:
             # Nothing the refresh reads changed since the last run (no message, sighting,
             # connector or key): its result stands. This keeps catch-up over long idle
@@ -431,8 +499,7 @@ class AbTasty:
                 entered=0,
                 left=0,
             )
-            self.store.commit_refresh(idle, [], [], [], None)
-            return idle
+            return idle if self.store.commit_refresh(idle, [], [], [], None) else None
         profiles = {(p.connector_id, p.anonymous_id): p for p in self.store.profiles(account.id)}
         groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         changed_profiles, changed_groups = audience.fold_messages(pending, profiles, groups)
@@ -463,7 +530,7 @@ class AbTasty:
             left=diff.left,
             input_version=version,
         )
-        self.store.commit_refresh(
+        committed = self.store.commit_refresh(
             run,
             [m.seq for m in pending],
             [profiles[k] for k in changed_profiles],
@@ -471,7 +538,7 @@ class AbTasty:
             result.activation,
             diff.changes,
         )
-        return run
+        return run if committed else None
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's refresh runs, oldest first."""
@@ -524,7 +591,7 @@ class AbTasty:
         activation = self.store.activation(account.id)
         items = []
         for connector in self.store.connectors(account.id):
-            counts: dict[str, dict[tuple[str, JsonValue], list[JsonValue]]] = {}
+            counts: dict[TraitKey, dict[tuple[str, JsonValue], list[JsonValue]]] = {}
             if activation is not None:
                 for visitor_traits in activation.visitors.values():
                     for key, values in visitor_traits.get(connector.id, {}).items():
@@ -534,15 +601,19 @@ class AbTasty:
                             entry[1] += 1
             traits = tuple(
                 CriterionTrait(
-                    key,
+                    key.label,
                     tuple(
                         CriterionValue(value, visitors)
                         for _, (value, visitors) in sorted(
                             by_value.items(), key=lambda kv: _sort_key(kv[0])
                         )
                     ),
+                    key.source,
+                    key.path,
                 )
-                for key, by_value in sorted(counts.items())
+                for key, by_value in sorted(
+                    counts.items(), key=lambda kv: (kv[0].label, kv[0].source, kv[0].path)
+                )
             )
             items.append(CriteriaItem(connector.id, connector.name, connector.integration, traits))
         return items
@@ -586,11 +657,11 @@ class AbTasty:
             if len(self._hidden) > 100:
                 self._hidden.clear()
             self._hidden[account.id] = (version, by_profiles)
-        shown = {(h.connector_id, h.trait, audience.value_key(h.value)) for h in by_profiles}
+        shown = {(h.connector_id, h.key, audience.value_key(h.value)) for h in by_profiles}
         for item in self.criteria(account.id):
             for trait in item.traits:
                 for value in trait.values:
-                    shown.add((item.connector_id, trait.key, audience.value_key(value.value)))
+                    shown.add((item.connector_id, trait.trait, audience.value_key(value.value)))
         pending = self.store.pending_messages(account.id, datetime.max.replace(tzinfo=UTC))
         return by_profiles + insight.hidden_by_waiting(
             pending, shown, live, lambda received_at: self._activation_of(account, received_at)
@@ -658,19 +729,28 @@ class AbTasty:
         account_id: str,
         name: str,
         match: str,
-        conditions: Sequence[tuple[str, str, str, JsonValue]],
+        conditions: Sequence[ConditionInput],
     ) -> Segment:
         """Build a segment from conditions on traits the builder shows.
+
+        A condition names its trait by the key the builder prints (``trait``), as before
+        traits carried their source; when two shown traits print alike (an identify trait
+        literally named ``group.plan`` and the group trait ``plan``; a literal key
+        ``company.name`` and a nested ``company: {name}``), it adds ``source`` and/or
+        ``path``. The segment keeps the trait it resolved to, so it never changes meaning.
 
         Args:
             account_id: The account.
             name: The segment's name.
             match: ``all`` or ``any`` of the conditions.
-            conditions: (connector id, trait, operator, value) for each condition.
+            conditions: A :class:`~harness.abtasty.segments.ConditionRequest`, or (connector
+                id, trait, operator, value), for each condition.
 
         Raises:
-            HarnessError: ``invalid_body`` for a malformed condition; ``criterion_not_available``
-                for a trait that the builder does not show.
+            HarnessError: ``invalid_body`` for a malformed condition; ``unknown_connector``
+                for a connector the account does not have; ``criterion_not_available`` for a
+                trait that the builder does not show; ``ambiguous_trait`` for one that fits
+                several shown traits.
         """
         account = self.account(account_id)
         _check_name(name, ErrorCode.INVALID_BODY, "segment")
@@ -683,39 +763,47 @@ class AbTasty:
                 ErrorCode.INVALID_BODY,
                 "conditions is empty; a segment needs at least one condition.",
             )
-        checked = [make_condition(i, *c) for i, c in enumerate(conditions)]
+        checked = [make_condition(i, c) for i, c in enumerate(conditions)]
         live = {c.id for c in self.store.connectors(account.id)}
-        for index, condition in enumerate(checked):
-            if condition.connector_id not in live:
+        for index, request in enumerate(checked):
+            if request.connector_id not in live:
                 raise HarnessError(
                     ErrorCode.UNKNOWN_CONNECTOR,
-                    f"conditions[{index}].connector_id {condition.connector_id[:40]!r} is not a "
+                    f"conditions[{index}].connector_id {request.connector_id[:40]!r} is not a "
                     "connector of this account; GET /api/accounts/{account_id}/integrations "
                     "lists them.",
                 )
         shown = {
-            (item.connector_id, t.key) for item in self.criteria(account.id) for t in item.traits
+            item.connector_id: [t.trait for t in item.traits] for item in self.criteria(account.id)
         }
-        for condition in checked:
-            if (condition.connector_id, condition.trait) not in shown:
+        resolved = []
+        for index, request in enumerate(checked):
+            condition = resolve_condition(index, request, shown.get(request.connector_id, []))
+            if condition is None:
                 raise HarnessError(
-                    ErrorCode.CRITERION_NOT_AVAILABLE, self._why_not_shown(account, condition)
+                    ErrorCode.CRITERION_NOT_AVAILABLE, self._why_not_shown(account, request)
                 )
+            resolved.append(condition)
         mode: MatchMode = "all" if match == "all" else "any"
-        segment = Segment(_new_id("seg"), account.id, name, mode, tuple(checked), self.clock.now())
+        segment = Segment(
+            _new_id("seg"), account.id, name, mode, tuple(resolved), self.clock_for(account.id).now()
+        )
         self.store.add_segment(segment)
         return segment
 
-    def _why_not_shown(self, account: Account, condition: Condition) -> str:
+    def _why_not_shown(self, account: Account, request: ConditionRequest) -> str:
         """Why the builder does not show a condition's trait: pending, unmatched or never sent."""
-        trait, connector = condition.trait, condition.connector_id
-        head = (
-            f"Trait {trait[:60]!r} of connector {connector[:40]!r} is not shown under EXTERNAL DATA"
-        )
+        connector = request.connector_id
+        named = repr(request.trait[:60]) if request.trait is not None else ""
+        if request.path is not None:
+            named = (named + " " if named else "") + f"(path {list(request.path)!r})"
+        if request.source is not None:
+            named += f" from {request.source} calls"
+        head = f"Trait {named} of connector {connector[:40]!r} is not shown under EXTERNAL DATA"
         carrying = [
             m
             for m in self.store.pending_messages(account.id, _END_OF_TIME)
-            if m.connector_id == connector and _carries(m, trait)
+            if m.connector_id == connector and _carries(m, request.matches)
         ]
         waiting = [m for m in carrying if m.anonymous_id is not None]
         if waiting:
@@ -733,8 +821,9 @@ class AbTasty:
                 f"{head}: only messages without an anonymousId carry it, and those can never "
                 "match a visitor."
             )
+        groups = {(g.connector_id, g.group_id): g for g in self.store.groups(account.id)}
         if any(
-            p.connector_id == connector and _has_trait(p.traits, trait)
+            p.connector_id == connector and _profile_has(p, groups, request.matches)
             for p in self.store.profiles(account.id)
         ):
             return (
@@ -770,7 +859,7 @@ class AbTasty:
     @staticmethod
     def _segment_holds(segment: Segment, traits: VisitorTraits) -> bool:
         results = (
-            condition_holds(c, traits.get(c.connector_id, {}).get(c.trait, ()))
+            condition_holds(c, traits.get(c.connector_id, {}).get(c.key, ()))
             for c in segment.conditions
         )
         return all(results) if segment.match == "all" else any(results)
@@ -797,7 +886,7 @@ class AbTasty:
         traits = self._visitor_traits(account.id, visitor)
         explainer = _Explainer(self, account, visitor, sightings)
         held = [
-            condition_holds(c, traits.get(c.connector_id, {}).get(c.trait, ()))
+            condition_holds(c, traits.get(c.connector_id, {}).get(c.key, ()))
             for c in segment.conditions
         ]
         matches = all(held) if segment.match == "all" else any(held)
@@ -865,12 +954,14 @@ class _Explainer:
         self.next_run = format_instant(service.next_refresh(account.id).scheduled_for)
 
     def reason(self, condition: Condition, traits: VisitorTraits, held: bool) -> str:
-        label = f"{condition.trait} {condition.operator}" + (
+        key = condition.key
+        name = key.name
+        label = f"{name} {condition.operator}" + (
             "" if condition.operator == "exists" else f" {condition.value!r}"
         )
-        values = traits.get(condition.connector_id, {}).get(condition.trait, ())
+        values = traits.get(condition.connector_id, {}).get(key, ())
         if values:
-            shown = f"{condition.trait} is {_show(values)}{self._engage_note(condition)}"
+            shown = f"{name} is {_show(values)}{self._engage_note(condition)}"
             if held:
                 return f"{shown}, so '{label}' holds."
             return f"{shown}, so '{label}' does not hold: the value differs."
@@ -878,13 +969,14 @@ class _Explainer:
 
     def _engage_note(self, condition: Condition) -> str:
         """Names the Engage audience or computed trait behind an activated value, if any."""
+        wanted = condition.key.__eq__
         sent = [
             m
             for m, taken in self.messages
             if taken
             and m.engage is not None
             and m.connector_id == condition.connector_id
-            and _carries(m, condition.trait)
+            and _carries(m, wanted)
         ]
         if not sent:
             return ""
@@ -896,20 +988,9 @@ class _Explainer:
             return f" (Engage audience {key!r}: the user {moved} it at {when})"
         return f" (Engage computed trait {key!r}, computed at {when})"
 
-    def _profile_has(self, profile: Profile, trait: str) -> bool:
-        if _has_trait(profile.traits, trait):
-            return True
-        if not trait.startswith(audience.GROUP_PREFIX):
-            return False
-        key = trait.removeprefix(audience.GROUP_PREFIX)
-        return any(
-            (group := self.groups.get((profile.connector_id, group_id))) is not None
-            and _has_trait(group.traits, key)
-            for group_id in profile.groups
-        )
-
     def _why_absent(self, condition: Condition) -> str:
-        connector, trait = condition.connector_id, condition.trait
+        connector, key = condition.connector_id, condition.key
+        trait = key.name
         if connector not in self.live:
             return f"connector {connector} no longer exists, so its traits are not available."
         ids = ", ".join(s.anonymous_id for s in self.sightings)
@@ -922,10 +1003,11 @@ class _Explainer:
                 "anonymousId the tag reads (the ajs_anonymous_id cookie). A message with only a userId "
                 "can never match a visitor."
             )
-        having = [p for p in profiles if self._profile_has(p, trait)]
+        wanted = key.__eq__
+        having = [p for p in profiles if _profile_has(p, self.groups, wanted)]
         if having and all((p.connector_id, p.anonymous_id) not in self.matched for p in having):
             return self._reported_after_last_run({p.anonymous_id for p in having})
-        waiting = [m for m, taken in messages if not taken and _carries(m, trait)]
+        waiting = [m for m, taken in messages if not taken and _carries(m, wanted)]
         if waiting:
             first = min(waiting, key=lambda m: m.received_at)
             activation = format_instant(
@@ -935,8 +1017,12 @@ class _Explainer:
                 f"trait {trait!r} received at {format_instant(first.received_at)} but not yet "
                 f"activated; the next refresh is at {self.next_run} and it is activated at {activation}."
             )
-        if any(p.traits.get(trait) is not None and p.traits[trait].value is None for p in profiles):
-            return f"trait {trait!r} has no activated value for this visitor: it was set to null."
+        if key.source == "identify" and len(key.path) == 1:
+            top = key.path[0]
+            if any(top in p.traits and p.traits[top].value is None for p in profiles):
+                return (
+                    f"trait {trait!r} has no activated value for this visitor: it was set to null."
+                )
         if not having:
             return (
                 f"messages for anonymousId {ids} were received, but none carries trait {trait!r}."
@@ -965,15 +1051,21 @@ class _Explainer:
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-def _has_trait(traits: dict[str, TraitValue], trait: str) -> bool:
-    return any(key == trait for key, _ in audience.flatten_traits(traits))
+def _profile_has(
+    profile: Profile,
+    groups: dict[tuple[str, str], GroupProfile],
+    wanted: Callable[[TraitKey], bool],
+) -> bool:
+    """Whether a profile, or one of its groups, has a value for a trait ``wanted`` accepts."""
+    if any(wanted(key) for key, _ in audience.flatten_traits(profile.traits)):
+        return True
+    return any(
+        (group := groups.get((profile.connector_id, group_id))) is not None
+        and any(wanted(key) for key, _ in audience.flatten_traits(group.traits, "group"))
+        for group_id in profile.groups
+    )
 
 
-def _carries(message: StoredMessage, trait: str) -> bool:
-    if trait.startswith(audience.GROUP_PREFIX):
-        if message.type != "group":
-            return False
-        trait = trait.removeprefix(audience.GROUP_PREFIX)
-    elif message.type != "identify":
-        return False
-    return any(key == trait for key, _ in audience.flatten_values(message.traits))
+def _carries(message: StoredMessage, wanted: Callable[[TraitKey], bool]) -> bool:
+    """Whether a message carries a trait ``wanted`` accepts (group calls: group traits)."""
+    return any(wanted(key) for key, _ in audience.flatten_values(message.traits, message.type))

@@ -142,6 +142,182 @@ class ManualClock:
         self.move_to(self._now + timedelta(seconds=seconds))
 
 
+class ClockRows(Protocol):
+    """Where a shared store keeps its manual clocks: one row per clock, by name.
+
+    ``""`` names the global clock; any other name a tenant's clock.
+    """
+
+    def read_clock(self, name: str) -> datetime | None:
+        """The clock's time, or None when there is no such clock."""
+        ...
+
+    def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
+        """Set the clock to ``when``, creating it if need be, in one transaction.
+
+        With ``forward_only``, a clock already later than ``when`` is left as it is.
+
+        Returns:
+            The clock's time after the call.
+        """
+        ...
+
+    def clock_names(self) -> list[tuple[str, datetime]]:
+        """Every clock and its time, by name."""
+        ...
+
+    def delete_clock(self, name: str) -> bool:
+        """Forget a clock; False when there was none."""
+        ...
+
+
+class StoredClock:
+    """A manual clock kept as a row of a shared store: read on every call, never cached.
+
+    Every worker sharing the store sees a move made through any of them at once, and a
+    restarted server resumes where the clock stood.
+
+    Args:
+        rows: The store's clock rows.
+        name: Which clock (``""``: the global one).
+    """
+
+    mode: ClockMode = "manual"
+
+    def __init__(self, rows: ClockRows, name: str = "") -> None:
+        self.rows = rows
+        self.name = name
+
+    def now(self) -> datetime:
+        """The clock's time, read from the store."""
+        when = self.rows.read_clock(self.name)
+        if when is None:
+            raise HarnessError(
+                ErrorCode.CLOCK_NOT_FOUND,
+                f"There is no clock {self.name!r}; create it with PUT /_harness/clocks/{self.name}.",
+            )
+        return when
+
+    def move_to(self, when: datetime) -> None:
+        """Move to ``when``, never backwards (a compare-and-set in the store)."""
+        target = clock_time(when)
+        now = self.rows.write_clock(self.name, target, forward_only=True)
+        if now > target:
+            raise HarnessError(
+                ErrorCode.CLOCK_BACKWARDS,
+                f"The clock is at {format_instant(now)} and cannot move back to "
+                f"{format_instant(target)}; reset the state or start a new server instead.",
+            )
+
+    def restart_at(self, when: datetime) -> None:
+        """Set the time to ``when``, even backwards (see :meth:`ManualClock.restart_at`)."""
+        self.rows.write_clock(self.name, clock_time(when), forward_only=False)
+
+    def advance(self, seconds: float) -> None:
+        """Move forward by ``seconds`` (a negative amount is refused)."""
+        if seconds < 0:
+            raise HarnessError(
+                ErrorCode.CLOCK_BACKWARDS,
+                "The clock only moves forward; give a positive number of seconds.",
+            )
+        now = self.now()
+        if seconds >= (LATEST - now).total_seconds():
+            self.move_to(LATEST)  # refused, naming the clock's range
+        self.move_to(now + timedelta(seconds=seconds))
+
+
+class MemoryClockRows:
+    """Clock rows in this process (the memory store's): the same contract as a store's."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def read_clock(self, name: str) -> datetime | None:
+        """The clock's time."""
+        return self._rows.get(name)
+
+    def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
+        """Set (or create) the clock, forward only if asked."""
+        with self._lock:
+            current = self._rows.get(name)
+            if current is not None and forward_only and current > when:
+                return current
+            self._rows[name] = when
+            return when
+
+    def clock_names(self) -> list[tuple[str, datetime]]:
+        """Every clock by name."""
+        with self._lock:
+            return sorted(self._rows.items())
+
+    def delete_clock(self, name: str) -> bool:
+        """Forget a clock."""
+        with self._lock:
+            return self._rows.pop(name, None) is not None
+
+
+CLOCK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ClockBook:
+    """The global clock and the tenants' own manual clocks, by name.
+
+    A tenant (an account and the Segment sources delivering to it) bound to a named clock
+    at creation runs on that clock: moving it moves nobody else's time. Tenant clocks are
+    always manual, whatever the global clock is.
+
+    Args:
+        global_clock: The clock of everything bound to no named clock.
+        rows: Where the named clocks live (a shared store's rows; in memory by default).
+    """
+
+    def __init__(self, global_clock: Clock, rows: ClockRows | None = None) -> None:
+        self.global_clock = global_clock
+        self.rows: ClockRows = rows if rows is not None else MemoryClockRows()
+
+    def clock(self, name: str | None) -> Clock:
+        """The clock called ``name`` (None or ``""``: the global clock).
+
+        Raises:
+            HarnessError: ``clock_not_found``.
+        """
+        if not name:
+            return self.global_clock
+        if self.rows.read_clock(name) is None:
+            raise HarnessError(
+                ErrorCode.CLOCK_NOT_FOUND,
+                f"There is no clock {name[:64]!r}; create it with PUT /_harness/clocks/{name[:64]} "
+                '{"now": "2026-03-02T12:00:00Z"}.',
+            )
+        return StoredClock(self.rows, name)
+
+    def set(self, name: str, when: datetime) -> tuple[Clock, bool]:
+        """Create the clock at ``when``, or move it there (never backwards).
+
+        Returns:
+            The clock, and whether it was created.
+
+        Raises:
+            HarnessError: ``invalid_body`` for a bad name or instant; ``clock_backwards``.
+        """
+        if not CLOCK_NAME.fullmatch(name):
+            raise HarnessError(
+                ErrorCode.INVALID_BODY,
+                f"Clock name {name[:70]!r} is not 1 to 64 letters, digits, '.', '_' or '-'.",
+            )
+        target = clock_time(when)
+        created = self.rows.read_clock(name) is None
+        clock = StoredClock(self.rows, name)
+        if created:
+            self.rows.write_clock(name, target, forward_only=True)
+        return clock, created
+
+    def named(self) -> list[tuple[str, datetime]]:
+        """Every tenant clock and its time, by name."""
+        return [(name, now) for name, now in self.rows.clock_names() if name]
+
+
 def format_instant(when: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix, as every response of the fakes uses."""
     text = (when if when.tzinfo is UTC else when.astimezone(UTC)).isoformat()

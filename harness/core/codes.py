@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     INVALID_VISITOR_ID = "invalid_visitor_id"
     CRITERION_NOT_AVAILABLE = "criterion_not_available"
     UNKNOWN_CONNECTOR = "unknown_connector"
+    AMBIGUOUS_TRAIT = "ambiguous_trait"
     # 401 / 403: who is asking
     MISSING_API_KEY = "missing_api_key"
     INVALID_API_KEY = "invalid_api_key"
@@ -36,6 +37,7 @@ class ErrorCode(StrEnum):
     INVALID_ADMIN_TOKEN = "invalid_admin_token"  # noqa: S105 - a code, not a secret
     INVALID_WRITE_KEY = "invalid_write_key"
     NO_SEGMENT_CONNECTOR = "no_segment_connector"
+    CROSS_SITE_REQUEST = "cross_site_request"
     # 404 / 405
     NOT_FOUND = "not_found"
     ACCOUNT_NOT_FOUND = "account_not_found"
@@ -44,6 +46,7 @@ class ErrorCode(StrEnum):
     SEGMENT_NOT_FOUND = "segment_not_found"
     VISITOR_NOT_FOUND = "visitor_not_found"
     SOURCE_NOT_FOUND = "source_not_found"
+    CLOCK_NOT_FOUND = "clock_not_found"
     AUDIENCE_NOT_FOUND = "audience_not_found"
     COMPUTED_TRAIT_NOT_FOUND = "computed_trait_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -89,6 +92,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_VISITOR_ID: 400,
     ErrorCode.CRITERION_NOT_AVAILABLE: 400,
     ErrorCode.UNKNOWN_CONNECTOR: 400,
+    ErrorCode.AMBIGUOUS_TRAIT: 400,
     # 401 / 403: who is asking
     ErrorCode.MISSING_API_KEY: 401,
     ErrorCode.INVALID_API_KEY: 401,
@@ -96,6 +100,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_ADMIN_TOKEN: 401,
     ErrorCode.INVALID_WRITE_KEY: 401,
     ErrorCode.NO_SEGMENT_CONNECTOR: 403,
+    ErrorCode.CROSS_SITE_REQUEST: 403,
     # 404 / 405
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.ACCOUNT_NOT_FOUND: 404,
@@ -104,6 +109,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.SEGMENT_NOT_FOUND: 404,
     ErrorCode.VISITOR_NOT_FOUND: 404,
     ErrorCode.SOURCE_NOT_FOUND: 404,
+    ErrorCode.CLOCK_NOT_FOUND: 404,
     ErrorCode.AUDIENCE_NOT_FOUND: 404,
     ErrorCode.COMPUTED_TRAIT_NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from harness.abtasty import AbTasty
+from harness.abtasty.segments import ConditionRequest
 from harness.abtasty.spec import (
     MAX_MESSAGE_BYTES,
     message_too_large,
@@ -29,6 +30,7 @@ from harness.http.common import (
     read_limited,
 )
 from harness.http.control import control_router
+from harness.http.inspector import InspectorContext, inspector_routers
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     AccountIn,
@@ -53,6 +55,7 @@ from harness.http.wire import (
     VisitorSegmentsOut,
     WebhookOut,
 )
+from harness.segment import FakeSegment
 
 Service = NamedDependency[AbTasty]
 AccountId = FromPath[str]
@@ -62,7 +65,9 @@ AccountId = FromPath[str]
 @post("/accounts", sync_to_thread=False)
 def create_account(data: JSONBody[AccountIn], service: Service) -> AccountOut:
     """Create an account (timezone: an IANA name; refresh_hour: 0-23)."""
-    return AccountOut.of(service.create_account(data.name, data.timezone, data.refresh_hour))
+    return AccountOut.of(
+        service.create_account(data.name, data.timezone, data.refresh_hour, data.clock)
+    )
 
 
 @get("/accounts/{account_id:str}", sync_to_thread=False)
@@ -155,7 +160,9 @@ def criteria(account_id: AccountId, service: Service) -> CriteriaOut:
             item.connector_name,
             item.integration,
             [
-                TraitOut(t.key, [ValueOut(v.value, v.visitors) for v in t.values])
+                TraitOut(
+                    t.key, t.source, list(t.path), [ValueOut(v.value, v.visitors) for v in t.values]
+                )
                 for t in item.traits
             ],
         )
@@ -169,7 +176,10 @@ def create_segment(
     account_id: AccountId, data: JSONBody[SegmentIn], service: Service
 ) -> SegmentOut:
     """Create a segment from conditions on traits the builder shows."""
-    conditions = [(c.connector_id, c.trait, c.operator, c.value) for c in data.conditions]
+    conditions = [
+        ConditionRequest(c.connector_id, c.trait, c.operator, c.value, c.source, c.path)
+        for c in data.conditions
+    ]
     return SegmentOut.of(service.create_segment(account_id, data.name, data.match, conditions))
 
 
@@ -254,8 +264,11 @@ def create_abtasty_app(
     reset_state: Callable[[str | None], None] | None = None,
     wakers: Sequence[Waker] = (),
     restart_state: Callable[[datetime], None] | None = None,
+    tenant_wakers: Callable[[str], Sequence[Waker]] | None = None,
+    segment: FakeSegment | None = None,
+    segment_journal: RequestJournal | None = None,
 ) -> Litestar:
-    """Build the fake AB Tasty as a Litestar app.
+    """Build the fake AB Tasty as a Litestar app, with the inspector at ``/_inspector``.
 
     Args:
         service: The domain service; a fresh in-memory one by default.
@@ -264,21 +277,35 @@ def create_abtasty_app(
         reset_state: What ``/_harness/reset`` clears; this service's state by default.
         wakers: Work scheduled on the shared clock that a clock move must not skip.
         restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``).
+        tenant_wakers: Work on a tenant clock that moving it must not skip (Segment's retries).
+        segment: The fake Segment served beside it, for the inspector's Segment pages.
+        segment_journal: The fake Segment's request journal, for the inspector's live events.
 
     Returns:
         The app; ``app.state.abtasty`` and ``app.state.journal`` give its parts.
     """
     service = service if service is not None else AbTasty()
     journal = journal if journal is not None else RequestJournal()
+    journals = {"abtasty": journal}
+    if segment_journal is not None:
+        journals["segment"] = segment_journal
+    inspector = InspectorContext(service, segment, journals, service.clock, wakers)
     app = Litestar(
         route_handlers=[
             *abtasty_routes(service),
             control_router(
-                service.clock, journal, reset_state or service.reset_tenant, wakers, restart_state
+                service.clock,
+                journal,
+                reset_state or service.reset_tenant,
+                wakers,
+                restart_state,
+                service.clocks,
+                tenant_wakers,
             ),
             *common_routes(),
+            *inspector_routers(inspector, admin_token),
         ],
-        middleware=fake_middleware(journal, service.clock, admin_token),
+        middleware=fake_middleware(journal, service.clock_for, admin_token),
         **app_settings("Fake AB Tasty (segment-abtasty-harness)"),
     )
     app.state.abtasty = service

@@ -17,7 +17,7 @@ from harness.http.admin import admin_token_middleware
 from harness.http.assets import openapi_config, swagger_ui_router
 from harness.http.bodies import strict_body
 from harness.http.errors import EXCEPTION_HANDLERS
-from harness.http.journal import RequestJournal, journal_middleware
+from harness.http.journal import ClockFor, RequestJournal, journal_middleware
 from harness.http.limits import header_limit_middleware
 
 MAX_SETUP_BODY_BYTES = 1_000_000
@@ -77,7 +77,7 @@ def body_instant(value: str, field: str) -> datetime:
 
 
 def fake_middleware(
-    journal: RequestJournal, clock: Clock, admin_token: str | None
+    journal: RequestJournal, clock: Clock | ClockFor, admin_token: str | None
 ) -> list[Middleware]:
     """Both fakes' middleware, outermost first: header limit, request journal, admin token."""
     return [

@@ -7,18 +7,26 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar import Router, get, post, put
+from litestar import Response, Router, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from harness.core.clock import Clock, format_instant
+from harness.core.clock import Clock, ClockBook, format_instant
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.timeline import Waker, move_clock
 from harness.core.timeline import advance_clock as advance_clock_by
 from harness.http.common import body_instant
 from harness.http.journal import RequestJournal, entry_json
-from harness.http.wire import AdvanceIn, ClockIn, ClockOut, HealthOut, ResetOut
+from harness.http.wire import (
+    AdvanceIn,
+    ClockIn,
+    ClockOut,
+    ClocksOut,
+    HealthOut,
+    NamedClockOut,
+    ResetOut,
+)
 
 MAX_JOURNAL_LIMIT = 10_000
 MAX_ADVANCE_SECONDS = 100 * 366 * 24 * 3600
@@ -69,6 +77,68 @@ def advance_clock(
             ) from None
     advance_clock_by(clock, data.seconds, wakers)
     return _clock_out(clock)
+
+
+# tenant clocks --------------------------------------------------------------------------
+TenantWakers = Callable[[str], Sequence[Waker]]
+
+
+def _named_out(name: str, clock: Clock) -> NamedClockOut:
+    return NamedClockOut(name, format_instant(clock.now()), clock.mode)
+
+
+def _checked_seconds(seconds: float) -> None:
+    if not math.isfinite(seconds) or seconds > MAX_ADVANCE_SECONDS:
+        raise HarnessError(
+            ErrorCode.INVALID_BODY, "seconds must be a finite number of at most a century."
+        )
+
+
+@get("/clocks", sync_to_thread=False)
+def list_clocks(clocks: NamedDependency[ClockBook]) -> ClocksOut:
+    """Every tenant clock (the global one is ``/_harness/clock``)."""
+    return ClocksOut(
+        [NamedClockOut(name, format_instant(now), "manual") for name, now in clocks.named()]
+    )
+
+
+@get("/clocks/{name:str}", sync_to_thread=False)
+def read_named_clock(name: FromPath[str], clocks: NamedDependency[ClockBook]) -> NamedClockOut:
+    """A tenant clock's time."""
+    return _named_out(name, clocks.clock(name))
+
+
+@put("/clocks/{name:str}", sync_to_thread=False)
+def set_named_clock(
+    name: FromPath[str],
+    data: JSONBody[ClockIn],
+    clocks: NamedDependency[ClockBook],
+    tenant_wakers: NamedDependency[TenantWakers],
+) -> Response[NamedClockOut]:
+    """Create a tenant clock at ``now`` (201), or move it there (200; never backwards).
+
+    Only the tenants bound to this clock see its time move: their nightly runs, dedup
+    window and Segment retries follow it; nobody else's do.
+    """
+    target = body_instant(data.now, "now")
+    clock, created = clocks.set(name, target)
+    if not created:
+        move_clock(clock, target, tenant_wakers(name))
+    return Response(_named_out(name, clock), status_code=201 if created else 200)
+
+
+@post("/clocks/{name:str}/advance", status_code=200, sync_to_thread=False)
+def advance_named_clock(
+    name: FromPath[str],
+    data: JSONBody[AdvanceIn],
+    clocks: NamedDependency[ClockBook],
+    tenant_wakers: NamedDependency[TenantWakers],
+) -> NamedClockOut:
+    """Move a tenant clock forward by a number of seconds."""
+    _checked_seconds(data.seconds)
+    clock = clocks.clock(name)
+    advance_clock_by(clock, data.seconds, tenant_wakers(name))
+    return _named_out(name, clock)
 
 
 @get("/requests", sync_to_thread=False)
@@ -123,6 +193,8 @@ def control_router(
     reset_state: Callable[[str | None], None],
     wakers: Sequence[Waker] = (),
     restart_state: Callable[[datetime], None] | None = None,
+    clocks: ClockBook | None = None,
+    tenant_wakers: TenantWakers | None = None,
 ) -> Router:
     """The ``/_harness`` routes over a clock, a journal and a reset function.
 
@@ -134,7 +206,11 @@ def control_router(
         wakers: Work scheduled on the clock (retries) that a clock move must not skip.
         restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``);
             without it, that route answers ``clock_not_manual``.
+        clocks: The tenants' clocks (``/_harness/clocks``); a book around ``clock`` by default.
+        tenant_wakers: The work on a tenant clock that moving it must not skip.
     """
+    book = clocks if clocks is not None else ClockBook(clock)
+    on_clock: TenantWakers = tenant_wakers if tenant_wakers is not None else (lambda name: ())
 
     def cannot_restart(when: datetime) -> None:
         raise HarnessError(
@@ -149,6 +225,10 @@ def control_router(
             read_clock,
             set_clock,
             advance_clock,
+            list_clocks,
+            read_named_clock,
+            set_named_clock,
+            advance_named_clock,
             list_requests,
             reset,
             restart,
@@ -158,6 +238,8 @@ def control_router(
             "journal": Provide(lambda: journal, sync_to_thread=False),
             "reset_state": Provide(lambda: reset_state, sync_to_thread=False),
             "wakers": Provide(lambda: wakers, sync_to_thread=False),
+            "clocks": Provide(lambda: book, sync_to_thread=False),
+            "tenant_wakers": Provide(lambda: on_clock, sync_to_thread=False),
             "restart_state": Provide(lambda: restart_state or cannot_restart, sync_to_thread=False),
         },
         tags=["harness control plane"],

@@ -9,8 +9,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import msgspec
 from litestar.enums import ScopeType
@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from harness.core.clock import Clock, format_instant
 from harness.core.credentials import MASK, mask_authorization
-from harness.core.errors import mask_secret
+from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import CONTROL_PATH_PREFIX
 
 SECRET_FIELDS = frozenset({"api_key", "apiKey", "write_key", "writeKey", "admin_token", "token"})
@@ -30,6 +30,7 @@ _UNJOURNALED = (
     f"{CONTROL_PATH_PREFIX}/health",
     "/schema",
     "/_assets",
+    "/_inspector",  # the inspector's own pages and live stream
 )
 
 
@@ -180,6 +181,93 @@ class RequestJournal:
         return len(self._entries)
 
 
+class JournalRows(Protocol):
+    """Where a shared store keeps the journal: opaque entries in arrival order, per fake."""
+
+    def append_entry(self, fake: str, account_id: str | None, entry: bytes) -> None:
+        """Add an entry (committed when this returns)."""
+        ...
+
+    def read_entries(self, fake: str, account_id: str | None, limit: int | None) -> list[bytes]:
+        """Entries, oldest first: all, or one account's; only the last ``limit``."""
+        ...
+
+    def delete_entries(self, fake: str, account_id: str | None) -> None:
+        """Forget every entry, or one account's."""
+        ...
+
+    def trim_entries(self, fake: str, keep: int) -> None:
+        """Drop all but the newest ``keep`` entries."""
+        ...
+
+
+_TRIM_EVERY = 64
+
+
+class StoredJournal(RequestJournal):
+    """The journal kept in a shared store: every worker files into and reads one journal.
+
+    Args:
+        rows: The store's journal rows.
+        fake: Which fake's journal (``abtasty`` or ``segment``).
+        capacity: How many requests to keep (trimmed every few entries).
+    """
+
+    def __init__(self, rows: JournalRows, fake: str, capacity: int = 1_000) -> None:
+        super().__init__(capacity)
+        self.rows = rows
+        self.fake = fake
+        self.capacity = capacity
+        self._recorded = 0
+
+    def record(self, entry: JournalEntry) -> None:
+        """File an entry in the store."""
+        if self.capacity == 0:
+            return
+        self.rows.append_entry(self.fake, entry.account_id, _pack(entry))
+        with self._lock:
+            self._recorded += 1
+            trim = self._recorded % _TRIM_EVERY == 0
+        if trim:
+            self.rows.trim_entries(self.fake, self.capacity)
+
+    def entries(
+        self, account_id: str | None = None, limit: int | None = None
+    ) -> list[JournalEntry]:
+        """Entries from every worker, newest last."""
+        wanted = min(limit or self.capacity, self.capacity)
+        return [_unpack(raw) for raw in self.rows.read_entries(self.fake, account_id, wanted)]
+
+    def clear(self, account_id: str | None = None) -> None:
+        """Forget everything, or one account's entries."""
+        self.rows.delete_entries(self.fake, account_id)
+
+    def __len__(self) -> int:
+        return len(self.rows.read_entries(self.fake, None, self.capacity))
+
+
+def _pack(entry: JournalEntry) -> bytes:
+    return msgspec.msgpack.encode(
+        (
+            entry.at,
+            entry.method,
+            entry.path,
+            entry.status,
+            entry.account_id,
+            entry.headers,
+            entry.body,
+            entry.response,
+        )
+    )
+
+
+def _unpack(raw: bytes) -> JournalEntry:
+    at, method, path, status, account_id, headers, body, response = msgspec.msgpack.decode(
+        raw, type=tuple[datetime, str, str, int, str | None, dict[str, str], Any, Any]
+    )
+    return JournalEntry(at, method, path, status, account_id, headers, body, response)
+
+
 def entry_json(entry: JournalEntry) -> dict[str, Any]:
     """The wire form of a journal entry."""
     return {
@@ -227,9 +315,15 @@ def record_call(
     kept: dict[str, str] = {}
     for raw_name, raw_value in headers:
         kept[raw_name.lower()] = mask_header(raw_name, raw_value)[:KEPT_HEADER_CHARS]
+    try:
+        at = clock.now()
+    except HarnessError:
+        # A clock that refuses to be read (freezegun moved back: the call itself was answered
+        # 409) still gets its call filed, at the wall-clock time.
+        at = datetime.now(UTC)
     journal.record(
         JournalEntry(
-            at=clock.now(),
+            at=at,
             method=method,
             path=mask_path(path),
             status=status,
@@ -241,12 +335,27 @@ def record_call(
     )
 
 
-def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIApp], ASGIApp]:
+ClockFor = Callable[[str | None], Clock]
+"""The clock a tenant (by id; None for none) runs on: a journal entry shows its time."""
+
+
+def clock_resolver(clock: Clock | ClockFor) -> ClockFor:
+    """A per-tenant clock resolver from either a resolver or one clock for everybody."""
+    if isinstance(clock, Clock):
+        return lambda _tenant: clock
+    return clock
+
+
+def journal_middleware(
+    journal: RequestJournal, clock: Clock | ClockFor
+) -> Callable[[ASGIApp], ASGIApp]:
     """ASGI middleware that files every HTTP request in ``journal``.
 
     A handler may set ``request.state.journal_account_id`` to file the call under an
-    account its path does not name (the webhook does, from the key).
+    account its path does not name (the webhook does, from the key). Each entry's time
+    is its tenant's clock's (``clock`` may resolve a tenant to its own clock).
     """
+    clock_for = clock_resolver(clock)
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def journaled(scope: Scope, receive: Receive, send: Send) -> None:
@@ -264,20 +373,11 @@ def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIA
                     request_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
                 return message
 
-            async def send_and_keep(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                elif (
-                    message["type"] == "http.response.body"
-                    and len(response_body) <= KEPT_BODY_BYTES
-                ):
-                    response_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
-                await send(message)
+            recorded = False
 
-            try:
-                await app(scope, receive_and_keep, send_and_keep)
-            finally:
+            def file_it() -> None:
+                nonlocal recorded
+                recorded = True
                 state = scope.get("state") or {}
                 account_id = state.get(ACCOUNT_STATE_KEY)
                 if account_id is None and (match := _ACCOUNT_IN_PATH.match(path)):
@@ -285,7 +385,7 @@ def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIA
                 query = scope.get("query_string", b"").decode("latin-1")
                 record_call(
                     journal,
-                    clock,
+                    clock_for(account_id),
                     method=str(scope.get("method", "")),
                     path=path + (f"?{query}" if query else ""),
                     status=status,
@@ -297,6 +397,25 @@ def journal_middleware(journal: RequestJournal, clock: Clock) -> Callable[[ASGIA
                     body=bytes(request_body),
                     response=bytes(response_body),
                 )
+
+            async def send_and_keep(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                elif message["type"] == "http.response.body":
+                    if len(response_body) <= KEPT_BODY_BYTES:
+                        response_body.extend(message.get("body", b"")[: KEPT_BODY_BYTES + 1])
+                    if not message.get("more_body", False) and not recorded:
+                        # Filed before the answer's last byte leaves: a client that reads
+                        # the journal after its answer finds its call there, on any worker.
+                        file_it()
+                await send(message)
+
+            try:
+                await app(scope, receive_and_keep, send_and_keep)
+            finally:
+                if not recorded:
+                    file_it()
 
         return journaled
 

@@ -25,7 +25,7 @@ from harness.http.common import (
 )
 from harness.http.control import control_router
 from harness.http.engage import ENGAGE_ROUTES
-from harness.http.journal import RequestJournal
+from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     DeliveryOut,
     DestinationIn,
@@ -65,7 +65,9 @@ def _tracking_handler(call: str) -> Any:
         raw = await read_limited(request, limit, lambda size: _too_large(size, batch))
         if request.headers.get("content-encoding", "").strip().lower() == "gzip":
             raw = inflate_gzip(raw, limit)
-        segment.ingest(call, request.headers.get("authorization"), raw)
+        source = segment.ingest(call, request.headers.get("authorization"), raw)
+        # The journal files a Tracking API call under its source (Segment's tenant).
+        request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = source.id
         return SuccessOut(True)
 
     handler.__name__ = f"track_{call}"
@@ -81,7 +83,7 @@ TRACKING_ROUTES = [_tracking_handler(call) for call in CALLS]
 @post("/_segment/sources", sync_to_thread=False)
 def create_source(data: JSONBody[SourceIn], segment: Segment) -> SourceOut:
     """Create a source; the response is the only time its write key is shown."""
-    source, write_key = segment.create_source(data.name)
+    source, write_key = segment.create_source(data.name, data.clock)
     return SourceOut(source.id, source.name, write_key)
 
 
@@ -212,10 +214,12 @@ def create_segment_app(
         reset_state if reset_state is not None else segment.reset,
         wakers if wakers is not None else [segment],
         restart_state,
+        segment.clocks,
+        lambda name: [segment.waker(name)],
     )
     app = Litestar(
         route_handlers=[routes, control, *common_routes()],
-        middleware=fake_middleware(journal, segment.clock, admin_token),
+        middleware=fake_middleware(journal, segment.clock_for_source, admin_token),
         **app_settings("Fake Segment (segment-abtasty-harness)"),
     )
     app.state.segment = segment

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from harness.abtasty.records import Account, Connector, RefreshRun, Segment
+from harness.abtasty.records import Account, Connector, RefreshRun, Segment, TraitSource
 from harness.core.clock import format_instant
 from harness.core.codes import ErrorCode
 
@@ -17,22 +17,25 @@ class AccountIn(msgspec.Struct, forbid_unknown_fields=False):
     name: str
     timezone: str = "UTC"
     refresh_hour: int = 3
+    clock: str | None = None
+    """A tenant clock (``PUT /_harness/clocks/{name}``) to run on instead of the global one."""
 
     field_codes: ClassVar[dict[str, ErrorCode]] = {"timezone": ErrorCode.INVALID_TIMEZONE}
 
 
-class AccountOut(msgspec.Struct):
-    """An account."""
+class AccountOut(msgspec.Struct, omit_defaults=True):
+    """An account (``clock`` only when it runs on a tenant clock)."""
 
     id: str
     name: str
     timezone: str
     refresh_hour: int
+    clock: str | None = None
 
     @classmethod
     def of(cls, account: Account) -> AccountOut:
         """The wire form of an account."""
-        return cls(account.id, account.name, account.timezone, account.refresh_hour)
+        return cls(account.id, account.name, account.timezone, account.refresh_hour, account.clock)
 
 
 class ConnectorIn(msgspec.Struct):
@@ -147,9 +150,23 @@ class ValueOut(msgspec.Struct):
 
 
 class TraitOut(msgspec.Struct):
-    """A trait with at least one non-empty cohort."""
+    """A trait with at least one non-empty cohort.
+
+    ``key`` is what the builder prints; ``source`` and ``path`` say which trait it is, so two
+    traits printed alike stay apart: an identify trait literally named ``group.plan``
+    (``source: identify, path: ["group.plan"]``) and the group trait ``plan`` (``source:
+    group, path: ["plan"]``); a literal key ``company.name`` (``path: ["company.name"]``) and
+    a nested ``company: {name}`` (``path: ["company", "name"]``).
+    """
 
     key: str
+    source: Annotated[
+        TraitSource, msgspec.Meta(description="identify: from identify calls; group: a group's")
+    ]
+    path: Annotated[
+        list[str],
+        msgspec.Meta(description="the trait's keys from the top of its traits object"),
+    ]
     values: list[ValueOut]
 
 
@@ -176,10 +193,34 @@ class CriteriaOut(msgspec.Struct):
 
 
 class ConditionIn(msgspec.Struct):
-    """A segment condition."""
+    """A segment condition on a trait the builder shows.
+
+    ``trait`` is the key the builder prints. When two shown traits print alike, add
+    ``source`` and/or ``path`` (as the builder gives them) to say which; ``trait`` may then
+    be left out.
+    """
+
+    connector_id: str
+    operator: str
+    trait: str | None = None
+    value: Any = None
+    source: Annotated[
+        TraitSource | None,
+        msgspec.Meta(description="identify or group, as the builder gives it"),
+    ] = None
+    path: Annotated[
+        list[str] | None,
+        msgspec.Meta(description="the trait's path, as the builder gives it"),
+    ] = None
+
+
+class ConditionOut(msgspec.Struct):
+    """A segment condition, with the trait it was resolved to."""
 
     connector_id: str
     trait: str
+    source: TraitSource
+    path: list[str]
     operator: str
     value: Any = None
 
@@ -198,7 +239,7 @@ class SegmentOut(msgspec.Struct):
     id: str
     name: str
     match: str
-    conditions: list[ConditionIn]
+    conditions: list[ConditionOut]
     created_at: str
 
     @classmethod
@@ -208,7 +249,17 @@ class SegmentOut(msgspec.Struct):
             segment.id,
             segment.name,
             segment.match,
-            [ConditionIn(c.connector_id, c.trait, c.operator, c.value) for c in segment.conditions],
+            [
+                ConditionOut(
+                    c.connector_id,
+                    c.trait,
+                    c.key.source,
+                    list(c.key.path),
+                    c.operator,
+                    c.value,
+                )
+                for c in segment.conditions
+            ],
             format_instant(segment.created_at),
         )
 
@@ -231,6 +282,20 @@ class ClockOut(msgspec.Struct):
 
     now: str
     mode: str
+
+
+class NamedClockOut(msgspec.Struct):
+    """A tenant's own manual clock."""
+
+    name: str
+    now: str
+    mode: str
+
+
+class ClocksOut(msgspec.Struct):
+    """Every tenant clock, by name."""
+
+    clocks: list[NamedClockOut]
 
 
 class ClockIn(msgspec.Struct):
@@ -267,6 +332,8 @@ class SourceIn(msgspec.Struct):
     """Create a source."""
 
     name: str
+    clock: str | None = None
+    """A tenant clock (``PUT /_harness/clocks/{name}``) to run on instead of the global one."""
 
 
 class SourceOut(msgspec.Struct):

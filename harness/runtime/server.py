@@ -80,9 +80,16 @@ class ServerGroup:
 
     Args:
         apps: (app, host, port) for each server; port 0 picks a free one.
+        sockets: Listening sockets to serve instead of binding, one per app in order (a
+            worker of ``harness serve --workers N`` gets them from its supervisor).
     """
 
-    def __init__(self, apps: list[tuple[Litestar, str, int]]) -> None:
+    def __init__(
+        self,
+        apps: list[tuple[Litestar, str, int]],
+        sockets: list[socket.socket] | None = None,
+    ) -> None:
+        self._sockets = sockets
         self._servers: list[uvicorn.Server] = []
         self.addresses: list[tuple[str, int]] = []
         for app, host, port in apps:
@@ -108,7 +115,11 @@ class ServerGroup:
 
     async def serve(self) -> None:
         """Serve until one server stops (a signal, or :meth:`stop`), then stop them all."""
-        tasks = [asyncio.create_task(server.serve()) for server in self._servers]
+        sockets = self._sockets
+        tasks = [
+            asyncio.create_task(server.serve(sockets=[sockets[i]] if sockets else None))
+            for i, server in enumerate(self._servers)
+        ]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for server in self._servers:
             server.should_exit = True
@@ -190,7 +201,7 @@ def wait_until_serving(
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # workers may still be starting
             if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
                 raise RuntimeError(f"nothing is serving {url}") from None
             time.sleep(0.02)
@@ -201,11 +212,15 @@ class ServeProcess:
 
     Args:
         args: More ``harness serve`` arguments (``--clock manual``, ``--store sqlite:PATH``...).
+        port: The fake AB Tasty's port (a restart reuses its predecessor's); free by default.
+        segment_port: The fake Segment's port; free by default.
     """
 
-    def __init__(self, *args: str) -> None:
-        self.port = free_port()
-        self.segment_port = free_port()
+    def __init__(
+        self, *args: str, port: int | None = None, segment_port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.segment_port = segment_port or free_port()
         self.args = [
             sys.executable,
             "-m",
@@ -265,7 +280,7 @@ class ServeProcess:
                 self.process.kill()
                 self.process.wait(timeout=10)
         errors = ""
-        if self.process.stderr is not None:
+        if self.process.stderr is not None and not self.process.stderr.closed:
             errors = self.process.stderr.read().decode(errors="replace")
             self.process.stderr.close()
         return errors

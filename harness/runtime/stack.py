@@ -15,7 +15,14 @@ from litestar import Litestar
 
 from harness.abtasty import AbTasty
 from harness.abtasty.store import MemoryStore, Store
-from harness.core.clock import Clock, ManualClock, SystemClock
+from harness.core.clock import (
+    Clock,
+    ClockBook,
+    ClockRows,
+    ManualClock,
+    StoredClock,
+    SystemClock,
+)
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
 from harness.core.freezegun_clock import FreezegunClock
@@ -52,6 +59,9 @@ class Harness:
         http_timeout: Seconds before a destination reached over HTTP counts as timed out.
         segment_rate_limit: Tracking API requests a second before 429 (Segment's is about 1,000).
         segment_store: The fake Segment's store; in memory by default.
+        journals: AB Tasty's and Segment's journals (kept in a shared store by ``harness
+            serve`` over SQLite or PostgreSQL); bounded, in memory, by default.
+        clock_rows: Where tenant clocks live (a shared store's rows); in memory by default.
         engage_store: Segment Engage's audiences and computed traits; in memory by default.
     """
 
@@ -67,12 +77,20 @@ class Harness:
         http_timeout: float = 10.0,
         segment_rate_limit: float | None = None,
         segment_store: SegmentStore | None = None,
+        journals: tuple[RequestJournal, RequestJournal] | None = None,
+        clock_rows: ClockRows | None = None,
         engage_store: EngageStore | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.abtasty = AbTasty(store if store is not None else MemoryStore(), self.clock)
-        self.abtasty_journal = RequestJournal(journal_size)
-        self.segment_journal = RequestJournal(journal_size)
+        self.clocks = ClockBook(self.clock, clock_rows)
+        """The global clock and every tenant's own clock."""
+        self.abtasty = AbTasty(
+            store if store is not None else MemoryStore(), self.clock, self.clocks
+        )
+        self.abtasty_journal, self.segment_journal = journals or (
+            RequestJournal(journal_size),
+            RequestJournal(journal_size),
+        )
         inprocess = InProcessAbTasty(self.abtasty, self.abtasty_journal)
         routes: dict[str, Transport] = {INPROCESS_ABTASTY: inprocess}
         endpoint = INPROCESS_ABTASTY
@@ -91,6 +109,7 @@ class Harness:
             seed=seed,
             rate_limit=segment_rate_limit,
             store=segment_store,
+            clocks=self.clocks,
             engage_store=engage_store,
         )
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
@@ -132,7 +151,7 @@ class Harness:
         and restarts the harness for each test or scenario.
         """
         if start is not None:
-            if not isinstance(self.clock, ManualClock | FreezegunClock):
+            if not isinstance(self.clock, ManualClock | FreezegunClock | StoredClock):
                 raise HarnessError(
                     ErrorCode.CLOCK_NOT_MANUAL, "Only a manual clock can restart at a given time."
                 )
@@ -154,7 +173,14 @@ class Harness:
             reset_state=self.reset_abtasty,
             wakers=self.wakers,
             restart_state=self.restart,
+            tenant_wakers=self.tenant_wakers,
+            segment=self.segment,
+            segment_journal=self.segment_journal,
         )
+
+    def tenant_wakers(self, clock: str) -> list[Waker]:
+        """The work on a tenant clock that moving it must not skip: its sources' retries."""
+        return [self.segment.waker(clock)]
 
     def segment_app(self, admin_token: str | None = None) -> Litestar:
         """The fake Segment as a Litestar app (its lifespan runs due retries on a system clock)."""
@@ -177,7 +203,7 @@ class Harness:
         # died before its first attempt, or held by a worker that was killed mid-attempt.
         async def tick() -> None:
             while True:
-                self.segment.run_due()
+                self.segment.run_all_due()
                 await asyncio.sleep(SYSTEM_CLOCK_TICK_SECONDS)
 
         task = asyncio.create_task(tick())

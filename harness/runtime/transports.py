@@ -45,7 +45,7 @@ class InProcessAbTasty:
         if self.journal is not None:
             record_call(
                 self.journal,
-                self._clock,
+                self._clock(account_id),
                 method="POST",
                 path=ABTASTY_WEBHOOK_PATH,
                 status=status,
@@ -56,9 +56,8 @@ class InProcessAbTasty:
             )
         return TransportResponse(status, encoded.decode())
 
-    @property
-    def _clock(self) -> Clock:
-        return self.service.clock
+    def _clock(self, account_id: str | None) -> Clock:
+        return self.service.clock_for(account_id)
 
 
 class RequestsTransport:

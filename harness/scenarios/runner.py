@@ -14,6 +14,7 @@ from typing import Any, Literal, assert_never
 import msgspec
 from msgspec import UNSET
 
+from harness.abtasty.records import TraitKey, TraitSource
 from harness.core.clock import format_instant, parse_instant
 from harness.core.protocol import (
     ABTASTY_WEBHOOK_PATH,
@@ -579,6 +580,8 @@ class _Run:
                 "trait": c.trait,
                 "operator": c.operator,
                 "value": c.value,
+                **({"source": c.source} if c.source is not None else {}),
+                **({"path": c.path} if c.path is not None else {}),
             }
             for c in spec.conditions
         ]
@@ -703,12 +706,21 @@ class _Run:
             )
         view: dict[str, list[tuple[Any, int]]] = {}
         sources: dict[str, str] = {}
-        for trait in (item or {"traits": []})["traits"]:
+        traits = (item or {"traits": []})["traits"]
+        printed = [
+            t["key"] for t in traits if spec.source is None or t.get("source") == spec.source
+        ]
+        for trait in traits:
             key = trait["key"]
             # Before the builder said where a trait comes from, group traits were "group.*".
             source = trait.get("source") or ("group" if key.startswith("group.") else "identify")
             if spec.source is not None and source != spec.source:
                 continue
+            if printed.count(key) > 1 and isinstance(trait.get("path"), list):
+                # Two traits printed alike: the one the key plainly reads as keeps it, the
+                # other is named with its source and path, as handles' shown() names it.
+                kind: TraitSource = "group" if source == "group" else "identify"
+                key = TraitKey(kind, tuple(trait["path"])).name
             if key in view:
                 raise self.fail(
                     f"one trait {key!r} (add source: identify or source: group to the check)",

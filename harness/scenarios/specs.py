@@ -434,6 +434,17 @@ class ConditionSpec(_Spec):
     ]
     value: Annotated[Any, _doc("sent with its YAML type (ignored by `exists`)")] = None
     connector: Connector = None
+    source: Annotated[
+        Literal["identify", "group"] | None,
+        _doc("which of two traits the builder prints alike: from identify calls or a group's"),
+    ] = None
+    path: Annotated[
+        list[str] | None,
+        _doc(
+            "the trait's path as the builder gives it: `[company, name]` for a nested object, "
+            "`[company.name]` for one key with a dot in it"
+        ),
+    ] = None
 
     def problems(self) -> list[Problem]:
         """A connector reference must make sense."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from harness.core.clock import Clock
+from harness.core.clock import Clock, ClockBook
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import partner_headers
@@ -87,6 +87,8 @@ class FakeSegment:
         rate_limit: Requests a second the Tracking API takes before answering 429 (off: None).
         store: Where the workspace lives; in memory by default.
         engage_store: Where Engage keeps audiences and computed traits; in memory by default.
+        clocks: The tenants' own clocks, for sources bound to one (``clock`` is the
+            global clock of the book); a book of its own by default.
     """
 
     def __init__(
@@ -100,8 +102,10 @@ class FakeSegment:
         rate_limit: float | None = None,
         store: SegmentStore | None = None,
         engage_store: EngageStore | None = None,
+        clocks: ClockBook | None = None,
     ) -> None:
         self.clock = clock
+        self.clocks = clocks if clocks is not None else ClockBook(clock)
         self.transport = transport
         self.default_endpoint = default_endpoint
         self.retry_policy = retry_policy or RetryPolicy()
@@ -117,14 +121,21 @@ class FakeSegment:
         """Engage spaces (one per source): audiences and computed traits."""
 
     # workspace setup -------------------------------------------------------------------
-    def create_source(self, name: str) -> tuple[Source, str]:
-        """A new source and its write key (shown only here)."""
+    def create_source(self, name: str, clock: str | None = None) -> tuple[Source, str]:
+        """A new source and its write key (shown only here).
+
+        With ``clock``, the source runs on that tenant clock (it must exist): its messages'
+        receivedAt and its retry schedule follow it.
+        """
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             raise HarnessError(
                 ErrorCode.INVALID_NAME, "A source needs a name of 1 to 100 characters."
             )
+        self.clocks.clock(clock)  # clock_not_found before anything is created
         write_key = secrets.token_urlsafe(24)
-        source = Source(f"src_{secrets.token_hex(6)}", name, _digest(write_key), write_key[-4:])
+        source = Source(
+            f"src_{secrets.token_hex(6)}", name, _digest(write_key), write_key[-4:], clock or None
+        )
         self.store.add_source(source)
         return source, write_key
 
@@ -169,6 +180,11 @@ class FakeSegment:
         )
         self.store.add_destination(destination)
         return destination
+
+    def clock_for_source(self, source_id: str | None) -> Clock:
+        """The clock a source runs on (the global clock for no or an unknown source)."""
+        source = self.store.get_source(source_id) if source_id else None
+        return self.clocks.clock(source.clock) if source is not None else self.clock
 
     def endpoint_of(self, destination: Destination) -> str:
         """Where a destination's deliveries go (its own URL, else the default endpoint)."""
@@ -238,7 +254,7 @@ class FakeSegment:
         batch = path_type == "batch"
         body = tracking.decode_request(raw, batch=batch)
         source = self.source_for_write_key(tracking.write_key_of(authorization, body))
-        self.run_due()
+        self.run_due(source.clock)
         if batch:
             items, rejected = tracking.batch_items(
                 body, lambda item: len(self._encoder.encode(item))
@@ -250,7 +266,7 @@ class FakeSegment:
 
     def _send_from_engage(self, source_id: str, messages: list[dict[str, Any]]) -> None:
         source = self.source(source_id)
-        self.run_due()
+        self.run_due(source.clock)
         self._accept(source, messages, [])
 
     def _accept(
@@ -260,7 +276,7 @@ class FakeSegment:
         rejected: list[tracking.IngestRejection],
     ) -> None:
         """Record what the Tracking API (or Engage) took, then make the first attempts."""
-        now = self.clock.now()
+        now = self.clocks.clock(source.clock).now()
         records = [self._rejection(source.id, rejection, now) for rejection in rejected]
         received = len(rejected)
         destinations = self.store.destinations(source.id) if items else []
@@ -274,7 +290,7 @@ class FakeSegment:
         ids = self.store.receive(source.id, received, records)
         for record_id, record in zip(ids, records, strict=True):
             if record.stage == "retrying":
-                self._first_attempt(record_id)
+                self._first_attempt(record_id, source.clock)
 
     track = ingest
     """The former name of :meth:`ingest` (it takes every call type, not only track)."""
@@ -327,17 +343,17 @@ class FakeSegment:
         return records
 
     # delivery --------------------------------------------------------------------------
-    def _first_attempt(self, record_id: int) -> None:
+    def _first_attempt(self, record_id: int, clock: str | None) -> None:
         with self.store.claim(record_id) as claim:
             if claim is not None:
-                claim.save(self._attempt(claim.record))
+                claim.save(self._attempt(claim.record, self.clocks.clock(clock)))
 
-    def _attempt(self, record: DeliveryRecord) -> DeliveryRecord:
+    def _attempt(self, record: DeliveryRecord, clock: Clock) -> DeliveryRecord:
         """One attempt at a held record; returns its new state."""
         destination = self.store.get_destination(record.destination_id or "")
         if destination is None:  # its source was reset while the record was held
             return replace(record, stage="failed_delivery", next_attempt_at=None)
-        now = self.clock.now()
+        now = clock.now()
         response = self.transport.post(
             self.endpoint_of(destination), partner_headers(destination.api_key), record.payload
         )
@@ -381,26 +397,38 @@ class FakeSegment:
         place = ids.index(record.destination_id) if record.destination_id in ids else -1
         return random.Random(f"{self._seed}:{record.message_id}:{place}:{record.retries}")
 
-    def next_due(self) -> datetime | None:
-        """When the next retry falls due, if any is pending."""
-        return self.store.next_due(None)
+    def next_due(self, clock: str | None = None) -> datetime | None:
+        """When the next retry on ``clock`` (None: the global clock) falls due, if any."""
+        return self.store.next_due(clock or None)
 
-    def run_due(self) -> int:
-        """Make every retry that is due by now, oldest due first; returns how many ran."""
+    def run_due(self, clock: str | None = None) -> int:
+        """Make every retry due by ``clock``'s time, oldest due first; returns how many ran."""
         ran = 0
-        now = self.clock.now()
+        on = self.clocks.clock(clock)
+        now = on.now()
         while True:
-            with self.store.claim_due(None, now) as claim:
+            with self.store.claim_due(clock or None, now) as claim:
                 if claim is None:
                     return ran
-                claim.save(self._attempt(claim.record))
+                claim.save(self._attempt(claim.record, on))
                 ran += 1
+
+    def run_all_due(self) -> int:
+        """Make the retries due on every clock, the global one and each tenant's."""
+        ran = self.run_due()
+        for name, _ in self.clocks.named():
+            ran += self.run_due(name)
+        return ran
+
+    def waker(self, clock: str | None) -> ClockWaker:
+        """The retries on one clock, as a waker for moving that clock."""
+        return ClockWaker(self, clock)
 
     # reporting and control -------------------------------------------------------------
     def overview(self, source_id: str) -> Overview:
         """Counts per stage and every message's delivery state, oldest first."""
-        self.run_due()
-        self.source(source_id)
+        source = self.source(source_id)
+        self.run_due(source.clock)
         received, records = self.store.overview(source_id)
         stages = dict.fromkeys(STAGES, 0)
         stages["received"] = received
@@ -465,6 +493,22 @@ class FakeSegment:
         self.store.reset(source_id)
         with self._adopted_lock:
             self._adopted = {k: v for k, v in self._adopted.items() if v != source_id}
+
+
+@dataclass(frozen=True, slots=True)
+class ClockWaker:
+    """The fake Segment's retries on one clock (a :class:`harness.core.timeline.Waker`)."""
+
+    segment: FakeSegment
+    clock: str | None
+
+    def next_due(self) -> datetime | None:
+        """When the next retry on this clock falls due."""
+        return self.segment.next_due(self.clock)
+
+    def run_due(self) -> int:
+        """Make the retries due on this clock."""
+        return self.segment.run_due(self.clock)
 
 
 def _digest(write_key: str) -> bytes:

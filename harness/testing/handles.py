@@ -7,6 +7,7 @@ HTTP, so a test costs microseconds); the pytest plugin hands them out as fixture
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ import msgspec
 
 from harness.abtasty import AbTasty
 from harness.abtasty.records import Account, Connector, RefreshRun
+from harness.abtasty.segments import ConditionRequest
 from harness.abtasty.service import Explanation
 from harness.core.clock import parse_instant
 from harness.core.protocol import basic_authorization
@@ -158,16 +160,39 @@ class AccountHandle:
         return self.service.record_sighting(self.account.id, visitor_id, anonymous_id, when)
 
     def shown(self) -> dict[str, dict[Any, int]]:
-        """EXTERNAL DATA for this account's connector: trait -> value -> visitors."""
+        """EXTERNAL DATA for this account's connector: trait -> value -> visitors.
+
+        A trait is named by the key the builder prints (``plan``, ``group.plan``,
+        ``company.name``) when that key read plainly means it: dots nest, ``group.`` means a
+        group trait. A trait the plain reading would mistake gets its source and path too:
+        ``company.name (identify ["company.name"])`` for a literal dotted key,
+        ``group.plan (identify ["group.plan"])`` for an identify trait of that name.
+        """
         items = self.service.criteria(self.account.id)
         item = next(i for i in items if i.connector_id == self.connector.id)
-        return {trait.key: {v.value: v.visitors for v in trait.values} for trait in item.traits}
+        return {
+            trait.trait.name: {v.value: v.visitors for v in trait.values} for trait in item.traits
+        }
 
-    def segment(self, trait: str, operator: str, value: Any = None, match: str = "all") -> str:
-        """Create a one-condition segment on this connector's trait; returns its id."""
-        conditions = [(self.connector.id, trait, operator, value)]
+    def segment(
+        self,
+        trait: str | None,
+        operator: str,
+        value: Any = None,
+        match: str = "all",
+        *,
+        source: str | None = None,
+        path: Sequence[str] | None = None,
+    ) -> str:
+        """Create a one-condition segment on this connector's trait; returns its id.
+
+        ``trait`` is the key the builder prints; ``source`` and ``path`` say which of two
+        traits printed alike (see :meth:`shown`).
+        """
+        condition = ConditionRequest(self.connector.id, trait, operator, value, source, path)
+        named = trait if trait is not None else ".".join(str(part) for part in path or ())
         return self.service.create_segment(
-            self.account.id, f"{trait} {operator}", match, conditions
+            self.account.id, f"{named} {operator}", match, [condition]
         ).id
 
     def segments_of(self, visitor_id: str) -> list[str]:

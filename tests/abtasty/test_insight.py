@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.abtasty.records import TraitKey
 from harness.core.errors import HarnessError
 from tests.support import World, t
 
@@ -158,7 +159,7 @@ def test_visitor_report_tells_sightings_matches_traits_and_segments(world: World
     report = world.service.visitor(world.id, "V1")
     assert [s.anonymous_id for s in report.sightings] == ["anon-1", "anon-9"]
     assert report.matched == ((world.connector.id, "anon-1"),)
-    assert report.traits == {world.connector.id: {"plan": ("pro",)}}
+    assert report.traits == {world.connector.id: {TraitKey("identify", ("plan",)): ("pro",)}}
     assert [taken for _, taken in report.messages] == [True, False]
     assert report.segments == (segment,)
     assert report.next_refresh == t("2026-03-04T03:00:00Z")

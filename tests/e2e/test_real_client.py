@@ -87,8 +87,18 @@ def test_real_client_identify_and_group_reach_ab_tasty_and_activate_at_3am(live:
     assert live.criteria() == []
     live.move_to("2026-03-03T03:00:00Z")
     assert live.criteria() == [
-        {"key": "group.industry", "values": [{"value": "retail", "visitors": 1}]},
-        {"key": "plan", "values": [{"value": "pro", "visitors": 1}]},
+        {
+            "key": "group.industry",
+            "source": "group",
+            "path": ["industry"],
+            "values": [{"value": "retail", "visitors": 1}],
+        },
+        {
+            "key": "plan",
+            "source": "identify",
+            "path": ["plan"],
+            "values": [{"value": "pro", "visitors": 1}],
+        },
     ]
 
 

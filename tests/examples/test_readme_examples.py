@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 
 from harness.scenarios.loader import LineDict, read_yaml
 from harness.scenarios.model import parse_scenario
+from tests.examples.conftest import SharedFake
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -46,3 +48,15 @@ def test_readme_scenario_plays(source: str, tmp_path: Path) -> None:
     assert isinstance(document, LineDict)
     result = run_scenario(parse_scenario(document, str(path)), shared_in_process_driver())
     assert result.passed, str(result.failure)
+
+
+def test_readme_shared_fake_command_serves_with_its_workers(shared_fake: SharedFake) -> None:
+    from tests.examples.conftest import readme_serve_arguments
+
+    arguments = readme_serve_arguments("postgresql://x/y")
+    assert arguments[arguments.index("--workers") + 1] == "4"
+    token = {"Authorization": f"Bearer {shared_fake.admin_token}"}
+    assert requests.get(f"{shared_fake.url}/_harness/clocks", timeout=10).status_code == 401
+    answer = requests.get(f"{shared_fake.url}/_harness/clocks", headers=token, timeout=10)
+    assert answer.status_code == 200
+    assert isinstance(answer.json()["clocks"], list)

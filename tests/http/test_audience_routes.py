@@ -152,7 +152,14 @@ def test_criteria_external_data_hides_empty_cohorts(ready: Api) -> None:
                         "connector_id": ready.connector_id,
                         "connector_name": "Segment",
                         "integration": "segment",
-                        "traits": [{"key": "plan", "values": [{"value": "pro", "visitors": 1}]}],
+                        "traits": [
+                            {
+                                "key": "plan",
+                                "source": "identify",
+                                "path": ["plan"],
+                                "values": [{"value": "pro", "visitors": 1}],
+                            }
+                        ],
                     }
                 ],
             }
@@ -181,7 +188,8 @@ def test_segments_create_membership_and_explain(ready: Api) -> None:
     )
     assert created.status_code == 201
     segment = created.json()
-    assert segment["conditions"] == [condition] and segment["match"] == "all"
+    assert segment["conditions"] == [{**condition, "source": "identify", "path": ["plan"]}]
+    assert segment["match"] == "all"
     assert ready.client.get(f"{ready.base}/visitors/v1/segments").json() == {
         "segments": [segment["id"]]
     }
@@ -270,3 +278,91 @@ def test_explain_not_found_codes(ready: Api) -> None:
         "invalid_visitor_id",
     )
     assert_error(ready.client.get(f"{ready.base}/segments/{segment}/explain"), 400, "invalid_body")
+
+
+def _collisions(api: Api) -> None:
+    for visitor, anonymous_id in (("v1", "a1"), ("v2", "a2")):
+        api.client.post(
+            f"{api.base}/visitors",
+            json={"visitor_id": visitor, "segment_anonymous_id": anonymous_id},
+        )
+    _identify(api, "a1", **{"group.plan": "literal", "company.name": "Acme"})
+    _identify(api, "a2", company={"name": "Acme"})
+    group = json.dumps(
+        message("group", anonymous_id="a2", group_id="acme", traits={"plan": "enterprise"})
+    )
+    assert api.client.post("/segment/webhook", content=group, headers=api.auth).status_code == 200
+    api.move_to("2026-03-03T03:00:00Z")
+
+
+def test_criteria_keeps_look_alike_traits_apart_by_source_and_path(ready: Api) -> None:
+    _collisions(ready)
+    items = ready.client.get(f"{ready.base}/segment-builder/criteria").json()["groups"][0]["items"]
+    traits = [(t["key"], t["source"], t["path"], t["values"]) for t in items[0]["traits"]]
+    assert traits == [
+        ("company.name", "identify", ["company", "name"], [{"value": "Acme", "visitors": 1}]),
+        ("company.name", "identify", ["company.name"], [{"value": "Acme", "visitors": 1}]),
+        ("group.plan", "group", ["plan"], [{"value": "enterprise", "visitors": 1}]),
+        ("group.plan", "identify", ["group.plan"], [{"value": "literal", "visitors": 1}]),
+    ]
+
+
+def test_segments_look_alike_trait_needs_source_or_path(ready: Api) -> None:
+    _collisions(ready)
+    condition = {"connector_id": ready.connector_id, "trait": "group.plan", "operator": "exists"}
+    body = assert_error(
+        ready.client.post(f"{ready.base}/segments", json={"name": "P", "conditions": [condition]}),
+        400,
+        "ambiguous_trait",
+    )
+    assert "source" in body["message"] and "path" in body["message"]
+    created = ready.client.post(
+        f"{ready.base}/segments",
+        json={"name": "P", "conditions": [{**condition, "source": "group"}]},
+    )
+    assert created.status_code == 201
+    expected = {**condition, "source": "group", "path": ["plan"], "value": None}
+    assert created.json()["conditions"][0] == expected
+    segment = created.json()["id"]
+    assert ready.client.get(f"{ready.base}/visitors/v2/segments").json()["segments"] == [segment]
+    assert ready.client.get(f"{ready.base}/visitors/v1/segments").json()["segments"] == []
+
+
+def test_segments_path_alone_names_the_literal_key(ready: Api) -> None:
+    _collisions(ready)
+    condition = {
+        "connector_id": ready.connector_id,
+        "path": ["company.name"],
+        "operator": "equals",
+        "value": "Acme",
+    }
+    created = ready.client.post(
+        f"{ready.base}/segments", json={"name": "Literal", "conditions": [condition]}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["conditions"][0]["trait"] == "company.name"
+    segment = created.json()["id"]
+    assert ready.client.get(f"{ready.base}/visitors/v1/segments").json()["segments"] == [segment]
+    assert ready.client.get(f"{ready.base}/visitors/v2/segments").json()["segments"] == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"source": "track"},
+        {"source": 1},
+        {"path": "company.name"},
+        {"path": []},
+        {"path": ["company", 1]},
+        {"trait": None},
+    ],
+)
+def test_segments_malformed_source_or_path_is_invalid_body(
+    ready: Api, extra: dict[str, object]
+) -> None:
+    _collisions(ready)
+    condition = {"connector_id": ready.connector_id, "trait": "group.plan", "operator": "exists"}
+    response = ready.client.post(
+        f"{ready.base}/segments", json={"name": "P", "conditions": [{**condition, **extra}]}
+    )
+    assert_error(response, 400, "invalid_body")

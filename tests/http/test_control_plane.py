@@ -93,7 +93,14 @@ def test_refresh_runs_when_clock_moved_through_control_plane(api: Api) -> None:
     traits = api.client.get(f"{api.base}/segment-builder/criteria").json()["groups"][0]["items"][0][
         "traits"
     ]
-    assert traits == [{"key": "plan", "values": [{"value": "pro", "visitors": 1}]}]
+    assert traits == [
+        {
+            "key": "plan",
+            "source": "identify",
+            "path": ["plan"],
+            "values": [{"value": "pro", "visitors": 1}],
+        }
+    ]
 
 
 def test_journal_masks_secrets_and_files_webhook_under_key_account(api: Api) -> None:

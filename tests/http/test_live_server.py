@@ -46,7 +46,14 @@ def test_live_server_full_flow_with_manual_clock(server: LiveServer) -> None:
     http.put(f"{url}/_harness/clock", json={"now": "2026-03-03T03:00:00Z"})
     item = http.get(f"{base}/segment-builder/criteria").json()["groups"][0]["items"][0]
     assert item["connector_id"] == connector
-    assert item["traits"] == [{"key": "plan", "values": [{"value": "pro", "visitors": 1}]}]
+    assert item["traits"] == [
+        {
+            "key": "plan",
+            "source": "identify",
+            "path": ["plan"],
+            "values": [{"value": "pro", "visitors": 1}],
+        }
+    ]
 
 
 def test_live_server_oversized_body_refused_without_reading_it_all(server: LiveServer) -> None:

@@ -599,23 +599,38 @@ class ModelMachine(RuleBasedStateMachine):
             )
 
     def _check_builder(self, account: str) -> None:
+        items = self.system.builder(self.account_ids[account])
+        # CONTRACT: each trait also carries its source (and path): compare them when given.
+        sourced = any("source" in t for item in items for t in item["traits"])
+
+        def name(criterion: Criterion) -> Any:
+            key = criterion_key(criterion)
+            return (key, criterion[0], criterion[1]) if sourced else key
+
         expected = [
-            (connector, name, {criterion_key(c): counts for c, counts in traits.items()})
-            for connector, name, traits in self.model.builder(account, self.snapshot(account))
+            (connector, connector_name, {name(c): counts for c, counts in traits.items()})
+            for connector, connector_name, traits in self.model.builder(
+                account, self.snapshot(account)
+            )
         ]
         names = {v: k for k, v in self.connector_ids.items()}
         actual = []
-        for item in self.system.builder(self.account_ids[account]):
+        for item in items:
             assert item["integration"] == "segment", item
-            traits: dict[str, dict[Any, int]] = {}
+            traits: dict[Any, dict[Any, int]] = {}
             for trait in item["traits"]:
-                if trait["key"] in traits:
-                    raise self.fail(f"{account}: the builder lists trait {trait['key']!r} twice")
-                counts = traits[trait["key"]] = {}
+                shown = (
+                    (trait["key"], trait.get("source"), tuple(trait.get("path", ())))
+                    if sourced
+                    else trait["key"]
+                )
+                if shown in traits:
+                    raise self.fail(f"{account}: the builder lists trait {shown!r} twice")
+                counts = traits[shown] = {}
                 for value in trait["values"]:
                     identity = reference.value_id(value["value"])
                     if identity in counts:
-                        raise self.fail(f"{account}: {trait['key']} lists {value['value']!r} twice")
+                        raise self.fail(f"{account}: {shown!r} lists {value['value']!r} twice")
                     counts[identity] = value["visitors"]
             connector = names.get(item["connector_id"], item["connector_id"])
             actual.append((connector, item["connector_name"], traits))

@@ -22,8 +22,8 @@ from tests.model.machine import machine_for
 from tests.model.systems import HttpSystem, memory_system, sqlite_system
 
 STEPS = 30
-COLLISIONS = False
-"""Identify traits named like group or nested traits: off until issue 9's defect 6 lands."""
+COLLISIONS = True
+"""Identify traits named like group traits, and literal dotted keys beside nested ones."""
 
 
 def _settings(examples: int) -> settings:

@@ -144,7 +144,12 @@ def test_isolation_one_tenant_never_sees_anothers_data(world: Any) -> None:
             assert alices not in reply.text
     assert views[-1].status == 404  # Bob cannot delete Alice's connector
     assert json.loads(views[0].text)["groups"][0]["items"][0]["traits"] == [
-        {"key": "secret_trait", "values": [{"value": "Bob-value", "visitors": 1}]}
+        {
+            "key": "secret_trait",
+            "source": "identify",
+            "path": ["secret_trait"],
+            "values": [{"value": "Bob-value", "visitors": 1}],
+        }
     ]
     # Alice's key files messages under Alice only, whatever account a message names.
     body = {

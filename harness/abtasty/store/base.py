@@ -157,8 +157,11 @@ class Store(Protocol):
         groups: Sequence[GroupProfile],
         activation: Activation | None,
         changes: Sequence[CohortChange] = (),
-    ) -> None:
-        """Apply one refresh atomically.
+    ) -> bool:
+        """Apply one refresh atomically, once: False when the account already has this run.
+
+        Several workers may compute the same night; the first to commit it wins and the
+        others change nothing (their run is the same night, already applied).
 
         Marks the ``taken`` messages, replaces the given profiles and groups, records the
         run and makes ``activation`` the account's activated data (None keeps the current
@@ -167,6 +170,9 @@ class Store(Protocol):
         dropped: their traits live on in the profiles, and a long-running fake must not grow
         without bound; cohort changes of runs scheduled more than
         ``COHORT_CHANGE_RETENTION`` before the cutoff are dropped likewise.
+
+        Returns:
+            True when this call applied the run.
         """
         ...
 

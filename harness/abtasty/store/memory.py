@@ -242,10 +242,12 @@ class MemoryStore:
         groups: Sequence[GroupProfile],
         activation: Activation | None,
         changes: Sequence[CohortChange] = (),
-    ) -> None:
-        """Apply one refresh."""
+    ) -> bool:
+        """Apply one refresh, once."""
         with self._lock:
             tenant = self._require(run.account_id)
+            if tenant.refreshes and tenant.refreshes[-1].scheduled_for >= run.scheduled_for:
+                return False
             for seq in taken:
                 tenant.pending.pop(seq, None)
             horizon = run.cutoff - MESSAGE_RETENTION
@@ -268,6 +270,7 @@ class MemoryStore:
             if tenant.changes and tenant.changes[0].scheduled_for < change_horizon:
                 tenant.changes = [c for c in tenant.changes if c.scheduled_for >= change_horizon]
             tenant.changes.extend(changes)
+            return True
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""

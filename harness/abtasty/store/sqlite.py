@@ -31,7 +31,10 @@ from harness.abtasty.records import (
     Segment,
     Sighting,
     StoredMessage,
+    TraitKey,
     TraitValue,
+    VisitorTraits,
+    natural_trait_key,
 )
 from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 
@@ -68,6 +71,7 @@ CREATE TABLE IF NOT EXISTS refreshes (
     cutoff TEXT NOT NULL, messages INTEGER NOT NULL, profiles INTEGER NOT NULL,
     matched_profiles INTEGER NOT NULL, cohorts INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS refreshes_account ON refreshes (account_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS refreshes_once ON refreshes (account_id, scheduled_for);
 CREATE TABLE IF NOT EXISTS activations (
     account_id TEXT PRIMARY KEY, scheduled_for TEXT NOT NULL, visitors BLOB NOT NULL, matched BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS cohort_changes (
@@ -88,8 +92,13 @@ REFRESH_COLUMNS_ADDED = {
     "input_version": "INTEGER NOT NULL DEFAULT -1",
 }
 """Columns of ``refreshes`` added after the first release; a file without them gains them."""
-ACCOUNT_COLUMNS_ADDED = {"input_version": "INTEGER NOT NULL DEFAULT 0"}
+ACCOUNT_COLUMNS_ADDED = {
+    "input_version": "INTEGER NOT NULL DEFAULT 0",
+    "clock": "TEXT NOT NULL DEFAULT ''",
+}
 """Columns of ``accounts`` added after the first release."""
+COHORT_CHANGE_COLUMNS_ADDED = {"source": "TEXT", "path": "BLOB"}
+"""Columns of ``cohort_changes`` added after the first release (NULL: read the printed key)."""
 REFRESH_COLUMNS = "scheduled_for, cutoff, messages, profiles, matched_profiles, cohorts, ran_at, entered, left_count, input_version"
 
 MESSAGE_COLUMNS = "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits, timestamp, received_at, taken, engage"
@@ -136,6 +145,35 @@ def _traits_of(blob: bytes) -> dict[str, TraitValue]:
     return {k: TraitValue(v, _instant(ts), mid) for k, (v, ts, mid) in _decode(blob).items()}
 
 
+def _visitors_json(visitors: dict[str, VisitorTraits]) -> dict[str, dict[str, list[Any]]]:
+    """Activated traits as JSON: per connector, a list of [source, path, values]."""
+    return {
+        visitor: {
+            connector: [[key.source, key.path, values] for key, values in traits.items()]
+            for connector, traits in by_connector.items()
+        }
+        for visitor, by_connector in visitors.items()
+    }
+
+
+def _visitors_of(stored: dict[str, dict[str, Any]]) -> dict[str, VisitorTraits]:
+    """The inverse of :func:`_visitors_json`; also reads the older {printed key: values} form."""
+    visitors: dict[str, VisitorTraits] = {}
+    for visitor, by_connector in stored.items():
+        decoded: VisitorTraits = {}
+        for connector, traits in by_connector.items():
+            if isinstance(traits, dict):
+                decoded[connector] = {
+                    natural_trait_key(label): tuple(values) for label, values in traits.items()
+                }
+            else:
+                decoded[connector] = {
+                    TraitKey(source, tuple(path)): tuple(values) for source, path, values in traits
+                }
+        visitors[visitor] = decoded
+    return visitors
+
+
 def _run(account_id: str, row: Any) -> RefreshRun:
     return RefreshRun(
         account_id,
@@ -163,7 +201,9 @@ class SqliteStore:
 
     def __init__(self, path: str | Path, synchronous: Literal["full", "normal"] = "full") -> None:
         self.path = Path(path)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=60
+        )
         self._lock = threading.RLock()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
@@ -172,6 +212,7 @@ class SqliteStore:
         for table, added in (
             ("refreshes", REFRESH_COLUMNS_ADDED),
             ("accounts", ACCOUNT_COLUMNS_ADDED),
+            ("cohort_changes", COHORT_CHANGE_COLUMNS_ADDED),
             ("messages", MESSAGE_COLUMNS_ADDED),
         ):
             present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
@@ -208,13 +249,15 @@ class SqliteStore:
         """Keep a new account."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO accounts (id, name, timezone, refresh_hour, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO accounts (id, name, timezone, refresh_hour, created_at, clock)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     account.id,
                     account.name,
                     account.timezone,
                     account.refresh_hour,
                     _text(account.created_at),
+                    account.clock or "",
                 ),
             )
 
@@ -232,20 +275,24 @@ class SqliteStore:
     def get_account(self, account_id: str) -> Account | None:
         """The account, or None."""
         row = self._one(
-            "SELECT id, name, timezone, refresh_hour, created_at FROM accounts WHERE id = ?",
+            "SELECT id, name, timezone, refresh_hour, created_at, clock FROM accounts WHERE id = ?",
             account_id,
         )
-        return Account(row[0], row[1], row[2], row[3], _instant(row[4])) if row else None
+        return (
+            Account(row[0], row[1], row[2], row[3], _instant(row[4]), row[5] or None)
+            if row
+            else None
+        )
 
     def accounts(self, offset: int = 0, limit: int = 100) -> list[Account]:
         """A page of accounts, oldest first."""
         rows = self._all(
-            "SELECT id, name, timezone, refresh_hour, created_at FROM accounts ORDER BY rowid"
+            "SELECT id, name, timezone, refresh_hour, created_at, clock FROM accounts ORDER BY rowid"
             " LIMIT ? OFFSET ?",
             limit,
             offset,
         )
-        return [Account(r[0], r[1], r[2], r[3], _instant(r[4])) for r in rows]
+        return [Account(r[0], r[1], r[2], r[3], _instant(r[4]), r[5] or None) for r in rows]
 
     def account_count(self) -> int:
         """How many accounts there are."""
@@ -470,10 +517,15 @@ class SqliteStore:
         groups: Sequence[GroupProfile],
         activation: Activation | None,
         changes: Sequence[CohortChange] = (),
-    ) -> None:
-        """Apply one refresh in one transaction."""
+    ) -> bool:
+        """Apply one refresh in one transaction, unless another process already did."""
         account = run.account_id
         with self._tx() as db:
+            if db.execute(
+                "SELECT 1 FROM refreshes WHERE account_id = ? AND scheduled_for >= ? LIMIT 1",
+                (account, _text(run.scheduled_for)),
+            ).fetchone():
+                return False
             db.executemany("UPDATE messages SET taken = 1 WHERE seq = ?", ((seq,) for seq in taken))
             db.execute(
                 "DELETE FROM messages WHERE account_id = ? AND taken = 1 AND received_at < ?",
@@ -517,8 +569,8 @@ class SqliteStore:
                 (account, _text(run.cutoff - COHORT_CHANGE_RETENTION)),
             )
             db.executemany(
-                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id, trait, value, change)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id, trait, value,"
+                " change, source, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (
                         account,
@@ -528,21 +580,23 @@ class SqliteStore:
                         c.trait,
                         _encode(c.value),
                         c.change,
+                        c.source,
+                        _encode(c.path),
                     )
                     for c in changes
                 ),
             )
-            if activation is None:
-                return
-            db.execute(
-                "INSERT OR REPLACE INTO activations VALUES (?, ?, ?, ?)",
-                (
-                    account,
-                    _text(activation.scheduled_for),
-                    _encode(activation.visitors),
-                    _encode(sorted(activation.matched)),
-                ),
-            )
+            if activation is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO activations VALUES (?, ?, ?, ?)",
+                    (
+                        account,
+                        _text(activation.scheduled_for),
+                        _encode(_visitors_json(activation.visitors)),
+                        _encode(sorted(activation.matched)),
+                    ),
+                )
+            return True
 
     def refreshes(self, account_id: str) -> list[RefreshRun]:
         """The account's runs, oldest first."""
@@ -577,7 +631,7 @@ class SqliteStore:
         if visitor_id is not None:
             where.append("visitor_id = ?")
             args.append(visitor_id)
-        columns = "scheduled_for, visitor_id, connector_id, trait, value, change"
+        columns = "scheduled_for, visitor_id, connector_id, trait, value, change, source, path"
         clauses = " AND ".join(where)  # fixed text; the values are parameters
         query = (
             f"SELECT {columns} FROM cohort_changes WHERE {clauses} ORDER BY seq LIMIT ? OFFSET ?"  # noqa: S608
@@ -588,10 +642,24 @@ class SqliteStore:
             limit,
             offset,
         )
-        return [
-            CohortChange(account_id, _instant(r[0]), r[1], r[2], r[3], _decode(r[4]), r[5])
-            for r in rows
-        ]
+        changes = []
+        for r in rows:
+            # Rows written before changes carried source and path have NULL there.
+            key = natural_trait_key(r[3]) if r[7] is None else TraitKey(r[6], tuple(_decode(r[7])))
+            changes.append(
+                CohortChange(
+                    account_id,
+                    _instant(r[0]),
+                    r[1],
+                    r[2],
+                    r[3],
+                    _decode(r[4]),
+                    r[5],
+                    key.source,
+                    key.path,
+                )
+            )
+        return changes
 
     def activation(self, account_id: str) -> Activation | None:
         """The latest activated data."""
@@ -601,13 +669,7 @@ class SqliteStore:
         )
         if row is None:
             return None
-        visitors = {
-            visitor: {
-                connector: {key: tuple(values) for key, values in traits.items()}
-                for connector, traits in by_connector.items()
-            }
-            for visitor, by_connector in _decode(row[1]).items()
-        }
+        visitors = _visitors_of(_decode(row[1]))
         return Activation(
             account_id, _instant(row[0]), visitors, frozenset((c, a) for c, a in _decode(row[2]))
         )
@@ -615,7 +677,10 @@ class SqliteStore:
     # segments
     def add_segment(self, segment: Segment) -> None:
         """Keep a new segment."""
-        conditions = [[c.connector_id, c.trait, c.operator, c.value] for c in segment.conditions]
+        conditions = [
+            [c.connector_id, c.trait, c.operator, c.value, c.source, list(c.path)]
+            for c in segment.conditions
+        ]
         with self._tx() as db:
             db.execute(
                 "INSERT INTO segments (id, account_id, name, match, conditions, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -630,7 +695,12 @@ class SqliteStore:
             )
 
     def _segment(self, row: Any) -> Segment:
-        conditions = tuple(Condition(c[0], c[1], c[2], c[3]) for c in _decode(row[4]))
+        conditions = tuple(
+            Condition(c[0], c[1], c[2], c[3], c[4], tuple(c[5]))
+            if len(c) == 6
+            else Condition(c[0], c[1], c[2], c[3], *natural_trait_key(c[1]))  # stored before paths
+            for c in _decode(row[4])
+        )
         return Segment(row[0], row[1], row[2], row[3], conditions, _instant(row[5]))
 
     def get_segment(self, account_id: str, segment_id: str) -> Segment | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from harness.abtasty.records import (
     ApiKeyRecord,
     CohortChange,
     CohortChangeKind,
+    Condition,
     Connector,
     GroupProfile,
     Profile,
@@ -23,21 +24,28 @@ from harness.abtasty.records import (
     Segment,
     Sighting,
     StoredMessage,
+    TraitKey,
     TraitValue,
 )
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
+from tests.postgres import migrated_pool
 from tests.support import START
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda _: MemoryStore(),
-    "sqlite": lambda folder: SqliteStore(folder / "harness.sqlite"),
-}
 DAY = timedelta(hours=24)
+PLAN = TraitKey("identify", ("plan",))
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    backend = BACKENDS[request.param](tmp_path)
+    if request.param == "postgresql":
+        from harness.abtasty.store.postgres import PostgresStore
+
+        with migrated_pool(request.getfixturevalue("postgres_url")) as pool:
+            yield PostgresStore(pool)
+        return
+    backend: Store = (
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "h.sqlite")
+    )
     yield backend
     backend.close()
 
@@ -125,7 +133,7 @@ def test_store_commit_refresh_takes_messages_and_keeps_profiles(store: Store) ->
     profile = Profile("con_1", "a1", {"plan": TraitValue("pro", START, "m1")}, {"g1"})
     run = RefreshRun("acc_1", START + DAY, START, 1, 1, 1, 1)
     activation = Activation(
-        "acc_1", START + DAY, {"v1": {"con_1": {"plan": ("pro",)}}}, frozenset({("con_1", "a1")})
+        "acc_1", START + DAY, {"v1": {"con_1": {PLAN: ("pro",)}}}, frozenset({("con_1", "a1")})
     )
     store.commit_refresh(run, [seq], [profile], [], activation)
     assert store.pending_messages("acc_1", START + DAY) == []
@@ -198,7 +206,7 @@ def test_store_last_refresh_and_keeping_activation(store: Store) -> None:
     assert store.last_refresh("acc_1") is None
     first = RefreshRun("acc_1", START, START, 1, 1, 1, 1)
     activation = Activation(
-        "acc_1", START, {"v1": {"con_1": {"plan": ("pro",)}}}, frozenset({("con_1", "a1")})
+        "acc_1", START, {"v1": {"con_1": {PLAN: ("pro",)}}}, frozenset({("con_1", "a1")})
     )
     store.commit_refresh(first, [], [], [], activation)
     idle = RefreshRun("acc_1", START + DAY, START + DAY, 0, 1, 1, 1)
@@ -221,6 +229,17 @@ def test_store_drops_taken_messages_after_retention_keeps_pending(store: Store) 
     store.commit_refresh(run, [old, recent], [], [], None)
     kept = {m.message_id for m, _ in store.messages_for("acc_1", ["a1"])}
     assert kept == {"old-pending", "recent"}
+
+
+def test_store_commit_refresh_applies_each_night_once(store: Store) -> None:
+    _account(store)
+    seq = store.add_message(_message(), DAY)
+    assert seq is not None
+    run = RefreshRun("acc_1", START + DAY, START + DAY, 1, 0, 0, 0)
+    assert store.commit_refresh(run, [seq], [], [], None) is True
+    again = RefreshRun("acc_1", START + DAY, START + DAY, 0, 0, 0, 0)
+    assert store.commit_refresh(again, [], [], [], None) is False  # another worker's copy
+    assert store.refreshes("acc_1") == [run]
 
 
 def test_store_accounts_paged_oldest_first(store: Store) -> None:
@@ -386,3 +405,75 @@ def test_store_commit_refresh_keeps_group_profiles(store: Store) -> None:
     group = GroupProfile("con_1", "g1", {"industry": TraitValue("retail", START, "m9")})
     store.commit_refresh(RefreshRun("acc_1", START + DAY, START, 0, 0, 0, 0), [], [], [group], None)
     assert store.groups("acc_1") == [group]
+
+
+LOOK_ALIKES = {
+    TraitKey("group", ("plan",)): ("enterprise",),
+    TraitKey("identify", ("group.plan",)): ("literal",),
+    TraitKey("identify", ("company", "name")): ("Acme",),
+    TraitKey("identify", ("company.name",)): ("Beta",),
+}
+
+
+def test_store_keeps_look_alike_traits_apart(store: Store) -> None:
+    _account(store)
+    activation = Activation("acc_1", START, {"v1": {"con_1": dict(LOOK_ALIKES)}}, frozenset())
+    conditions = tuple(
+        Condition("con_1", key.label, "exists", None, key.source, key.path) for key in LOOK_ALIKES
+    )
+    change = CohortChange(
+        "acc_1",
+        START,
+        "v1",
+        "con_1",
+        "group.plan",
+        "literal",
+        "entered",
+        "identify",
+        ("group.plan",),
+    )
+    store.commit_refresh(
+        RefreshRun("acc_1", START, START, 1, 1, 1, 4), [], [], [], activation, [change]
+    )
+    store.add_segment(Segment("seg_1", "acc_1", "Looks", "all", conditions, START))
+    assert store.activation("acc_1") == activation
+    segment = store.get_segment("acc_1", "seg_1")
+    assert segment is not None and [c.key for c in segment.conditions] == list(LOOK_ALIKES)
+    assert store.cohort_changes("acc_1") == [change]
+
+
+def test_sqlite_store_reads_traits_stored_before_sources_and_paths(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "old.sqlite")
+    try:
+        _account(store)
+        with store._tx() as db:  # rows as the previous version wrote them
+            db.execute(
+                "INSERT INTO activations VALUES ('acc_1', ?, ?, '[]')",
+                (
+                    "2026-03-02T12:00:00.000000",
+                    b'{"v1": {"con_1": {"group.plan": ["x"], "company.name": ["y"]}}}',
+                ),
+            )
+            db.execute(
+                "INSERT INTO segments (id, account_id, name, match, conditions, created_at)"
+                " VALUES ('seg_1', 'acc_1', 'Old', 'all', ?, '2026-03-02T12:00:00.000000')",
+                (b'[["con_1", "group.plan", "exists", null]]',),
+            )
+            db.execute(
+                "INSERT INTO cohort_changes (account_id, scheduled_for, visitor_id, connector_id,"
+                " trait, value, change) VALUES ('acc_1', '2026-03-02T12:00:00.000000', 'v1',"
+                " 'con_1', 'company.name', '\"y\"', 'entered')"
+            )
+        activation = store.activation("acc_1")
+        assert activation is not None
+        assert activation.visitors["v1"]["con_1"] == {
+            TraitKey("group", ("plan",)): ("x",),
+            TraitKey("identify", ("company", "name")): ("y",),
+        }
+        segment = store.get_segment("acc_1", "seg_1")
+        assert segment is not None
+        assert segment.conditions[0].key == TraitKey("group", ("plan",))
+        (change,) = store.cohort_changes("acc_1")
+        assert change.key == TraitKey("identify", ("company", "name"))
+    finally:
+        store.close()

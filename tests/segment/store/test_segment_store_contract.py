@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,18 +13,27 @@ import pytest
 
 from harness.segment.records import Attempt, DeliveryRecord, Destination, Source
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
+from tests.postgres import migrated_pool
 from tests.support import START
 
-BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], SegmentStore]] = {
-    "memory": lambda request, folder: MemorySegmentStore(),
-    "sqlite": lambda request, folder: SqliteSegmentStore(folder / "harness.sqlite"),
-}
 MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SegmentStore]:
-    backend = BACKENDS[request.param](request, tmp_path)
+    if request.param == "postgresql":
+        from harness.segment.store.postgres import PostgresSegmentStore
+
+        url = request.getfixturevalue("postgres_url")
+        with migrated_pool(url) as pool:
+            backend: SegmentStore = PostgresSegmentStore(pool, url)
+            yield backend
+            backend.close()
+        return
+    if request.param == "memory":
+        backend = MemorySegmentStore()
+    else:
+        backend = SqliteSegmentStore(tmp_path / "harness.sqlite")
     yield backend
     backend.close()
 

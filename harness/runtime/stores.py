@@ -1,0 +1,312 @@
+"""``--store``: where both fakes, their clocks and their journals keep their state.
+
+``memory`` keeps everything in this process. ``sqlite:PATH`` and ``postgresql://...``
+keep everything in one database that several workers (and, for PostgreSQL, several
+hosts) share: AB Tasty's store, Segment's store, each manual clock as a row and the
+request journal.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.abtasty.store import MemoryStore, SqliteStore, Store
+from harness.core.clock import ClockRows
+from harness.core.codes import CommandCode
+from harness.core.errors import HarnessError
+from harness.http.journal import JournalRows
+from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
+
+SQLITE_SHARED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clocks (name TEXT PRIMARY KEY, now TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, fake TEXT NOT NULL, account_id TEXT, entry BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_fake ON journal (fake, seq);
+CREATE INDEX IF NOT EXISTS journal_account ON journal (fake, account_id, seq);
+"""
+
+
+@dataclass
+class Stores:
+    """The stores ``--store`` names, for one process.
+
+    Attributes:
+        kind: ``memory``, ``sqlite`` or ``postgresql``.
+        abtasty: AB Tasty's store.
+        segment: Segment's store.
+        shared: Clock and journal rows when the store is shared by processes (None in memory).
+        latest_instant: The latest time anything stored was recorded at (file stores).
+    """
+
+    kind: str
+    abtasty: Store
+    segment: SegmentStore
+    shared: SharedRows | None = None
+    latest_instant: Callable[[], datetime | None] = lambda: None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def multiprocess(self) -> bool:
+        """Whether several worker processes can serve this store together."""
+        return self.shared is not None
+
+    def close(self) -> None:
+        """Close every connection."""
+        for close in reversed(self._closers):
+            close()
+
+
+class SharedRows(ClockRows, JournalRows):
+    """Clock and journal rows of a shared store (both protocols)."""
+
+
+def _text(when: datetime) -> str:
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class SqliteSharedRows(SharedRows):
+    """Clocks and the journal in the SQLite store's file.
+
+    Args:
+        path: The database file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=60
+        )
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(SQLITE_SHARED_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def read_clock(self, name: str) -> datetime | None:
+        """The clock's time."""
+        with self._lock:
+            row = self._conn.execute("SELECT now FROM clocks WHERE name = ?", (name,)).fetchone()
+        return _instant(row[0]) if row else None
+
+    def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
+        """Set (or create) the clock, forward only if asked."""
+        with self._tx() as db:
+            row = db.execute("SELECT now FROM clocks WHERE name = ?", (name,)).fetchone()
+            if row is not None and forward_only and _instant(row[0]) > when:
+                return _instant(row[0])
+            db.execute("INSERT OR REPLACE INTO clocks VALUES (?, ?)", (name, _text(when)))
+            return when
+
+    def clock_names(self) -> list[tuple[str, datetime]]:
+        """Every clock by name."""
+        with self._lock:
+            rows = self._conn.execute("SELECT name, now FROM clocks ORDER BY name").fetchall()
+        return [(r[0], _instant(r[1])) for r in rows]
+
+    def delete_clock(self, name: str) -> bool:
+        """Forget a clock."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM clocks WHERE name = ?", (name,)).rowcount > 0
+
+    def append_entry(self, fake: str, account_id: str | None, entry: bytes) -> None:
+        """Add a journal entry."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO journal (fake, account_id, entry) VALUES (?, ?, ?)",
+                (fake, account_id, entry),
+            )
+
+    def read_entries(self, fake: str, account_id: str | None, limit: int | None) -> list[bytes]:
+        """Entries oldest first (the last ``limit``)."""
+        where, args = "fake = ?", [fake]
+        if account_id is not None:
+            where, args = "fake = ? AND account_id = ?", [fake, account_id]
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT entry FROM journal WHERE {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - constant clauses
+                (*args, -1 if limit is None else limit),
+            ).fetchall()
+        return [bytes(r[0]) for r in reversed(rows)]
+
+    def delete_entries(self, fake: str, account_id: str | None) -> None:
+        """Forget entries."""
+        with self._tx() as db:
+            if account_id is None:
+                db.execute("DELETE FROM journal WHERE fake = ?", (fake,))
+            else:
+                db.execute(
+                    "DELETE FROM journal WHERE fake = ? AND account_id = ?", (fake, account_id)
+                )
+
+    def trim_entries(self, fake: str, keep: int) -> None:
+        """Keep the newest ``keep`` entries."""
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM journal WHERE fake = ? AND seq <= (SELECT seq FROM journal"
+                " WHERE fake = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                (fake, fake, keep),
+            )
+
+
+class PostgresSharedRows(SharedRows):
+    """Clocks and the journal in PostgreSQL.
+
+    Args:
+        pool: Connections to the migrated database.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def read_clock(self, name: str) -> datetime | None:
+        """The clock's time."""
+        with self._pool.connection() as db:
+            row = db.execute("SELECT now FROM clocks WHERE name = %s", (name,)).fetchone()
+        return row[0] if row else None
+
+    def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
+        """Set (or create) the clock in one statement, forward only if asked."""
+        condition = " WHERE clocks.now <= EXCLUDED.now" if forward_only else ""
+        with self._pool.connection() as db:
+            row = db.execute(
+                "INSERT INTO clocks VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"  # noqa: S608 - a constant clause
+                f" SET now = EXCLUDED.now{condition} RETURNING now",
+                (name, when),
+            ).fetchone()
+            if row is None:  # left alone: it is later than when
+                row = db.execute("SELECT now FROM clocks WHERE name = %s", (name,)).fetchone()
+        now: datetime = row[0]
+        return now
+
+    def clock_names(self) -> list[tuple[str, datetime]]:
+        """Every clock by name."""
+        with self._pool.connection() as db:
+            rows = db.execute("SELECT name, now FROM clocks ORDER BY name").fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def delete_clock(self, name: str) -> bool:
+        """Forget a clock."""
+        with self._pool.connection() as db:
+            deleted: int = db.execute("DELETE FROM clocks WHERE name = %s", (name,)).rowcount
+        return deleted > 0
+
+    def append_entry(self, fake: str, account_id: str | None, entry: bytes) -> None:
+        """Add a journal entry."""
+        with self._pool.connection() as db:
+            db.execute(
+                "INSERT INTO journal (fake, account_id, entry) VALUES (%s, %s, %s)",
+                (fake, account_id, entry),
+            )
+
+    def read_entries(self, fake: str, account_id: str | None, limit: int | None) -> list[bytes]:
+        """Entries oldest first (the last ``limit``)."""
+        where, args = "fake = %s", [fake]
+        if account_id is not None:
+            where, args = "fake = %s AND account_id = %s", [fake, account_id]
+        with self._pool.connection() as db:
+            rows = db.execute(
+                f"SELECT entry FROM journal WHERE {where} ORDER BY seq DESC LIMIT %s",  # noqa: S608 - constant clauses
+                (*args, limit),
+            ).fetchall()
+        return [bytes(r[0]) for r in reversed(rows)]
+
+    def delete_entries(self, fake: str, account_id: str | None) -> None:
+        """Forget entries."""
+        with self._pool.connection() as db:
+            if account_id is None:
+                db.execute("DELETE FROM journal WHERE fake = %s", (fake,))
+            else:
+                db.execute(
+                    "DELETE FROM journal WHERE fake = %s AND account_id = %s", (fake, account_id)
+                )
+
+    def trim_entries(self, fake: str, keep: int) -> None:
+        """Keep the newest ``keep`` entries."""
+        with self._pool.connection() as db:
+            db.execute(
+                "DELETE FROM journal WHERE fake = %s AND seq <= (SELECT seq FROM journal"
+                " WHERE fake = %s ORDER BY seq DESC LIMIT 1 OFFSET %s)",
+                (fake, fake, keep),
+            )
+
+
+def open_stores(spec: str) -> Stores:
+    """The stores named by ``--store``: ``memory``, ``sqlite:PATH`` or ``postgresql://...``.
+
+    Raises:
+        HarnessError: ``invalid_store`` with a sentence saying what to pass instead.
+    """
+    if spec == "memory":
+        return Stores("memory", MemoryStore(), MemorySegmentStore())
+    if spec.startswith(("postgresql://", "postgres://")):
+        return _open_postgres(spec)
+    kind, _, path = spec.partition(":")
+    if kind == "sqlite" and path:
+        try:
+            abtasty = SqliteStore(path)
+            segment = SqliteSegmentStore(path)
+            rows = SqliteSharedRows(path)
+        except sqlite3.Error as error:
+            raise HarnessError(
+                CommandCode.INVALID_STORE, f"Cannot open the SQLite store {path!r}: {error}."
+            ) from None
+        return Stores(
+            "sqlite",
+            abtasty,
+            segment,
+            rows,
+            abtasty.latest_instant,
+            [abtasty.close, segment.close, rows.close],
+        )
+    raise HarnessError(
+        CommandCode.INVALID_STORE,
+        f"--store {spec[:80]!r} is not a store; use memory, sqlite:PATH or postgresql://HOST/DB.",
+    )
+
+
+def _open_postgres(url: str) -> Stores:
+    try:
+        from harness.abtasty.store.postgres import PostgresStore
+        from harness.runtime.postgres import open_pool
+        from harness.segment.store.postgres import PostgresSegmentStore
+    except ImportError:
+        raise HarnessError(
+            CommandCode.INVALID_STORE,
+            "The PostgreSQL store needs psycopg: pip install 'segment-abtasty-harness[postgres]'.",
+        ) from None
+    pool = open_pool(url)
+    abtasty = PostgresStore(pool)
+    segment = PostgresSegmentStore(pool, url)
+    return Stores(
+        "postgresql",
+        abtasty,
+        segment,
+        PostgresSharedRows(pool),
+        abtasty.latest_instant,
+        [pool.close, segment.close],
+    )

@@ -1,0 +1,276 @@
+"""``harness serve --workers N``: several workers over one SQLite file or one PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from harness.core.clock import ManualClock
+from harness.runtime.server import ServeProcess
+from harness.runtime.stack import Harness
+from harness.testing.handles import AccountHandle
+from tests.conftest import empty_schema_url
+from tests.runtime.fleet import Pipeline, Receiver, kill_all, serving, worker_pids
+from tests.support import t
+
+START = "2026-03-02T08:00:00Z"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A ``--store`` value that several workers can share."""
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'harness.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+FLEET_ARGS = ("--clock", "manual", "--now", START)
+
+
+def _fleet(store: str, workers: int = 3, ports: tuple[int, int] | None = None) -> Any:
+    return serving("--store", store, "--workers", str(workers), *FLEET_ARGS, ports=ports)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fleet(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServeProcess]:
+    """Two workers over one store, shared by this module's tests (each on its own clock)."""
+    if request.param == "sqlite":
+        store = f"sqlite:{tmp_path_factory.mktemp('fleet') / 'harness.sqlite'}"
+    else:
+        store = empty_schema_url(request.getfixturevalue("postgres_cluster"))
+    with _fleet(store, workers=2) as server:
+        yield server
+
+
+def _tenant_clock(server: ServeProcess, name: str) -> None:
+    requests.put(
+        f"{server.url}/_harness/clocks/{name}", json={"now": START}, timeout=10
+    ).raise_for_status()
+
+
+def _move(server: ServeProcess, name: str, when: str) -> None:
+    requests.put(
+        f"{server.url}/_harness/clocks/{name}", json={"now": when}, timeout=30
+    ).raise_for_status()
+
+
+def test_workers_refused_over_the_memory_store() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "serve", "--workers", "2", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "memory store lives in one process" in done.stderr
+
+
+def test_workers_share_clock_journal_and_key_rotation(fleet: ServeProcess) -> None:
+    server = fleet
+    assert server.process is not None
+    assert len(worker_pids(server.process.pid)) == 2
+    tenant = Pipeline(server.url, server.segment_url)
+    requests.put(
+        f"{server.url}/_harness/clock", json={"now": "2026-03-02T09:30:00Z"}, timeout=10
+    ).raise_for_status()
+    # Fresh connections land on any worker: every one sees the move at once.
+    seen = {
+        requests.get(f"{server.url}/_harness/clock", timeout=10).json()["now"] for _ in range(30)
+    }
+    assert seen == {"2026-03-02T09:30:00Z"}
+    old_key = tenant.api_key
+    requests.post(
+        f"{server.url}/api/accounts/{tenant.account}/settings/integrations/api-key/regenerate",
+        timeout=10,
+    ).raise_for_status()
+    refused = {
+        tenant.webhook(
+            requests.Session(), {"type": "identify", "anonymousId": "a"}, old_key
+        ).status_code
+        for _ in range(30)
+    }
+    assert refused == {401}  # the rotated key, on every worker at once
+    journal = requests.get(f"{server.url}/_harness/requests", timeout=10).json()["requests"]
+    with_old_key = [
+        r
+        for r in journal
+        if r["path"] == "/segment/webhook"
+        and r["headers"].get("authorization", "").endswith(old_key[-4:])
+    ]
+    assert len(with_old_key) == 30  # one journal, filled by every worker
+
+
+def test_workers_catch_up_each_night_once_under_thirty_parallel_requests(
+    fleet: ServeProcess,
+) -> None:
+    server = fleet
+    _tenant_clock(server, "catch-up")
+    tenant = Pipeline(server.url, server.segment_url, clock="catch-up")
+    http = requests.Session()
+    for index in range(20):
+        tenant.webhook(
+            http,
+            {
+                "type": "identify",
+                "messageId": f"m{index}",
+                "anonymousId": f"a{index}",
+                "traits": {"plan": "pro"},
+            },
+        ).raise_for_status()
+        http.post(
+            f"{server.url}/api/accounts/{tenant.account}/visitors",
+            json={"visitor_id": f"v{index}", "segment_anonymous_id": f"a{index}"},
+        ).raise_for_status()
+    _move(server, "catch-up", "2026-03-05T04:00:00Z")
+
+    def read(_: int) -> int:
+        return requests.get(
+            f"{server.url}/api/accounts/{tenant.account}/segment-builder/criteria", timeout=60
+        ).status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        assert set(pool.map(read, range(30))) == {200}
+    runs = tenant.refreshes()
+    assert [r["scheduled_for"] for r in runs] == [
+        "2026-03-03T03:00:00Z",
+        "2026-03-04T03:00:00Z",
+        "2026-03-05T03:00:00Z",
+    ]
+    assert [r["messages"] for r in runs] == [20, 0, 0]
+    assert tenant.shown() == {"plan": {"pro": 20}}
+
+
+def _stream(index: int) -> dict[str, Any]:
+    return {
+        "type": "identify",
+        "messageId": f"m-{index:04d}",
+        "anonymousId": f"anon-{index % 40}",
+        "traits": {"plan": ["free", "pro", "team"][(index * 7) % 3], "n": index},
+        "timestamp": f"2026-03-02T09:{(index // 60) % 60:02d}:{index % 60:02d}Z",
+    }
+
+
+def _in_process_view(messages: list[dict[str, Any]]) -> dict[str, dict[Any, int]]:
+    handle = AccountHandle.create(Harness(ManualClock(t(START))))
+    for index in range(40):
+        handle.see(f"v{index}", f"anon-{index}")
+    for message in messages:
+        handle.send(message)
+    handle.at("2026-03-03T03:00:00Z")
+    return handle.shown()
+
+
+def test_two_workers_fed_one_stream_show_what_one_process_shows(fleet: ServeProcess) -> None:
+    server = fleet
+    messages = [_stream(i) for i in range(400)]
+    _tenant_clock(server, "stream")
+    tenant = Pipeline(server.url, server.segment_url, clock="stream")
+    for index in range(40):
+        tenant.http.post(
+            f"{server.url}/api/accounts/{tenant.account}/visitors",
+            json={"visitor_id": f"v{index}", "segment_anonymous_id": f"anon-{index}"},
+        ).raise_for_status()
+
+    def send(chunk: list[dict[str, Any]]) -> list[str]:
+        http = requests.Session()
+        return [tenant.webhook(http, m).json()["status"] for m in chunk]
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [s for part in pool.map(send, [messages[i::4] for i in range(4)]) for s in part]
+    # Segment delivers some twice: the same messages again, from other connections.
+    with ThreadPoolExecutor(4) as pool:
+        again = [s for part in pool.map(send, [messages[i:400:40] for i in range(4)]) for s in part]
+    _move(server, "stream", "2026-03-03T03:00:00Z")
+    assert statuses.count("accepted") == 400
+    assert set(again) == {"duplicate"}  # one dedup window across both workers
+    assert sum(r["messages"] for r in tenant.refreshes()) == 400
+    assert tenant.shown() == _in_process_view(messages)
+
+
+MESSAGES = 150
+
+
+def test_kill_9_one_worker_then_all_loses_and_doubles_nothing(shared_store: str) -> None:
+    acknowledged: set[int] = set()
+    lock = threading.Lock()
+    with Receiver() as receiver:
+        server = ServeProcess("--store", shared_store, "--workers", "3", *FLEET_ARGS).start(60)
+        try:
+            assert server.process is not None
+            # Two destinations: the fake AB Tasty beside (delivered at once) and the
+            # integrator's receiver, down for now: those wait in Segment's retry queue.
+            tenant = Pipeline(server.url, server.segment_url, endpoints=(None, receiver.url))
+            progress = threading.Event()
+
+            def stream(offset: int) -> None:
+                http = requests.Session()
+                for index in range(offset, MESSAGES, 3):
+                    try:
+                        if tenant.track(http, _stream(index)):
+                            with lock:
+                                acknowledged.add(index)
+                    except requests.RequestException:
+                        http = requests.Session()  # its worker died; the next call goes to another
+                    progress.set()
+
+            senders = [threading.Thread(target=stream, args=(i,)) for i in range(3)]
+            for sender in senders:
+                sender.start()
+            while len(acknowledged) < MESSAGES // 3:
+                progress.wait(0.01)
+            os.kill(worker_pids(server.process.pid)[0], signal.SIGKILL)  # one worker, mid-stream
+            while len(acknowledged) < 2 * MESSAGES // 3:
+                progress.wait(0.01)
+            kill_all(server)  # then all of them
+            for sender in senders:
+                sender.join(timeout=60)
+        finally:
+            server.stop()
+        assert 2 * MESSAGES // 3 <= len(acknowledged) < MESSAGES, "the kill did not land mid-stream"
+        print(
+            f"\n{shared_store.split(':')[0]}: {len(acknowledged)} of {MESSAGES} acknowledged before kill -9"
+        )
+
+        with _fleet(shared_store, ports=(server.port, server.segment_port)) as again:
+            http = requests.Session()
+            for index in sorted(set(range(MESSAGES)) - acknowledged):  # what the client resends
+                assert tenant.track(http, _stream(index))
+            receiver.accept = True
+            requests.put(
+                f"{again.url}/_harness/clock", json={"now": "2026-03-02T14:00:00Z"}, timeout=10
+            ).raise_for_status()  # the queue resumes: every waiting retry is made
+            overview = tenant.overview()
+            requests.put(
+                f"{again.url}/_harness/clock", json={"now": "2026-03-03T03:00:00Z"}, timeout=10
+            ).raise_for_status()
+            runs = tenant.refreshes()
+    records: dict[str, list[dict[str, Any]]] = {}
+    for record in overview["messages"]:
+        records.setdefault(record["message_id"], []).append(record)
+    for index in acknowledged:
+        kept = records[f"m-{index:04d}"]
+        assert len(kept) == 2  # once per destination: not lost, not doubled
+        assert {r["stage"] for r in kept} == {"delivered"}
+    assert len(records) == MESSAGES
+    assert set(receiver.accepted) == set(records)
+    assert sum(run["messages"] for run in runs) == MESSAGES  # AB Tasty took each exactly once
+    to_receiver = Counter(
+        r["message_id"]
+        for r in overview["messages"]
+        if r["destination_id"] == tenant.destinations[1]
+    )
+    assert receiver.accepted == to_receiver  # each delivery made once, by one worker
