@@ -9,12 +9,10 @@ SQL's text order is time order.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -37,6 +35,7 @@ from harness.abtasty.records import (
     natural_trait_key,
 )
 from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
+from harness.core.sqlite import SqliteFile, Synchronous
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -190,7 +189,7 @@ def _run(account_id: str, row: Any) -> RefreshRun:
     )
 
 
-class SqliteStore:
+class SqliteStore(SqliteFile):
     """A store in one SQLite file (WAL), safe to share between threads.
 
     Args:
@@ -199,50 +198,18 @@ class SqliteStore:
             crash of the process, not of the machine; faster).
     """
 
-    def __init__(self, path: str | Path, synchronous: Literal["full", "normal"] = "full") -> None:
-        self.path = Path(path)
-        self._conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=60
+    def __init__(self, path: str | Path, synchronous: Synchronous = "full") -> None:
+        super().__init__(
+            path,
+            synchronous,
+            SCHEMA,
+            {
+                "refreshes": REFRESH_COLUMNS_ADDED,
+                "accounts": ACCOUNT_COLUMNS_ADDED,
+                "cohort_changes": COHORT_CHANGE_COLUMNS_ADDED,
+                "messages": MESSAGE_COLUMNS_ADDED,
+            },
         )
-        self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-        self._conn.execute("PRAGMA foreign_keys=OFF")
-        self._conn.executescript(SCHEMA)
-        for table, added in (
-            ("refreshes", REFRESH_COLUMNS_ADDED),
-            ("accounts", ACCOUNT_COLUMNS_ADDED),
-            ("cohort_changes", COHORT_CHANGE_COLUMNS_ADDED),
-            ("messages", MESSAGE_COLUMNS_ADDED),
-        ):
-            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-            for column, kind in added.items():
-                if column not in present:
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _all(self, sql: str, *args: Any) -> list[Any]:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchall()
-
-    def _one(self, sql: str, *args: Any) -> Any:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchone()
 
     # accounts and setup
     def add_account(self, account: Account) -> None:

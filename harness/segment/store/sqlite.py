@@ -11,17 +11,17 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
+from harness.core.sqlite import SqliteFile, Synchronous
 from harness.segment.records import (
     STAGES,
     Attempt,
@@ -152,7 +152,7 @@ class SqliteClaim:
         self.saved = record
 
 
-class SqliteSegmentStore:
+class SqliteSegmentStore(SqliteFile):
     """The fake Segment's state in a SQLite file (WAL), safe to share between threads and processes.
 
     Args:
@@ -160,49 +160,14 @@ class SqliteSegmentStore:
         synchronous: ``full`` (default: committed means on disk) or ``normal``.
     """
 
-    def __init__(self, path: str | Path, synchronous: Literal["full", "normal"] = "full") -> None:
-        self.path = Path(path)
-        self._conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=60
-        )
-        self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-        self._conn.executescript(SCHEMA)
-        present = {row[1] for row in self._conn.execute("PRAGMA table_info(segment_deliveries)")}
-        for column, kind in DELIVERY_COLUMNS_ADDED.items():
-            if column not in present:
-                self._conn.execute(f"ALTER TABLE segment_deliveries ADD COLUMN {column} {kind}")
+    def __init__(self, path: str | Path, synchronous: Synchronous = "full") -> None:
+        super().__init__(path, synchronous, SCHEMA, {"segment_deliveries": DELIVERY_COLUMNS_ADDED})
         self._nonce = secrets.token_hex(4)
 
     @property
     def holder(self) -> str:
         """This process's mark on the records it holds (read per call: safe across fork)."""
         return f"{os.getpid()}:{self._nonce}"
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _all(self, sql: str, *args: Any) -> list[Any]:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchall()
-
-    def _one(self, sql: str, *args: Any) -> Any:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchone()
 
     # sources and destinations
     def add_source(self, source: Source) -> None:

@@ -8,16 +8,14 @@ every audience, its key and who is in it.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from harness.core.clock import format_instant, parse_instant
+from harness.core.sqlite import SqliteFile, Synchronous
 from harness.segment.engage import Computation, same_state
 
 SCHEMA = """
@@ -47,7 +45,7 @@ def _computation(row: Any) -> Computation:
     )
 
 
-class SqliteEngageStore:
+class SqliteEngageStore(SqliteFile):
     """An :class:`~harness.segment.engage.EngageStore` in a SQLite file (WAL).
 
     Args:
@@ -55,31 +53,8 @@ class SqliteEngageStore:
         synchronous: ``full`` (default: committed means on disk) or ``normal``.
     """
 
-    def __init__(self, path: str | Path, synchronous: Literal["full", "normal"] = "full") -> None:
-        self.path = Path(path)
-        self._conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=60
-        )
-        self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-        self._conn.executescript(SCHEMA)
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def __init__(self, path: str | Path, synchronous: Synchronous = "full") -> None:
+        super().__init__(path, synchronous, SCHEMA)
 
     def add(self, computation: Computation) -> bool:
         """Keep a new computation; False when a live one of the source has its key."""
