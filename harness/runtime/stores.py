@@ -22,7 +22,9 @@ from harness.core.clock import ClockRows
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.http.journal import JournalRows
+from harness.segment.engage import EngageStore, MemoryEngageStore
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
+from harness.segment.store.sqlite_engage import SqliteEngageStore
 
 SQLITE_SHARED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS clocks (name TEXT PRIMARY KEY, now TEXT NOT NULL);
@@ -41,6 +43,7 @@ class Stores:
         kind: ``memory``, ``sqlite`` or ``postgresql``.
         abtasty: AB Tasty's store.
         segment: Segment's store.
+        engage: Segment Engage's audiences and computed traits.
         shared: Clock and journal rows when the store is shared by processes (None in memory).
         latest_instant: The latest time anything stored was recorded at (file stores).
     """
@@ -48,6 +51,7 @@ class Stores:
     kind: str
     abtasty: Store
     segment: SegmentStore
+    engage: EngageStore
     shared: SharedRows | None = None
     latest_instant: Callable[[], datetime | None] = lambda: None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -262,7 +266,7 @@ def open_stores(spec: str) -> Stores:
         HarnessError: ``invalid_store`` with a sentence saying what to pass instead.
     """
     if spec == "memory":
-        return Stores("memory", MemoryStore(), MemorySegmentStore())
+        return Stores("memory", MemoryStore(), MemorySegmentStore(), MemoryEngageStore())
     if spec.startswith(("postgresql://", "postgres://")):
         return _open_postgres(spec)
     kind, _, path = spec.partition(":")
@@ -270,6 +274,7 @@ def open_stores(spec: str) -> Stores:
         try:
             abtasty = SqliteStore(path)
             segment = SqliteSegmentStore(path)
+            engage = SqliteEngageStore(path)
             rows = SqliteSharedRows(path)
         except sqlite3.Error as error:
             raise HarnessError(
@@ -279,9 +284,10 @@ def open_stores(spec: str) -> Stores:
             "sqlite",
             abtasty,
             segment,
+            engage,
             rows,
             abtasty.latest_instant,
-            [abtasty.close, segment.close, rows.close],
+            [abtasty.close, segment.close, engage.close, rows.close],
         )
     raise HarnessError(
         CommandCode.INVALID_STORE,
@@ -294,6 +300,7 @@ def _open_postgres(url: str) -> Stores:
         from harness.abtasty.store.postgres import PostgresStore
         from harness.runtime.postgres import open_pool
         from harness.segment.store.postgres import PostgresSegmentStore
+        from harness.segment.store.postgres_engage import PostgresEngageStore
     except ImportError:
         raise HarnessError(
             CommandCode.INVALID_STORE,
@@ -306,6 +313,7 @@ def _open_postgres(url: str) -> Stores:
         "postgresql",
         abtasty,
         segment,
+        PostgresEngageStore(pool),
         PostgresSharedRows(pool),
         abtasty.latest_instant,
         [pool.close, segment.close],

@@ -274,3 +274,49 @@ def test_kill_9_one_worker_then_all_loses_and_doubles_nothing(shared_store: str)
         if r["destination_id"] == tenant.destinations[1]
     )
     assert receiver.accepted == to_receiver  # each delivery made once, by one worker
+
+
+def test_workers_share_engage_state_and_keep_it_across_kill_9(shared_store: str) -> None:
+    server = ServeProcess("--store", shared_store, "--workers", "2", *FLEET_ARGS).start(60)
+    try:
+        tenant = Pipeline(server.url, server.segment_url)
+        base = f"{server.segment_url}/_segment/sources/{tenant.source}"
+        audience = requests.post(f"{base}/audiences", json={"key": "vip_users"}, timeout=10).json()
+
+        def enter(_: int) -> bool:
+            answer = requests.post(  # a fresh connection each: any worker answers
+                f"{base}/audiences/{audience['id']}/enter",
+                json={"anonymous_id": "anon-1"},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            sent: bool = answer.json()["sent"]
+            return sent
+
+        with ThreadPoolExecutor(8) as pool:
+            sent = list(pool.map(enter, range(16)))
+        assert sent.count(True) == 1  # one membership change, whichever worker took it
+        seen = {
+            tuple(
+                requests.get(f"{base}/audiences/{audience['id']}/members", timeout=10).json()[
+                    "members"
+                ]
+            )
+            for _ in range(10)
+        }
+        assert seen == {("anon-1",)}
+        kill_all(server)
+    finally:
+        server.stop()
+    with _fleet(shared_store, workers=2, ports=(server.port, server.segment_port)) as again:
+        base = f"{again.segment_url}/_segment/sources/{tenant.source}"
+        listed = requests.get(f"{base}/engage", timeout=10).json()
+        assert [a["key"] for a in listed["audiences"]] == ["vip_users"]
+        again_in = requests.post(
+            f"{base}/audiences/{audience['id']}/enter", json={"anonymous_id": "anon-1"}, timeout=10
+        )
+        assert again_in.json() == {"sent": False, "message_ids": []}
+        clash = requests.post(f"{base}/audiences", json={"key": "vip_users"}, timeout=10)
+        assert clash.status_code == 409
+        engage = [m for m in tenant.overview()["messages"] if m["message_id"].startswith("engage-")]
+    assert len(engage) == 1  # the one entry, delivered once to the one destination
