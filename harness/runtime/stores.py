@@ -8,17 +8,19 @@ request journal.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
-from harness.core.clock import ClockRows
+from harness.core.clock import ClockRows, NamedLocks, outermost
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.http.journal import JournalRows
@@ -71,6 +73,12 @@ class SharedRows(ClockRows, JournalRows):
     """Clock and journal rows of a shared store (both protocols)."""
 
 
+CLOCK_LOCK_CLASS = 0x636C6B  # "clk": the advisory lock class of clock moves
+_CLOCK_LOCK_RANGE = 1 << 20
+_sqlite_moves: dict[str, NamedLocks] = {}
+_sqlite_moves_guard = threading.Lock()
+
+
 def _text(when: datetime) -> str:
     return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
@@ -94,11 +102,32 @@ class SqliteSharedRows(SharedRows):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(SQLITE_SHARED_SCHEMA)
+        # Clock moves: a byte-range lock per clock on a file beside the database (other
+        # processes; the kernel drops it with a dead process) and a thread lock per clock,
+        # shared by every opening of the same file in this process (fcntl locks are not).
+        self._moves_file = open(f"{path}-clocks.lock", "a+b")  # noqa: SIM115 - closed in close()
+        with _sqlite_moves_guard:
+            self._moves = _sqlite_moves.setdefault(str(Path(path).resolve()), NamedLocks())
+        self._depth: dict[str, int] = {}
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
             self._conn.close()
+            self._moves_file.close()
+
+    def lock_clock(self, name: str) -> AbstractContextManager[object]:
+        """Held while one move of the clock runs, in every process on this file."""
+        return outermost(self._moves.get(name), self._depth, name, self._file_lock(name))
+
+    @contextmanager
+    def _file_lock(self, name: str) -> Iterator[None]:
+        offset = zlib.crc32(name.encode()) % _CLOCK_LOCK_RANGE
+        fcntl.lockf(self._moves_file, fcntl.LOCK_EX, 1, offset)
+        try:
+            yield
+        finally:
+            fcntl.lockf(self._moves_file, fcntl.LOCK_UN, 1, offset)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -186,6 +215,25 @@ class PostgresSharedRows(SharedRows):
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+        self._moves = NamedLocks()
+        self._depth: dict[str, int] = {}
+
+    def lock_clock(self, name: str) -> AbstractContextManager[object]:
+        """Held while one move of the clock runs, on every worker and host of the database."""
+        return outermost(self._moves.get(name), self._depth, name, self._advisory_lock(name))
+
+    @contextmanager
+    def _advisory_lock(self, name: str) -> Iterator[None]:
+        # A connection of its own (not the pool's: the move's own work needs those), whose
+        # session lock PostgreSQL releases should this worker die mid-move.
+        import psycopg
+
+        with psycopg.connect(self._pool.conninfo, autocommit=True) as db:
+            db.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (CLOCK_LOCK_CLASS, name))
+            try:
+                yield
+            finally:
+                db.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (CLOCK_LOCK_CLASS, name))
 
     def read_clock(self, name: str) -> datetime | None:
         """The clock's time."""

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +321,23 @@ def test_workers_share_engage_state_and_keep_it_across_kill_9(shared_store: str)
         assert clash.status_code == 409
         engage = [m for m in tenant.overview()["messages"] if m["message_id"].startswith("engage-")]
     assert len(engage) == 1  # the one entry, delivered once to the one destination
+
+
+def test_workers_serialise_concurrent_clock_advances(fleet: ServeProcess) -> None:
+    server = fleet
+    _tenant_clock(server, "race")
+    Pipeline(server.url, server.segment_url, clock="race")  # a tenant whose retries are on it
+    before = requests.get(f"{server.url}/_harness/clock", timeout=10).json()["now"]
+
+    def advance(path: str) -> int:
+        return requests.post(  # a fresh connection each: both workers take some
+            f"{server.url}/_harness/{path}", json={"seconds": 60}, timeout=60
+        ).status_code
+
+    paths = ["clocks/race/advance", "clock/advance"] * 10
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(advance, paths)) == {200}
+    tenant = requests.get(f"{server.url}/_harness/clocks/race", timeout=10).json()["now"]
+    after = requests.get(f"{server.url}/_harness/clock", timeout=10).json()["now"]
+    assert tenant == "2026-03-02T08:10:00Z"  # ten moves of a minute, none lost
+    assert t(after) - t(before) == timedelta(minutes=10)
