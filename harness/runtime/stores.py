@@ -25,8 +25,11 @@ from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.http.journal import JournalRows
 from harness.segment.engage import EngageStore, MemoryEngageStore
+from harness.segment.ratelimit import RateBucket
+from harness.segment.scripted_faults import FaultRows
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
 from harness.segment.store.sqlite_engage import SqliteEngageStore
+from harness.segment.store.sqlite_faults import SqliteFaultRows, SqliteRateBucket
 
 SQLITE_SHARED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS clocks (name TEXT PRIMARY KEY, now TEXT NOT NULL);
@@ -46,6 +49,8 @@ class Stores:
         abtasty: AB Tasty's store.
         segment: Segment's store.
         engage: Segment Engage's audiences and computed traits.
+        faults: Scripted delivery faults and held messages (None: in the process).
+        rate_bucket: The Tracking API rate limit's bucket (None: in the process).
         shared: Clock and journal rows when the store is shared by processes (None in memory).
         latest_instant: The latest time anything stored was recorded at (file stores).
     """
@@ -54,6 +59,8 @@ class Stores:
     abtasty: Store
     segment: SegmentStore
     engage: EngageStore
+    faults: FaultRows | None = None
+    rate_bucket: RateBucket | None = None
     shared: SharedRows | None = None
     latest_instant: Callable[[], datetime | None] = lambda: None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -323,6 +330,8 @@ def open_stores(spec: str) -> Stores:
             abtasty = SqliteStore(path)
             segment = SqliteSegmentStore(path)
             engage = SqliteEngageStore(path)
+            faults = SqliteFaultRows(path)
+            bucket = SqliteRateBucket(path)
             rows = SqliteSharedRows(path)
         except sqlite3.Error as error:
             raise HarnessError(
@@ -333,9 +342,11 @@ def open_stores(spec: str) -> Stores:
             abtasty,
             segment,
             engage,
+            faults,
+            bucket,
             rows,
             abtasty.latest_instant,
-            [abtasty.close, segment.close, engage.close, rows.close],
+            [abtasty.close, segment.close, engage.close, faults.close, bucket.close, rows.close],
         )
     raise HarnessError(
         CommandCode.INVALID_STORE,
@@ -349,6 +360,7 @@ def _open_postgres(url: str) -> Stores:
         from harness.runtime.postgres import open_pool
         from harness.segment.store.postgres import PostgresSegmentStore
         from harness.segment.store.postgres_engage import PostgresEngageStore
+        from harness.segment.store.postgres_faults import PostgresFaultRows, PostgresRateBucket
     except ImportError:
         raise HarnessError(
             CommandCode.INVALID_STORE,
@@ -362,6 +374,8 @@ def _open_postgres(url: str) -> Stores:
         abtasty,
         segment,
         PostgresEngageStore(pool),
+        PostgresFaultRows(pool),
+        PostgresRateBucket(pool),
         PostgresSharedRows(pool),
         abtasty.latest_instant,
         [pool.close, segment.close],

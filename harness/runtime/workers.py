@@ -105,6 +105,8 @@ def build(plan: ServePlan, stores: Stores, clock: Clock) -> Harness:
         journals=journals,
         clock_rows=stores.shared,
         engage_store=stores.engage,
+        fault_rows=stores.faults,
+        rate_bucket=stores.rate_bucket,
         segment_rate_limit=plan.segment_rate_limit,
         seed=None,  # filled-in messageIds must never repeat across workers or restarts
     )
