@@ -8,6 +8,7 @@ event loop, never beside another handler.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,9 @@ def _environment() -> Environment:
         msgspec.json.encode(value), indent=2
     ).decode()
     env.filters["svg"] = Markup  # charts are built by chart.py, every label escaped there
+    env.filters["anchor"] = lambda text: (
+        "t-" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
+    )
     env.filters["percent"] = lambda share: f"{share * 100:.1f}%"
     return env
 
@@ -160,12 +164,24 @@ def home(request: AnyRequest, ctx: Ctx) -> Response[Any]:
 )
 def builder(request: AnyRequest, ctx: Ctx, account_id: FromPath[str]) -> Response[Any]:
     """The segment builder as AB Tasty shows it, and the cohorts it hides."""
-    return _page(
-        request,
-        ctx,
-        "builder.html",
-        lambda: views.builder_view(ctx, account_id, *_paging(request)),
-    )
+
+    def build() -> views.BuilderView:
+        values_page, values_per_page = views.paging(
+            _int_query(request, "values_page"),
+            _int_query(request, "values_per_page"),
+            default=views.VALUES_PER_TRAIT,
+            names=("values_page", "values_per_page"),
+        )
+        return views.builder_view(
+            ctx,
+            account_id,
+            *_paging(request),
+            trait=_query(request, "trait") or None,
+            values_page=values_page,
+            values_per_page=values_per_page,
+        )
+
+    return _page(request, ctx, "builder.html", build)
 
 
 def _run_query(request: AnyRequest) -> datetime | None:

@@ -35,6 +35,8 @@ CATCH_UP_AFTER_SECONDS = 60
 """A run made more than this long after its scheduled time is marked as a catch-up run."""
 TIMELINE_RUNS = 60
 """The refresh chart shows at most this many of the latest runs."""
+VALUES_PER_TRAIT = 20
+"""The builder shows this many values of each trait; a trait's further values are paged."""
 
 
 @dataclass(frozen=True)
@@ -93,19 +95,27 @@ class Pager(msgspec.Struct, frozen=True):
         return (self.page - 1) * self.per_page
 
 
-def paging(page: int | None, per_page: int | None) -> tuple[int, int]:
-    """Checked (page, per_page) from a query.
+def paging(
+    page: int | None,
+    per_page: int | None,
+    *,
+    default: int = PER_PAGE,
+    names: tuple[str, str] = ("page", "per_page"),
+) -> tuple[int, int]:
+    """Checked (page, per_page) from a query (``names`` are the query's names for them).
 
     Raises:
         HarnessError: ``invalid_body`` for a page below 1 or a page size outside 1-500.
     """
     page = 1 if page is None else page
-    per_page = PER_PAGE if per_page is None else per_page
+    per_page = default if per_page is None else per_page
     if page < 1:
-        raise HarnessError(ErrorCode.INVALID_BODY, f"page is {page}; pages are numbered from 1.")
+        raise HarnessError(
+            ErrorCode.INVALID_BODY, f"{names[0]} is {page}; pages are numbered from 1."
+        )
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise HarnessError(
-            ErrorCode.INVALID_BODY, f"per_page is {per_page}; give 1 to {MAX_PER_PAGE}."
+            ErrorCode.INVALID_BODY, f"{names[1]} is {per_page}; give 1 to {MAX_PER_PAGE}."
         )
     return page, per_page
 
@@ -238,16 +248,22 @@ class BuilderValue(msgspec.Struct, frozen=True):
 
 
 class BuilderTrait(msgspec.Struct, frozen=True):
-    """A trait shown under a connector.
+    """A trait shown under a connector, with one page of its values.
 
     Attributes:
+        id: Names the trait in a query (``?trait=<id>&values_page=2``): JSON of the
+            connector id, source and path.
         key: The key the builder prints.
+        values: One page of its values (the first unless this trait's page was asked for).
+        values_pager: Where that page sits among all its values.
         note: Its source and path when the printed key alone would read as another trait
             (see docs/traits.md); empty otherwise.
     """
 
+    id: str
     key: str
     values: list[BuilderValue]
+    values_pager: Pager
     source: str
     note: str
 
@@ -284,27 +300,47 @@ class BuilderView(msgspec.Struct, frozen=True):
     hidden_pager: Pager
 
 
-def builder_view(ctx: InspectorContext, account_id: str, page: int, per_page: int) -> BuilderView:
-    """EXTERNAL DATA as the builder shows it; hidden empty cohorts (one page) apart."""
+def trait_id(connector_id: str, key: TraitKey) -> str:
+    """The id of a connector's trait in a query: compact JSON ``[connector, source, path]``."""
+    return json.dumps([connector_id, key.source, list(key.path)], separators=(",", ":"))
+
+
+def builder_view(
+    ctx: InspectorContext,
+    account_id: str,
+    page: int,
+    per_page: int,
+    trait: str | None = None,
+    values_page: int = 1,
+    values_per_page: int = VALUES_PER_TRAIT,
+) -> BuilderView:
+    """EXTERNAL DATA as the builder shows it; hidden empty cohorts (one page) apart.
+
+    Each trait shows its first ``values_per_page`` values; the trait named by ``trait``
+    (see :func:`trait_id`) shows page ``values_page`` of its values instead.
+    """
     service = ctx.abtasty
     account = _account_row(ctx, service.account(account_id))
-    items = [
-        BuilderItem(
-            item.connector_id,
-            item.connector_name,
-            item.integration,
-            [
+    items = []
+    for item in service.criteria(account.id):
+        traits = []
+        for criterion in item.traits:
+            ident = trait_id(item.connector_id, criterion.trait)
+            pager = Pager.of(
+                values_page if ident == trait else 1, values_per_page, len(criterion.values)
+            )
+            shown = criterion.values[pager.offset : pager.offset + values_per_page]
+            traits.append(
                 BuilderTrait(
-                    trait.key,
-                    [BuilderValue(v.value, _show(v.value), v.visitors) for v in trait.values],
-                    trait.source,
-                    trait_note(trait.trait),
+                    ident,
+                    criterion.key,
+                    [BuilderValue(v.value, _show(v.value), v.visitors) for v in shown],
+                    pager,
+                    criterion.source,
+                    trait_note(criterion.trait),
                 )
-                for trait in item.traits
-            ],
-        )
-        for item in service.criteria(account.id)
-    ]
+            )
+        items.append(BuilderItem(item.connector_id, item.connector_name, item.integration, traits))
     hidden = service.hidden_cohorts(account.id)
     pager = Pager.of(page, per_page, len(hidden))
     rows = [
