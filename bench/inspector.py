@@ -61,7 +61,9 @@ def build(profiles: int, per_profile: int, deliveries: int) -> tuple[Harness, di
             count += 1
     harness.move_to(START + timedelta(days=1))
     service.refreshes(handle.id)
-    service.create_segment(handle.id, "Pros", "all", [(handle.connector.id, "plan", "equals", "pro")])
+    service.create_segment(
+        handle.id, "Pros", "all", [(handle.connector.id, "plan", "equals", "pro")]
+    )
     source, _ = harness.segment.create_source("web")
     harness.segment.add_destination(source.id, handle.api_key)
     store = harness.segment.store

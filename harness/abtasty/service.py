@@ -786,7 +786,12 @@ class AbTasty:
             resolved.append(condition)
         mode: MatchMode = "all" if match == "all" else "any"
         segment = Segment(
-            _new_id("seg"), account.id, name, mode, tuple(resolved), self.clock_for(account.id).now()
+            _new_id("seg"),
+            account.id,
+            name,
+            mode,
+            tuple(resolved),
+            self.clock_for(account.id).now(),
         )
         self.store.add_segment(segment)
         return segment
