@@ -29,6 +29,7 @@ from harness.core.freezegun_clock import FreezegunClock
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
+from harness.http.errors import CrashLog
 from harness.http.journal import RequestJournal
 from harness.http.segment import create_segment_app
 from harness.runtime.transports import (
@@ -39,7 +40,8 @@ from harness.runtime.transports import (
 )
 from harness.segment import FakeSegment, RetryPolicy, Transport
 from harness.segment.engage import EngageStore
-from harness.segment.scripted_faults import ScriptedFaults
+from harness.segment.ratelimit import RateBucket
+from harness.segment.scripted_faults import FaultRows, ScriptedFaults
 from harness.segment.store import SegmentStore
 
 SYSTEM_CLOCK_TICK_SECONDS = 1.0
@@ -63,6 +65,9 @@ class Harness:
             serve`` over SQLite or PostgreSQL); bounded, in memory, by default.
         clock_rows: Where tenant clocks live (a shared store's rows); in memory by default.
         engage_store: Segment Engage's audiences and computed traits; in memory by default.
+        fault_rows: Where scripted faults and held messages live (a shared store's, so
+            every worker sees one set of switches); in memory by default.
+        rate_bucket: Where the Tracking API rate limit's bucket lives; in memory by default.
     """
 
     def __init__(
@@ -80,6 +85,8 @@ class Harness:
         journals: tuple[RequestJournal, RequestJournal] | None = None,
         clock_rows: ClockRows | None = None,
         engage_store: EngageStore | None = None,
+        fault_rows: FaultRows | None = None,
+        rate_bucket: RateBucket | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.clocks = ClockBook(self.clock, clock_rows)
@@ -99,7 +106,7 @@ class Harness:
             routes[endpoint] = inprocess
         self.http = RequestsTransport(timeout=http_timeout)
         self.transport = RoutingTransport(self.http, routes)
-        self.faults = ScriptedFaults(self.transport, self.clock)
+        self.faults = ScriptedFaults(self.transport, self.clock, fault_rows)
         """Scripted delivery faults between the fake Segment and its destinations."""
         self.segment = FakeSegment(
             self.clock,
@@ -111,7 +118,10 @@ class Harness:
             store=segment_store,
             clocks=self.clocks,
             engage_store=engage_store,
+            rate_bucket=rate_bucket,
         )
+        self.crashes = CrashLog()
+        """Unexpected exceptions either fake's app met while answering (see :meth:`check`)."""
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)
         """Everything with work on the clock; a simulation adds its held deliveries."""
@@ -163,6 +173,20 @@ class Harness:
         self.segment_journal.clear()
         self.wakers[:] = self._own_wakers  # drop wakers a simulation added
 
+    # crashes -------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Re-raise the first crash either fake's app met since the last check, and forget them.
+
+        An app answers an unexpected exception with a 500 ``internal_error``; the exception
+        itself, with its traceback, is kept until this call (the pytest plugin makes it after
+        every test that used the harness, so a crash fails that test).
+
+        Raises:
+            BaseException: The first crash, with later ones in its notes.
+        """
+        __tracebackhide__ = True  # pytest shows the crash's own frames, not this one
+        self.crashes.check()
+
     # apps ----------------------------------------------------------------------------------
     def abtasty_app(self, admin_token: str | None = None) -> Litestar:
         """The fake AB Tasty as a Litestar app."""
@@ -176,6 +200,7 @@ class Harness:
             tenant_wakers=self.tenant_wakers,
             segment=self.segment,
             segment_journal=self.segment_journal,
+            crashes=self.crashes,
         )
 
     def tenant_wakers(self, clock: str) -> list[Waker]:
@@ -193,6 +218,7 @@ class Harness:
             faults=self.faults,
             restart_state=self.restart,
             lifespan=[self._retry_ticker],
+            crashes=self.crashes,
         )
 
     @contextlib.asynccontextmanager
