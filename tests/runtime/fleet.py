@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -126,6 +127,12 @@ class Pipeline:
             )
             answer.raise_for_status()
             self.destinations.append(answer.json()["id"])
+
+    def via(self, url: str, segment_url: str) -> Pipeline:
+        """The same tenant, reached through another ``harness serve`` (another host)."""
+        other = copy.copy(self)
+        other.url, other.segment_url = url, segment_url
+        return other
 
     def track(self, http: requests.Session, body: dict[str, Any], call: str = "identify") -> bool:
         """One Tracking API call; True when Segment acknowledged it (200)."""

@@ -368,3 +368,32 @@ def test_workers_share_one_rate_limit(shared_store: str) -> None:
     assert set(statuses) == {200, 429}
     # One bucket for the workspace: a burst of `rate`, then `rate` a second.
     assert rate <= statuses.count(200) <= rate + rate * elapsed + 1
+
+
+def test_two_serve_processes_on_one_database_act_as_one(postgres_url: str) -> None:
+    # As two hosts behind a load balancer: two `harness serve`, one PostgreSQL.
+    with _fleet(postgres_url, workers=1) as first, _fleet(postgres_url, workers=1) as second:
+        tenant = Pipeline(first.url, first.segment_url)
+        message = {"type": "identify", "messageId": "m-1", "anonymousId": "a", "traits": {}}
+        via_second = tenant.via(second.url, second.segment_url)
+        http = requests.Session()
+        assert tenant.webhook(http, message).json()["status"] == "accepted"
+        assert via_second.webhook(http, message).json()["status"] == "duplicate"  # one window
+        requests.put(
+            f"{second.url}/_harness/clock", json={"now": "2026-03-02T09:00:00Z"}, timeout=10
+        ).raise_for_status()
+        assert requests.get(f"{first.url}/_harness/clock", timeout=10).json()["now"] == (
+            "2026-03-02T09:00:00Z"
+        )
+        assert via_second.track(http, {"messageId": "t-1", "anonymousId": "a", "traits": {}})
+        assert [m["stage"] for m in tenant.overview()["messages"]] == ["delivered"]
+        old_key = tenant.api_key
+        requests.post(
+            f"{second.url}/api/accounts/{tenant.account}/settings/integrations/api-key/regenerate",
+            timeout=10,
+        ).raise_for_status()
+        assert tenant.webhook(http, message, old_key).status_code == 401  # refused on the other
+        journal = requests.get(f"{first.url}/_harness/requests", timeout=10).json()["requests"]
+        assert [r["path"] for r in journal if r["path"] == "/segment/webhook"] == [
+            "/segment/webhook"
+        ] * 4  # both hosts' calls and the delivery, in one journal
