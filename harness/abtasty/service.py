@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import msgspec
+
 from harness.abtasty import audience, insight, schedule
 from harness.abtasty.insight import HiddenCohort, VisitorSummary
 from harness.abtasty.keys import basic_username, digests_equal, key_digest, new_api_key
@@ -60,9 +62,8 @@ MAX_NAME_CHARS = 100
 VISITOR_ID = re.compile(r"[a-z0-9-]{1,32}", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """The webhook's answer to one message."""
+class Receipt(msgspec.Struct, frozen=True, gc=False):
+    """The webhook's answer to one message (a frozen msgspec Struct: built in C, per message)."""
 
     account_id: str
     status: Literal["accepted", "duplicate"]
