@@ -41,8 +41,10 @@ class HiddenCohort:
             which trait it is (see :class:`~harness.abtasty.records.TraitKey`).
         profiles: Profiles (or waiting messages, for ``not_activated`` and
             ``no_anonymous_id``) that carry the value.
-        seen_since: Of those profiles, how many have an anonymousId the tag has seen since
-            the last refresh (they join the cohort at the next one).
+        seen_since: Of those profiles, how many have an anonymousId the tag has reported
+            since the last refresh, seen by the next one's scheduled time (they join the
+            cohort at the next refresh, as its matching counts every such sighting, even
+            one dated before the last refresh).
     """
 
     connector_id: str
@@ -110,7 +112,7 @@ def hidden_by_profiles(
     groups: Iterable[GroupProfile],
     activation: Activation | None,
     live_connectors: set[str],
-    sightings_since: set[str],
+    seen_by_next_run: set[str],
     last_run: datetime | None,
     next_run: datetime,
 ) -> list[HiddenCohort]:
@@ -121,7 +123,8 @@ def hidden_by_profiles(
         groups: Every group profile.
         activation: The activated data of the last refresh.
         live_connectors: Connector ids that still exist.
-        sightings_since: AnonymousIds the tag has seen since the last refresh.
+        seen_by_next_run: AnonymousIds of sightings dated by the next refresh's scheduled
+            time (the ones it will match); for an unmatched profile, reported since the last.
         last_run: When the last refresh was scheduled.
         next_run: When the next one is.
     """
@@ -161,7 +164,7 @@ def hidden_by_profiles(
             if tally is None:
                 tally = tallies[cohort] = _Tally(value)
             tally.profiles += 1
-            if profile.anonymous_id in sightings_since:
+            if profile.anonymous_id in seen_by_next_run:
                 tally.seen_since += 1
     when = "any refresh yet" if last_run is None else f"the last refresh ({_at(last_run)})"
     hidden = []
@@ -172,7 +175,7 @@ def hidden_by_profiles(
         )
         if tally.seen_since:
             sentence += (
-                f" {tally.seen_since} of them were seen since; they join it at the next "
+                f" {tally.seen_since} of them were reported seen since; they join it at the next "
                 f"refresh ({_at(next_run)})."
             )
         hidden.append(

@@ -212,14 +212,17 @@ class AbTasty:
         # (account id, last run's cutoff) -> the next run: a pure function of the two,
         # memoised because every request asks it.
         self._next_run: dict[tuple[str, datetime | None], schedule.ScheduledRefresh] = {}
-        # account id -> (state version, hidden cohorts of the activated profiles): they only
-        # change at a refresh, and reading every profile is the slow part.
+        # account id -> (inputs version, hidden cohorts): reading every profile is the slow
+        # part; the version holds the store's input counter, so any message, sighting or
+        # connector change (from any worker sharing the store) is shown at once.
         self._hidden: dict[str, tuple[object, list[HiddenCohort]]] = {}
         # account id -> what its last night left for the next to build on (incremental
         # nights); used only while the store's last run is the one it was left by.
         self._nights: dict[str, audience.NightState] = {}
         self.incremental_nights = True
         """False recomputes every visitor every night (what the incremental path is held to)."""
+        # account id -> (activation version, criteria): they change only at a refresh.
+        self._criteria: dict[str, tuple[object, list[CriteriaItem]]] = {}
 
     # accounts --------------------------------------------------------------------------
     def create_account(
@@ -651,9 +654,37 @@ class AbTasty:
         )
 
     # the segment builder ---------------------------------------------------------------
+    def _activation_version(self, account: Account) -> tuple[object, ...]:
+        """What the activated data and the builder depend on: the last run and the connectors.
+
+        The store replaces the activation only when it commits a run, and a reset drops the
+        account (ids are never reused), so equal versions mean an equal builder.
+        """
+        last = self.store.last_refresh(account.id)
+        return (
+            account.created_at,
+            None if last is None else (last.scheduled_for, last.cutoff, last.ran_at),
+            tuple(c.id for c in self.store.connectors(account.id)),
+        )
+
     def criteria(self, account_id: str) -> list[CriteriaItem]:
-        """EXTERNAL DATA: one item per connector, showing only non-empty cohorts."""
+        """EXTERNAL DATA: one item per connector, showing only non-empty cohorts.
+
+        Counted once per refresh (and connector change): the items are immutable, so the
+        counts are kept until the activated data changes.
+        """
         account = self.account(account_id)
+        version = self._activation_version(account)
+        cached = self._criteria.get(account.id)
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
+        items = self._count_criteria(account)
+        if len(self._criteria) > 100:
+            self._criteria.clear()
+        self._criteria[account.id] = (version, items)
+        return list(items)
+
+    def _count_criteria(self, account: Account) -> list[CriteriaItem]:
         activation = self.store.activation(account.id)
         items = []
         for connector in self.store.connectors(account.id):
@@ -689,49 +720,50 @@ class AbTasty:
 
         Those carried by activated profiles come first (unmatched profiles, groups without
         members), then those only waiting messages carry (not activated yet, or without an
-        anonymousId). The first part changes only at a refresh and is kept until the next.
+        anonymousId). Kept until the store's input counter or the last run changes.
+
+        A profile's ``seen_since`` follows the refresh's own rule: the next run matches every
+        sighting seen by its scheduled time, whenever the tag reported it, so a sighting
+        reported after the last run counts even when it is dated before that run.
         """
         account = self.account(account_id)
-        last = self.store.last_refresh(account.id)
         next_run = self.next_refresh(account.id).scheduled_for
-        live = {c.id for c in self.store.connectors(account.id)}
         version = (
-            account.id,
-            account.created_at,
-            None if last is None else (last.scheduled_for, last.ran_at),
-            tuple(sorted(live)),
+            self.store.input_version(account.id),
+            self._activation_version(account),
+            next_run,
         )
         cached = self._hidden.get(account.id)
         if cached is not None and cached[0] == version:
-            by_profiles = cached[1]
-        else:
-            last_at = last.scheduled_for if last is not None else None
-            since = {
-                s.anonymous_id
-                for s in self.store.sightings(account.id)
-                if last_at is None or s.seen_at > last_at
-            }
-            by_profiles = insight.hidden_by_profiles(
-                self.store.profiles(account.id),
-                self.store.groups(account.id),
-                self.store.activation(account.id),
-                live,
-                since,
-                last_at,
-                next_run,
-            )
-            if len(self._hidden) > 100:
-                self._hidden.clear()
-            self._hidden[account.id] = (version, by_profiles)
+            return list(cached[1])
+        last = self.store.last_refresh(account.id)
+        live = {c.id for c in self.store.connectors(account.id)}
+        last_at = last.scheduled_for if last is not None else None
+        by_the_next_run = {
+            s.anonymous_id for s in self.store.sightings(account.id) if s.seen_at <= next_run
+        }
+        by_profiles = insight.hidden_by_profiles(
+            self.store.profiles(account.id),
+            self.store.groups(account.id),
+            self.store.activation(account.id),
+            live,
+            by_the_next_run,
+            last_at,
+            next_run,
+        )
         shown = {(h.connector_id, h.key, audience.value_key(h.value)) for h in by_profiles}
         for item in self.criteria(account.id):
             for trait in item.traits:
                 for value in trait.values:
                     shown.add((item.connector_id, trait.trait, audience.value_key(value.value)))
         pending = self.store.pending_messages(account.id, datetime.max.replace(tzinfo=UTC))
-        return by_profiles + insight.hidden_by_waiting(
+        hidden = by_profiles + insight.hidden_by_waiting(
             pending, shown, live, lambda received_at: self._activation_of(account, received_at)
         )
+        if len(self._hidden) > 100:
+            self._hidden.clear()
+        self._hidden[account.id] = (version, hidden)
+        return list(hidden)
 
     def visitors(
         self, account_id: str, *, prefix: str = "", offset: int = 0, limit: int = 50

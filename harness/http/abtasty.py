@@ -30,6 +30,7 @@ from harness.http.common import (
     read_limited,
 )
 from harness.http.control import control_router
+from harness.http.errors import CRASHES_STATE, CrashLog
 from harness.http.inspector import InspectorContext, inspector_routers
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
@@ -267,6 +268,7 @@ def create_abtasty_app(
     tenant_wakers: Callable[[str], Sequence[Waker]] | None = None,
     segment: FakeSegment | None = None,
     segment_journal: RequestJournal | None = None,
+    crashes: CrashLog | None = None,
 ) -> Litestar:
     """Build the fake AB Tasty as a Litestar app, with the inspector at ``/_inspector``.
 
@@ -280,6 +282,8 @@ def create_abtasty_app(
         tenant_wakers: Work on a tenant clock that moving it must not skip (Segment's retries).
         segment: The fake Segment served beside it, for the inspector's Segment pages.
         segment_journal: The fake Segment's request journal, for the inspector's live events.
+        crashes: Where unexpected exceptions are kept (beside their 500 answers) for a test
+            to re-raise; not kept by default.
 
     Returns:
         The app; ``app.state.abtasty`` and ``app.state.journal`` give its parts.
@@ -289,7 +293,7 @@ def create_abtasty_app(
     journals = {"abtasty": journal}
     if segment_journal is not None:
         journals["segment"] = segment_journal
-    inspector = InspectorContext(service, segment, journals, service.clock, wakers)
+    inspector = InspectorContext(service, segment, journals, service.clock, wakers, tenant_wakers)
     app = Litestar(
         route_handlers=[
             *abtasty_routes(service),
@@ -310,4 +314,5 @@ def create_abtasty_app(
     )
     app.state.abtasty = service
     app.state.journal = journal
+    app.state[CRASHES_STATE] = crashes
     return app

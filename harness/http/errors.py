@@ -7,6 +7,9 @@ Every error leaves as ``{"code": ..., "message": ...}``; nothing a client sends 
 from __future__ import annotations
 
 import logging
+import threading
+import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -18,6 +21,9 @@ from harness.core.codes import AUTH_CHALLENGES, STATUS_BY_CODE, ErrorCode
 from harness.core.errors import HarnessError
 
 logger = logging.getLogger("harness.http")
+
+CRASHES_STATE = "crashes"
+"""The app state key of the :class:`CrashLog` an app records its crashes in, if any."""
 
 _CODE_BY_HTTP_STATUS: dict[int, ErrorCode] = {
     400: ErrorCode.INVALID_BODY,
@@ -40,6 +46,84 @@ def error_response(
     if code == ErrorCode.RATE_LIMITED:
         all_headers["Retry-After"] = "1"
     return Response({"code": code, "message": message}, status_code=status, headers=all_headers)
+
+
+class CrashLog:
+    """The unexpected exceptions the fakes' apps turned into 500 answers, kept to re-raise.
+
+    A crash inside a fake is a bug in the harness (or in something a test patched into it),
+    never the client's fault; the client sees ``internal_error``, and the test that made the
+    request should fail with the original exception and traceback, as pytest-httpserver's
+    ``check_assertions`` does. The apps record here; :meth:`check` raises; the pytest plugin
+    calls it after each test that used the harness.
+
+    Thread-safe: a uvicorn server thread records while the test thread checks. Bounded: a
+    long-running ``harness serve`` keeps the first ``limit`` crashes and counts the rest.
+
+    Args:
+        limit: Crashes kept until they are checked or cleared.
+    """
+
+    def __init__(self, limit: int = 100) -> None:
+        self.limit = limit
+        self._crashes: list[BaseException] = []
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def record(self, crash: BaseException) -> None:
+        """Keep one crash (with its traceback) until it is checked or cleared."""
+        with self._lock:
+            if len(self._crashes) < self.limit:
+                self._crashes.append(crash)
+            else:
+                self._dropped += 1
+
+    def __len__(self) -> int:
+        """Crashes recorded and not yet checked or cleared (those kept)."""
+        with self._lock:
+            return len(self._crashes)
+
+    def __iter__(self) -> Iterator[BaseException]:
+        """The crashes kept, oldest first, without consuming them."""
+        with self._lock:
+            return iter(list(self._crashes))
+
+    def take(self) -> list[BaseException]:
+        """Every crash kept, oldest first; the log is empty afterwards."""
+        with self._lock:
+            crashes, self._crashes = self._crashes, []
+            dropped, self._dropped = self._dropped, 0
+        if crashes and dropped:
+            crashes[-1].add_note(f"... and {dropped} more crash(es) beyond the first {self.limit}.")
+        return crashes
+
+    def clear(self) -> None:
+        """Forget every crash (a test that expected them and has seen the 500 answers)."""
+        self.take()
+
+    def check(self) -> None:
+        """Raise the first crash, with its original traceback, and consume every crash.
+
+        Later crashes are named in notes on the first (``add_note``), with their tracebacks.
+
+        Raises:
+            BaseException: The first unexpected exception a fake's app met since the log was
+                last checked or cleared.
+        """
+        __tracebackhide__ = True  # pytest shows the crash's own frames, not this one
+        crashes = self.take()
+        if not crashes:
+            return
+        first, *later = crashes
+        first.add_note("A fake crashed while answering a request (its client got a 500).")
+        for crash in later:
+            first.add_note("It crashed again later:\n" + describe_crash(crash))
+        raise first
+
+
+def describe_crash(crash: BaseException) -> str:
+    """One crash as Python prints it: the traceback, the exception and its notes."""
+    return "".join(traceback.format_exception(crash)).rstrip()
 
 
 def _harness_error(request: Request[Any, Any, Any], exc: HarnessError) -> Response[Any]:
@@ -69,7 +153,7 @@ def _validation_message(exc: ValidationException) -> tuple[ErrorCode, str]:
     return ErrorCode.INVALID_BODY, f"The request is not what this route expects: {detail}."
 
 
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         code, message = _validation_message(exc)
         return error_response(code, message)
@@ -89,6 +173,7 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[A
         )
     if status >= 500:
         logger.error("server error: %s", exc.detail)
+        _record(request, exc)
         return error_response(
             ErrorCode.INTERNAL_ERROR, "The fake failed; please report this with the request."
         )
@@ -109,8 +194,15 @@ def _too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
     )
 
 
-def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _record(request: Request[Any, Any, Any], exc: BaseException) -> None:
+    crashes = request.app.state.get(CRASHES_STATE)
+    if isinstance(crashes, CrashLog):
+        crashes.record(exc)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     logger.exception("unexpected error", exc_info=exc)
+    _record(request, exc)
     return error_response(
         ErrorCode.INTERNAL_ERROR, "The fake failed; please report this with the request."
     )

@@ -25,6 +25,7 @@ from harness.http.common import (
 )
 from harness.http.control import control_router
 from harness.http.engage import ENGAGE_ROUTES
+from harness.http.errors import CRASHES_STATE, CrashLog
 from harness.http.journal import ACCOUNT_STATE_KEY, RequestJournal
 from harness.http.wire import (
     DeliveryOut,
@@ -182,6 +183,7 @@ def create_segment_app(
     faults: ScriptedFaults | None = None,
     restart_state: Callable[[datetime], None] | None = None,
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+    crashes: CrashLog | None = None,
 ) -> Litestar:
     """Build the fake Segment as a Litestar app.
 
@@ -194,6 +196,8 @@ def create_segment_app(
         faults: Scripted delivery faults to drive through ``/_harness/faults``.
         restart_state: Wipes everything and restarts the manual clock (``/_harness/restart``).
         lifespan: Context managers wrapping the app's lifespan (background work).
+        crashes: Where unexpected exceptions are kept (beside their 500 answers) for a test
+            to re-raise; not kept by default.
     """
     journal = journal if journal is not None else RequestJournal()
     provide = {"segment": Provide(lambda: segment, sync_to_thread=False)}
@@ -224,4 +228,5 @@ def create_segment_app(
     )
     app.state.segment = segment
     app.state.journal = journal
+    app.state[CRASHES_STATE] = crashes
     return app

@@ -118,6 +118,10 @@ class AsgiClient:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
+            in_async_code = False
+        else:
+            in_async_code = True
+        if not in_async_code:  # outside the except block: a crash's context stays its own
             # Another thread (Segment's background consumer, a server thread) may call too.
             with self._loop_lock:
                 return self._loop.run_until_complete(self._call(scope, body))

@@ -29,6 +29,7 @@ from harness.core.freezegun_clock import FreezegunClock
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker, advance_clock, move_clock
 from harness.http import create_abtasty_app
+from harness.http.errors import CrashLog
 from harness.http.journal import RequestJournal
 from harness.http.segment import create_segment_app
 from harness.runtime.transports import (
@@ -112,6 +113,8 @@ class Harness:
             clocks=self.clocks,
             engage_store=engage_store,
         )
+        self.crashes = CrashLog()
+        """Unexpected exceptions either fake's app met while answering (see :meth:`check`)."""
         self._own_wakers: tuple[Waker, ...] = (self.segment, self.faults)
         self.wakers: list[Waker] = list(self._own_wakers)
         """Everything with work on the clock; a simulation adds its held deliveries."""
@@ -163,6 +166,20 @@ class Harness:
         self.segment_journal.clear()
         self.wakers[:] = self._own_wakers  # drop wakers a simulation added
 
+    # crashes -------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Re-raise the first crash either fake's app met since the last check, and forget them.
+
+        An app answers an unexpected exception with a 500 ``internal_error``; the exception
+        itself, with its traceback, is kept until this call (the pytest plugin makes it after
+        every test that used the harness, so a crash fails that test).
+
+        Raises:
+            BaseException: The first crash, with later ones in its notes.
+        """
+        __tracebackhide__ = True  # pytest shows the crash's own frames, not this one
+        self.crashes.check()
+
     # apps ----------------------------------------------------------------------------------
     def abtasty_app(self, admin_token: str | None = None) -> Litestar:
         """The fake AB Tasty as a Litestar app."""
@@ -176,6 +193,7 @@ class Harness:
             tenant_wakers=self.tenant_wakers,
             segment=self.segment,
             segment_journal=self.segment_journal,
+            crashes=self.crashes,
         )
 
     def tenant_wakers(self, clock: str) -> list[Waker]:
@@ -193,6 +211,7 @@ class Harness:
             faults=self.faults,
             restart_state=self.restart,
             lifespan=[self._retry_ticker],
+            crashes=self.crashes,
         )
 
     @contextlib.asynccontextmanager

@@ -25,11 +25,12 @@ and the handles are imported by the fixtures and items that use them, on first u
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -201,10 +202,53 @@ def harness_start(request: pytest.FixtureRequest) -> datetime:
 
 
 @pytest.fixture
-def harness(harness_session: _Session, harness_start: datetime) -> Harness:
-    """The in-process fakes with fresh state, the clock at ``harness_start``."""
-    harness_session.harness.restart(harness_start)
-    return harness_session.harness
+def harness(harness_session: _Session, harness_start: datetime) -> Iterator[Harness]:
+    """The in-process fakes with fresh state, the clock at ``harness_start``.
+
+    A crash inside either fake's app (an unexpected exception answered with a 500) fails
+    the test with the original exception after the test body; one left by later fixture
+    teardown fails the test's teardown. ``harness.check()`` raises them earlier, and
+    ``harness.crashes.clear()`` forgets the ones a test expects.
+    """
+    harness = harness_session.harness
+    harness.crashes.clear()  # a previous test's were raised there; start clean
+    harness.restart(harness_start)
+    yield harness
+    __tracebackhide__ = True
+    harness.check()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail a test that used the harness when a fake crashed during it.
+
+    The crash is raised with its own traceback when the test body passed; when the test
+    failed anyway (often on the 500 the crash produced), the crash's traceback is added to
+    that failure as a note. Either way the crash is consumed.
+    """
+    __tracebackhide__ = True
+    harness = _harness_of(item)
+    try:
+        result = yield
+    except BaseException as failure:
+        if harness is not None:
+            from harness.http.errors import describe_crash
+
+            for crash in harness.crashes.take():
+                failure.add_note("A fake crashed during this test:\n" + describe_crash(crash))
+        raise
+    if harness is not None:
+        harness.check()
+    return result
+
+
+def _harness_of(item: pytest.Item) -> Harness | None:
+    """The harness the test's fixtures set up, if it used one (no import when it did not)."""
+    value = getattr(item, "funcargs", {}).get("harness")
+    stack = sys.modules.get("harness.runtime.stack")
+    if stack is None or not isinstance(value, stack.Harness):
+        return None
+    return cast("Harness", value)
 
 
 @pytest.fixture

@@ -82,6 +82,28 @@ def test_hidden_cohorts_unmatched_seen_since_joins_at_next_refresh(world: World)
     assert "2026-03-04T03:00:00Z" in hidden.explanation
 
 
+def test_hidden_cohorts_backdated_sighting_counts_as_seen_since(world: World) -> None:
+    # The refresh matches every sighting seen by its scheduled time, whenever the tag
+    # reported it: one reported after the last run but dated before it joins at the next.
+    world.identify("anon-2", plan="free")
+    world.at("2026-03-03T03:00:00Z")
+    world.at("2026-03-03T09:00:00Z")
+    world.see("v2", "anon-2", seen_at="2026-03-03T01:00:00Z")
+    (hidden,) = world.service.hidden_cohorts(world.id)
+    assert hidden.seen_since == 1
+    world.at("2026-03-04T03:00:00Z")
+    assert world.shown() == {"plan": {"free": 1}}
+
+
+def test_hidden_cohorts_new_sighting_shown_at_once_after_a_cached_read(world: World) -> None:
+    world.identify("anon-2", plan="free")
+    world.at("2026-03-03T03:00:01Z")
+    (before,) = world.service.hidden_cohorts(world.id)
+    world.see("v2", "anon-2")
+    (after,) = world.service.hidden_cohorts(world.id)
+    assert (before.seen_since, after.seen_since) == (0, 1)
+
+
 def test_hidden_cohorts_waiting_message_not_activated_yet(world: World) -> None:
     world.see("v1", "anon-1")
     world.at("2026-03-02T23:00:00Z")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -82,13 +84,63 @@ def test_inspector_builder_json_is_the_builder_and_hidden_cohorts(fakes: Fakes) 
     (item,) = view["items"]
     assert item["traits"] == [
         {
+            "id": f'["{item["connector_id"]}","identify",["plan"]]',
             "key": "plan",
             "values": [{"value": "pro", "label": "pro", "visitors": 1}],
+            "values_pager": {"page": 1, "per_page": 20, "total": 1, "pages": 1},
             "source": "identify",
             "note": "",
         }
     ]
     assert [(h["value"], h["reason"]) for h in view["hidden"]] == [("free", "unmatched")]
+
+
+def _many_plans(fakes: Fakes, count: int) -> None:
+    for index in range(count):
+        anonymous_id = f"anon-many-{index}"
+        fakes.abtasty.post(
+            f"/api/accounts/{fakes.account_id}/visitors",
+            json={"visitor_id": f"vm{index}", "segment_anonymous_id": anonymous_id},
+        )
+        fakes.track(anonymousId=anonymous_id, traits={"plan": f"plan-{index:02d}"})
+    fakes.harness.move_to(START.replace(day=3, hour=3))
+
+
+def test_inspector_builder_long_trait_shows_its_first_values(fakes: Fakes) -> None:
+    _many_plans(fakes, 45)
+    view = fakes.abtasty.get(f"/_inspector/accounts/{fakes.account_id}/builder.json").json()
+    (trait,) = view["items"][0]["traits"]
+    assert [v["value"] for v in trait["values"]] == [f"plan-{i:02d}" for i in range(20)]
+    assert trait["values_pager"] == {"page": 1, "per_page": 20, "total": 45, "pages": 3}
+
+
+def test_inspector_builder_trait_values_page_by_trait_id(fakes: Fakes) -> None:
+    _many_plans(fakes, 45)
+    base = f"/_inspector/accounts/{fakes.account_id}/builder.json"
+    first = fakes.abtasty.get(base).json()["items"][0]["traits"][0]
+    view = fakes.abtasty.get(base, params={"trait": first["id"], "values_page": 3}).json()
+    (trait,) = view["items"][0]["traits"]
+    assert [v["value"] for v in trait["values"]] == [f"plan-{i:02d}" for i in range(40, 45)]
+
+
+def test_inspector_builder_value_page_links_work_without_javascript(fakes: Fakes) -> None:
+    _many_plans(fakes, 45)
+    page = fakes.abtasty.get(f"/_inspector/accounts/{fakes.account_id}/builder").text
+    assert "Values 1 to 20 of 45" in page
+    link = re.search(r'<a href="([^"]+)" rel="next">Next values', page)
+    assert link is not None
+    following = fakes.abtasty.get(html.unescape(link.group(1)).split("#")[0]).text
+    assert "Values 21 to 40 of 45" in following
+    assert 'data-value="plan-20"' in following
+    assert 'data-value="plan-19"' not in following
+
+
+def test_inspector_builder_bad_values_page_is_invalid_body(fakes: Fakes) -> None:
+    response = fakes.abtasty.get(
+        f"/_inspector/accounts/{fakes.account_id}/builder.json", params={"values_page": "0"}
+    )
+    assert_error(response, 400, "invalid_body")
+    assert "values_page" in response.json()["message"]
 
 
 def test_inspector_look_alike_traits_shown_apart_with_source_and_path(fakes: Fakes) -> None:
@@ -312,3 +364,15 @@ def test_inspector_requests_kept_out_of_the_journal(fakes: Fakes) -> None:
     fakes.abtasty.get("/_inspector/")
     fakes.abtasty.get("/_inspector/static/inspector.css")
     assert len(fakes.abtasty.get("/_harness/requests").json()["requests"]) == before
+
+
+def test_inspector_journal_filtered_by_account_renders(fakes: Fakes) -> None:
+    fakes.abtasty.get(f"/api/accounts/{fakes.account_id}")
+    page = fakes.abtasty.get("/_inspector/journal", params={"account": fakes.account_id})
+    assert page.status_code == 200
+    assert f"GET /api/accounts/{fakes.account_id}" in page.text
+
+
+def test_inspector_events_filtered_by_account_renders(fakes: Fakes) -> None:
+    page = fakes.abtasty.get("/_inspector/events", params={"account": fakes.account_id})
+    assert page.status_code == 200
