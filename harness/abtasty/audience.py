@@ -229,6 +229,14 @@ Grouped = dict[TraitKey, tuple[JsonValue, ...]]
 """One profile's activated traits: trait -> its distinct values (its groups' included)."""
 
 
+Ids = str | tuple[str, ...]
+"""One id as itself, several as a tuple (see :func:`_ids`)."""
+
+
+def _ids(ids: Ids) -> tuple[str, ...]:
+    return (ids,) if ids.__class__ is str else ids  # type: ignore[return-value]
+
+
 @dataclass(slots=True)
 class NightState:
     """What a refresh leaves behind so the next night recomputes only what changed.
@@ -246,11 +254,11 @@ class NightState:
         groups: Every group profile.
         group_pairs: (connector, group) -> its flattened group traits.
         members: (connector, group) -> the anonymousIds of its member profiles.
-        visitors_of: anonymousId -> the visitors seen with it by the run.
-        anonymous_ids_of: visitor -> the anonymousIds it was seen with by the run.
+        visitors_of: anonymousId -> the visitors seen with it by the run (one visitor is
+            kept as a plain string: most have one, and a million tuples weigh 48 MB).
+        anonymous_ids_of: visitor -> the anonymousIds it was seen with by the run (alike).
         deferred: Sightings read but seen after the run: they count from a later night.
         cohorts: (connector, trait, value) -> how many matched profiles hold it.
-        matched: The matched live profiles.
         live_profiles: How many profiles of live connectors there are.
         activation: The run's activated data.
     """
@@ -262,11 +270,10 @@ class NightState:
     groups: dict[ProfileKey, GroupProfile]
     group_pairs: dict[ProfileKey, list[tuple[TraitKey, JsonValue]]]
     members: dict[ProfileKey, set[str]]
-    visitors_of: dict[str, tuple[str, ...]]
-    anonymous_ids_of: dict[str, tuple[str, ...]]
+    visitors_of: dict[str, Ids]
+    anonymous_ids_of: dict[str, Ids]
     deferred: dict[tuple[str, str], datetime]
-    cohorts: dict[CohortKey, int]
-    matched: set[ProfileKey]
+    cohorts: CohortCount
     live_profiles: int
     activation: Activation
 
@@ -304,13 +311,42 @@ def profile_traits(
     return grouped
 
 
-def _count_cohorts(
-    cohorts: dict[CohortKey, int], connector: str, grouped: Grouped, step: int
-) -> None:
+CohortCount = dict[tuple[str, TraitKey, str, JsonValue], int]
+"""(connector, trait, value kind, value) -> how many matched profiles hold that cohort."""
+
+
+_IDENTIFY_KEYS = _TOP_KEYS["identify"]
+
+
+def _scalar_traits(profile: Profile, connector: str, cohorts: CohortCount) -> Grouped | None:
+    """:func:`profile_traits` and :func:`_count_cohorts` in one pass, for the common profile:
+    no group, only scalar (or null) traits. None for any other profile (nothing counted)."""
+    if profile.groups:
+        return None
+    kinds = _KINDS
+    for trait in profile.traits.values():
+        value = trait[0]
+        if value is not None and value.__class__ not in kinds:
+            return None
+    grouped: Grouped = {}
+    known = _IDENTIFY_KEYS.get
+    counted = cohorts.get
+    for name, trait in profile.traits.items():
+        value = trait[0]
+        if value is None:
+            continue
+        key = known(name) or top_key("identify", name)
+        grouped[key] = (value,)
+        cohort = (connector, key, kinds[value.__class__], value)
+        cohorts[cohort] = counted(cohort, 0) + 1
+    return grouped
+
+
+def _count_cohorts(cohorts: CohortCount, connector: str, grouped: Grouped, step: int) -> None:
     kinds = _KINDS
     for key, values in grouped.items():
         for value in values:
-            cohort = (connector, key, (kinds.get(value.__class__, "s"), value))
+            cohort = (connector, key, kinds.get(value.__class__, "s"), value)
             count = cohorts.get(cohort, 0) + step
             if count:
                 cohorts[cohort] = count
@@ -356,15 +392,15 @@ def activate(
     Returns:
         The result, and the state a later night can advance (:func:`advance_night`).
     """
-    visitors_of: dict[str, tuple[str, ...]] = {}
-    anonymous_ids_of: dict[str, tuple[str, ...]] = {}
+    visitors_of: dict[str, Ids] = {}
+    anonymous_ids_of: dict[str, Ids] = {}
     deferred: dict[tuple[str, str], datetime] = {}
     for sighting in sightings:
         _see(sighting, scheduled_for, visitors_of, anonymous_ids_of, deferred)
     group_pairs = {key: flatten_traits(group.traits, "group") for key, group in groups.items()}
     members: dict[ProfileKey, set[str]] = {}
     visitors: dict[str, VisitorTraits] = {}
-    cohorts: dict[CohortKey, int] = {}
+    cohorts: CohortCount = {}
     matched: set[ProfileKey] = set()
     shared: dict[str, list[ProfileKey]] = {}
     live_profiles = 0
@@ -375,13 +411,15 @@ def activate(
         if connector not in live:
             continue
         live_profiles += 1
-        visitor_ids = visitors_of.get(key[1])
-        if visitor_ids is None:
+        seen_by = visitors_of.get(key[1])
+        if seen_by is None:
             continue
         matched.add(key)
-        grouped = profile_traits(profile, group_pairs)
-        _count_cohorts(cohorts, connector, grouped, 1)
-        for visitor_id in visitor_ids:
+        grouped = _scalar_traits(profile, connector, cohorts)
+        if grouped is None:  # nested values, lists or groups: the general way
+            grouped = profile_traits(profile, group_pairs)
+            _count_cohorts(cohorts, connector, grouped, 1)
+        for visitor_id in _ids(seen_by):
             if visitor_id in visitors:
                 shared.setdefault(visitor_id, []).append(key)
             else:
@@ -398,7 +436,6 @@ def activate(
         anonymous_ids_of,
         deferred,
         cohorts,
-        matched,
         live_profiles,
         Activation(account_id, scheduled_for, visitors, frozenset(matched)),
     )
@@ -410,14 +447,14 @@ def activate(
 def _see(
     sighting: Sighting,
     scheduled_for: datetime,
-    visitors_of: dict[str, tuple[str, ...]],
-    anonymous_ids_of: dict[str, tuple[str, ...]],
+    visitors_of: dict[str, Ids],
+    anonymous_ids_of: dict[str, Ids],
     deferred: dict[tuple[str, str], datetime],
 ) -> bool:
     """Count a sighting seen by ``scheduled_for``, or keep it for later; True when it is new."""
     visitor, anonymous_id = sighting.visitor_id, sighting.anonymous_id
     known = anonymous_ids_of.get(visitor)
-    if known is not None and anonymous_id in known:
+    if known is not None and anonymous_id in _ids(known):
         return False
     if sighting.seen_at > scheduled_for:
         pair = (visitor, anonymous_id)
@@ -426,9 +463,9 @@ def _see(
             deferred[pair] = sighting.seen_at
         return False
     deferred.pop((visitor, anonymous_id), None)
-    anonymous_ids_of[visitor] = (*known, anonymous_id) if known else (anonymous_id,)
+    anonymous_ids_of[visitor] = anonymous_id if known is None else (*_ids(known), anonymous_id)
     others = visitors_of.get(anonymous_id)
-    visitors_of[anonymous_id] = (*others, visitor) if others else (visitor,)
+    visitors_of[anonymous_id] = visitor if others is None else (*_ids(others), visitor)
     return True
 
 
@@ -437,7 +474,7 @@ def _visitor_traits(state: NightState, visitor_id: str) -> VisitorTraits | None:
     profiles = state.profiles
     keys = [
         (connector, anonymous_id)
-        for anonymous_id in state.anonymous_ids_of.get(visitor_id, ())
+        for anonymous_id in _ids(state.anonymous_ids_of.get(visitor_id, ()))
         for connector in state.live
         if (connector, anonymous_id) in profiles
     ]
@@ -509,21 +546,26 @@ def advance_night(
             )
     # The groups' traits as they were, for taking back what a profile gave the cohorts.
     old_lookup = ChainMap({k: v or [] for k, v in old_pairs.items()}, state.group_pairs)
+    was_matched = state.activation.matched
+    gained: set[ProfileKey] = set()
+    lost: set[ProfileKey] = set()
     for key in affected:
         connector, anonymous_id = key
         if connector not in live:
             continue
-        if key in state.matched:
+        if key in was_matched:
             old = replaced[key] if key in replaced else state.profiles[key]
             if old is not None:
                 _count_cohorts(state.cohorts, connector, profile_traits(old, old_lookup), -1)
-            state.matched.discard(key)
+            lost.add(key)
         seen_by = state.visitors_of.get(anonymous_id)
-        if seen_by:
-            state.matched.add(key)
+        if seen_by is not None:
+            lost.discard(key)
+            if key not in was_matched:
+                gained.add(key)
             grouped = profile_traits(state.profiles[key], state.group_pairs)
             _count_cohorts(state.cohorts, connector, grouped, 1)
-            visitors.update(seen_by)
+            visitors.update(_ids(seen_by))
     activated = dict(state.activation.visitors)
     for visitor_id in visitors:
         traits = _visitor_traits(state, visitor_id)
@@ -532,10 +574,13 @@ def advance_night(
         else:
             activated[visitor_id] = traits
     state.activation = Activation(
-        state.activation.account_id, scheduled_for, activated, frozenset(state.matched)
+        state.activation.account_id,
+        scheduled_for,
+        activated,
+        was_matched.difference(lost).union(gained) if gained or lost else was_matched,
     )
     state.version = version
-    result = ActivationResult(state.activation, len(state.matched), len(state.cohorts))
+    result = ActivationResult(state.activation, len(state.activation.matched), len(state.cohorts))
     return result, NightChanges(
         [state.profiles[key] for key in changed],
         [state.groups[key] for key in changed_groups],

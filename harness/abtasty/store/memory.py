@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import sys
 import threading
 from array import array
 from collections.abc import Collection, Sequence
@@ -155,6 +156,10 @@ class MemoryStore:
                 return None
             self._seq += 1
             seq = message.seq = self._seq  # the store owns the message it was given
+            if message.anonymous_id is not None:
+                # One string per anonymousId, shared with its sightings and other messages
+                # (a profile's messages and its visitor's sighting: 60 bytes each).
+                message.anonymous_id = sys.intern(message.anonymous_id)
             tenant.messages[seq] = message
             tenant.pending[seq] = None
             tenant.input_version += 1
@@ -211,7 +216,12 @@ class MemoryStore:
                 seen = tenant.sightings[sighting.visitor_id] = {}
             earlier = seen.get(sighting.anonymous_id)
             if earlier is None or sighting.seen_at < earlier.seen_at:
-                seen[sighting.anonymous_id] = sighting
+                anonymous_id = sys.intern(sighting.anonymous_id)  # shared with its messages
+                if anonymous_id is not sighting.anonymous_id:
+                    sighting = Sighting(
+                        sighting.account_id, sighting.visitor_id, anonymous_id, sighting.seen_at
+                    )
+                seen[anonymous_id] = sighting
                 tenant.input_version += 1
                 tenant.sighting_log.append(sighting)
                 tenant.sighting_versions.append(tenant.input_version)
