@@ -1007,6 +1007,10 @@ class AbTasty:
     def reset(self, account_id: str | None = None) -> None:
         """Forget all state, or one account's; the clock is never touched."""
         self.store.reset(account_id)
+        if account_id is None:
+            self._nights.clear()  # what the last nights left would only hold memory
+        else:
+            self._nights.pop(account_id, None)
 
     def reset_tenant(self, account_id: str | None) -> None:
         """Like :meth:`reset`, but an unknown account is ``account_not_found``."""
