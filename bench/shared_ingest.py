@@ -91,19 +91,25 @@ def _tenant(server: ServeProcess) -> tuple[str, str]:
     return key["api_key"], source["write_key"]
 
 
-def measure(store: str, workers: int, seconds: float, connections: int) -> dict[str, dict[str, float]]:
+def measure(
+    store: str, workers: int, seconds: float, connections: int
+) -> dict[str, dict[str, float]]:
     """Webhook and Tracking API ingest on one store with ``workers`` workers."""
     results = {}
-    with ServeProcess(
-        "--store", store, "--workers", str(workers), "--journal-size", "1000"
-    ).start(timeout=60) as server:
+    with ServeProcess("--store", store, "--workers", str(workers), "--journal-size", "1000").start(
+        timeout=60
+    ) as server:
         api_key, write_key = _tenant(server)
         webhook = basic_authorization(api_key)
         run_wrk(server.url, "/segment/webhook", webhook, 1, connections)  # warm-up
         results["webhook"] = run_wrk(server.url, "/segment/webhook", webhook, seconds, connections)
         if not store.startswith("memory"):
             results["tracking_api"] = run_wrk(
-                server.segment_url, "/v1/identify", basic_authorization(write_key), seconds, connections
+                server.segment_url,
+                "/v1/identify",
+                basic_authorization(write_key),
+                seconds,
+                connections,
             )
     return results
 

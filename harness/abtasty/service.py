@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import msgspec
+
 from harness.abtasty import audience, insight, schedule
 from harness.abtasty.insight import HiddenCohort, VisitorSummary
 from harness.abtasty.keys import basic_username, digests_equal, key_digest, new_api_key
@@ -63,9 +65,8 @@ MAX_NAME_CHARS = 100
 VISITOR_ID = re.compile(r"[a-z0-9-]{1,32}", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """The webhook's answer to one message."""
+class Receipt(msgspec.Struct, frozen=True, gc=False):
+    """The webhook's answer to one message (a frozen msgspec Struct: built in C, per message)."""
 
     account_id: str
     status: Literal["accepted", "duplicate"]
@@ -223,6 +224,9 @@ class AbTasty:
         """False recomputes every visitor every night (what the incremental path is held to)."""
         # account id -> (activation version, criteria): they change only at a refresh.
         self._criteria: dict[str, tuple[object, list[CriteriaItem]]] = {}
+        # account id -> (activation version, the unmatched profiles' cohorts): profiles
+        # change only at a refresh, so a new sighting only recounts who joins next.
+        self._tallies: dict[str, tuple[object, insight.ProfileTally]] = {}
 
     # accounts --------------------------------------------------------------------------
     def create_account(
@@ -738,27 +742,29 @@ class AbTasty:
             return list(cached[1])
         last = self.store.last_refresh(account.id)
         live = {c.id for c in self.store.connectors(account.id)}
-        last_at = last.scheduled_for if last is not None else None
+        activation_version = version[1]
+        tallied = self._tallies.get(account.id)
+        if tallied is not None and tallied[0] == activation_version:
+            tally = tallied[1]
+        else:
+            tally = insight.tally_profiles(
+                self.store.profiles(account.id),
+                self.store.groups(account.id),
+                self.store.activation(account.id),
+                live,
+            )
+            if len(self._tallies) > 100:
+                self._tallies.clear()
+            self._tallies[account.id] = (activation_version, tally)
         by_the_next_run = {
             s.anonymous_id for s in self.store.sightings(account.id) if s.seen_at <= next_run
         }
-        by_profiles = insight.hidden_by_profiles(
-            self.store.profiles(account.id),
-            self.store.groups(account.id),
-            self.store.activation(account.id),
-            live,
-            by_the_next_run,
-            last_at,
-            next_run,
+        by_profiles = tally.hidden(
+            by_the_next_run, last.scheduled_for if last is not None else None, next_run
         )
-        shown = {(h.connector_id, h.key, audience.value_key(h.value)) for h in by_profiles}
-        for item in self.criteria(account.id):
-            for trait in item.traits:
-                for value in trait.values:
-                    shown.add((item.connector_id, trait.trait, audience.value_key(value.value)))
         pending = self.store.pending_messages(account.id, datetime.max.replace(tzinfo=UTC))
         hidden = by_profiles + insight.hidden_by_waiting(
-            pending, shown, live, lambda received_at: self._activation_of(account, received_at)
+            pending, tally.known, live, lambda at: self._activation_of(account, at)
         )
         if len(self._hidden) > 100:
             self._hidden.clear()

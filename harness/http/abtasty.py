@@ -14,13 +14,14 @@ from harness.abtasty import AbTasty
 from harness.abtasty.segments import ConditionRequest
 from harness.abtasty.spec import (
     MAX_MESSAGE_BYTES,
+    decode_message,
     message_too_large,
     validate_message,
 )
 from harness.core.clock import format_instant
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError
-from harness.core.protocol import ABTASTY_WEBHOOK_PATH, decode_json_object
+from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.core.timeline import Waker
 from harness.http.common import (
     app_settings,
@@ -223,7 +224,7 @@ async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookO
     body = await read_limited(
         request, MAX_MESSAGE_BYTES, lambda limit: message_too_large(limit, more=True)
     )
-    message = validate_message(decode_json_object(body, what="The message"))
+    message = validate_message(decode_message(body))
     receipt = service.ingest(account.id, connector.id, message)
     return WebhookOut(receipt.status, receipt.warning)
 

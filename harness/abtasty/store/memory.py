@@ -149,11 +149,17 @@ class MemoryStore:
     # messages
     def add_message(self, message: StoredMessage, dedup_window: timedelta) -> int | None:
         """Store a message unless it is a duplicate within the window."""
+        message_id, received = message.message_id, message.received_at
         with self._lock:
-            tenant = self._require(message.account_id)
-            first = tenant.first_arrival.get(message.message_id)
-            if first is not None and message.received_at - first < dedup_window:
-                return None
+            tenant = self._tenants.get(message.account_id)
+            if tenant is None:
+                raise KeyError(message.account_id)
+            arrivals = tenant.first_arrival
+            first = arrivals.get(message_id)
+            if first is not None:
+                if received - first < dedup_window:
+                    return None
+                del arrivals[message_id]  # re-inserted at the back below
             self._seq += 1
             seq = message.seq = self._seq  # the store owns the message it was given
             if message.anonymous_id is not None:
@@ -163,9 +169,10 @@ class MemoryStore:
             tenant.messages[seq] = message
             tenant.pending[seq] = None
             tenant.input_version += 1
-            tenant.first_arrival.pop(message.message_id, None)  # re-insert at the back
-            tenant.first_arrival[message.message_id] = message.received_at
-            self._forget_old_arrivals(tenant, message.received_at - dedup_window)
+            arrivals[message_id] = received
+            # Most messages find nothing to forget: look at the oldest entry before walking.
+            if received - arrivals[next(iter(arrivals))] >= dedup_window:
+                self._forget_old_arrivals(tenant, received - dedup_window)
             return seq
 
     @staticmethod
