@@ -14,6 +14,7 @@ SUITES = [
     "bench.plugin_startup",
     "bench.http_ingest",
     "bench.shared_ingest",
+    "bench.fleet_crash",
     "bench.soak",
 ]
 
