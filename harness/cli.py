@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.core.clock import ManualClock, parse_instant
+from harness.core.clock import SIMULATION_START, ManualClock, parse_instant
 from harness.core.codes import CommandCode, ErrorCode
 from harness.core.errors import HarnessError
 
@@ -164,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--start",
         type=_instant,
-        help="midnight of the first day (default 2026-03-02T00:00:00Z; with --target, the "
+        help=f"midnight of the first day (default {SIMULATION_START}; with --target, the "
         "UTC midnight --days days before today, so every call lies in the past)",
     )
     simulate.add_argument(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from harness.core.clock import format_instant
+from harness.core.clock import SIMULATION_START, format_instant, parse_instant
 from harness.simulate.ids import uuid4_text
 from harness.simulate.population import Population, SyntheticUser
 
@@ -21,6 +21,10 @@ from harness.simulate.population import Population, SyntheticUser
 HOURLY_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 9, 10, 11, 11, 9, 6, 3]
 BROWSER_LIBRARY = {"name": "analytics.js", "version": "2.11.1"}
 SERVER_LIBRARY = {"name": "analytics-python", "version": "2.3.2"}
+
+
+FIRST_DAY = parse_instant(SIMULATION_START)
+"""Midnight of the first simulated day by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,7 @@ class StreamConfig:
         seed: Same seed, same stream.
     """
 
-    start: datetime = datetime(2026, 3, 2, tzinfo=UTC)
+    start: datetime = FIRST_DAY
     days: int = 3
     daily_active_share: float = 0.5
     trait_change_share: float = 0.1
