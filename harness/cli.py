@@ -287,7 +287,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if partial is not None:
         partial.replace(args.out)
     if args.scenario_out:
-        simulation.write_scenario(Path(args.scenario_out))
+        from harness.scenarios.recorded import write_recorded_run
+
+        write_recorded_run(Path(args.scenario_out), simulation.recorded_run())
     print(json.dumps(summary.as_dict()))
     if summary.failed:
         where = args.target or "the in-process AB Tasty"
