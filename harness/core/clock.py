@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
@@ -37,6 +39,21 @@ class Clock(Protocol):
 
     def advance(self, seconds: float) -> None:
         """Move the time forward by ``seconds`` (manual clocks only)."""
+        ...
+
+
+@runtime_checkable
+class SerialClock(Protocol):
+    """A manual clock whose moves are serialised: one move at a time, across every worker.
+
+    A move that stops at each due instant (:func:`~harness.core.timeline.move_clock`)
+    reads the clock, then moves it several times; two such moves at once, through two
+    workers, could both read the same start and lose one's seconds. Holding
+    :meth:`moving` for the whole move makes them run one after the other.
+    """
+
+    def moving(self) -> AbstractContextManager[object]:
+        """Held while one move runs; a second move waits for it (re-entrant in a thread)."""
         ...
 
 
@@ -118,6 +135,11 @@ class ManualClock:
     def __init__(self, start: datetime | None = None) -> None:
         self._now = clock_time(start) if start is not None else datetime.now(UTC)
         self._lock = threading.Lock()
+        self._moving = threading.RLock()
+
+    def moving(self) -> AbstractContextManager[object]:
+        """Held by one move at a time (threads of this process)."""
+        return self._moving
 
     def now(self) -> datetime:
         """The time the clock was last moved to."""
@@ -151,9 +173,10 @@ class ManualClock:
                 ErrorCode.CLOCK_BACKWARDS,
                 "The clock only moves forward; give a positive number of seconds.",
             )
-        if seconds >= (LATEST - self._now).total_seconds():
-            self.move_to(LATEST)  # refused, naming the clock's range
-        self.move_to(self._now + timedelta(seconds=seconds))
+        with self._moving:
+            if seconds >= (LATEST - self._now).total_seconds():
+                self.move_to(LATEST)  # refused, naming the clock's range
+            self.move_to(self._now + timedelta(seconds=seconds))
 
 
 class ClockRows(Protocol):
@@ -184,6 +207,13 @@ class ClockRows(Protocol):
         """Forget a clock; False when there was none."""
         ...
 
+    def lock_clock(self, name: str) -> AbstractContextManager[object]:
+        """Held while one move of the clock runs, in every process sharing the rows.
+
+        Re-entrant within a thread; released when the holder's process dies.
+        """
+        ...
+
 
 class StoredClock:
     """A manual clock kept as a row of a shared store: read on every call, never cached.
@@ -212,6 +242,10 @@ class StoredClock:
             )
         return when
 
+    def moving(self) -> AbstractContextManager[object]:
+        """Held by one move of this clock at a time, across every worker of the store."""
+        return self.rows.lock_clock(self.name)
+
     def move_to(self, when: datetime) -> None:
         """Move to ``when``, never backwards (a compare-and-set in the store)."""
         target = clock_time(when)
@@ -234,10 +268,11 @@ class StoredClock:
                 ErrorCode.CLOCK_BACKWARDS,
                 "The clock only moves forward; give a positive number of seconds.",
             )
-        now = self.now()
-        if seconds >= (LATEST - now).total_seconds():
-            self.move_to(LATEST)  # refused, naming the clock's range
-        self.move_to(now + timedelta(seconds=seconds))
+        with self.moving():
+            now = self.now()
+            if seconds >= (LATEST - now).total_seconds():
+                self.move_to(LATEST)  # refused, naming the clock's range
+            self.move_to(now + timedelta(seconds=seconds))
 
 
 class MemoryClockRows:
@@ -246,6 +281,11 @@ class MemoryClockRows:
     def __init__(self) -> None:
         self._rows: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        self._moving = NamedLocks()
+
+    def lock_clock(self, name: str) -> AbstractContextManager[object]:
+        """Held while one move of the clock runs (threads of this process)."""
+        return self._moving.get(name)
 
     def read_clock(self, name: str) -> datetime | None:
         """The clock's time."""
@@ -269,6 +309,41 @@ class MemoryClockRows:
         """Forget a clock."""
         with self._lock:
             return self._rows.pop(name, None) is not None
+
+
+class NamedLocks:
+    """One re-entrant lock per name, made on first use."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, name: str) -> threading.RLock:
+        """The lock of ``name``."""
+        with self._guard:
+            return self._locks.setdefault(name, threading.RLock())
+
+
+@contextmanager
+def outermost(
+    lock: threading.RLock, depth: dict[str, int], name: str, hold: AbstractContextManager[object]
+) -> Iterator[None]:
+    """Hold ``lock`` (this process's threads), and ``hold`` (other processes) when outermost.
+
+    ``depth`` counts, per name, how deep the thread holding ``lock`` is, so an inner,
+    re-entrant use neither takes nor releases the cross-process ``hold``.
+    """
+    with lock:
+        level = depth.get(name, 0)
+        depth[name] = level + 1
+        try:
+            if level:
+                yield
+            else:
+                with hold:
+                    yield
+        finally:
+            depth[name] = level
 
 
 CLOCK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

@@ -7,11 +7,13 @@ clock therefore stops at each due instant and lets every waker run what fell due
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from harness.core.clock import Clock
+from harness.core.clock import Clock, SerialClock
 
 MAX_STOPS = 1_000_000
 
@@ -29,12 +31,25 @@ class Waker(Protocol):
         ...
 
 
+def moving(clock: Clock) -> AbstractContextManager[object]:
+    """Held for one whole move of ``clock`` (see :class:`~harness.core.clock.SerialClock`)."""
+    return clock.moving() if isinstance(clock, SerialClock) else contextlib.nullcontext()
+
+
 def move_clock(clock: Clock, target: datetime, wakers: Sequence[Waker] = ()) -> None:
     """Move ``clock`` to ``target``, stopping at every instant a waker has work due.
+
+    Moves of one clock run one at a time, across workers: a move to an earlier time than
+    another just made is refused, never half-applied.
 
     Raises:
         HarnessError: ``clock_backwards`` or ``clock_not_manual`` from the clock itself.
     """
+    with moving(clock):
+        _move(clock, target, wakers)
+
+
+def _move(clock: Clock, target: datetime, wakers: Sequence[Waker]) -> None:
     if clock.mode != "manual" or not wakers:
         clock.move_to(target)
         return
@@ -51,10 +66,13 @@ def move_clock(clock: Clock, target: datetime, wakers: Sequence[Waker] = ()) -> 
 
 
 def advance_clock(clock: Clock, seconds: float, wakers: Sequence[Waker] = ()) -> None:
-    """Move ``clock`` forward by ``seconds``, stopping where work falls due."""
-    if clock.mode != "manual":
-        clock.advance(seconds)
+    """Move ``clock`` forward by ``seconds``, stopping where work falls due.
+
+    The start is read once the move holds the clock: two advances at once, through two
+    workers, add up.
+    """
+    if clock.mode != "manual" or seconds < 0:
+        clock.advance(seconds)  # the system clock's or a negative amount's refusal
         return
-    if seconds < 0:
-        clock.advance(seconds)  # refused with clock_backwards
-    move_clock(clock, clock.now() + timedelta(seconds=seconds), wakers)
+    with moving(clock):
+        _move(clock, clock.now() + timedelta(seconds=seconds), wakers)

@@ -293,7 +293,7 @@ def create_abtasty_app(
     journals = {"abtasty": journal}
     if segment_journal is not None:
         journals["segment"] = segment_journal
-    inspector = InspectorContext(service, segment, journals, service.clock, wakers)
+    inspector = InspectorContext(service, segment, journals, service.clock, wakers, tenant_wakers)
     app = Litestar(
         route_handlers=[
             *abtasty_routes(service),

@@ -134,7 +134,7 @@ def _faults_out(faults: ScriptedFaults) -> FaultsOut:
         faults.duplicate_next,
         faults.hold_next,
         faults.hold_for.total_seconds(),
-        len(faults.held),
+        faults.held,
     )
 
 

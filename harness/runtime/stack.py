@@ -40,7 +40,8 @@ from harness.runtime.transports import (
 )
 from harness.segment import FakeSegment, RetryPolicy, Transport
 from harness.segment.engage import EngageStore
-from harness.segment.scripted_faults import ScriptedFaults
+from harness.segment.ratelimit import RateBucket
+from harness.segment.scripted_faults import FaultRows, ScriptedFaults
 from harness.segment.store import SegmentStore
 
 SYSTEM_CLOCK_TICK_SECONDS = 1.0
@@ -64,6 +65,9 @@ class Harness:
             serve`` over SQLite or PostgreSQL); bounded, in memory, by default.
         clock_rows: Where tenant clocks live (a shared store's rows); in memory by default.
         engage_store: Segment Engage's audiences and computed traits; in memory by default.
+        fault_rows: Where scripted faults and held messages live (a shared store's, so
+            every worker sees one set of switches); in memory by default.
+        rate_bucket: Where the Tracking API rate limit's bucket lives; in memory by default.
     """
 
     def __init__(
@@ -81,6 +85,8 @@ class Harness:
         journals: tuple[RequestJournal, RequestJournal] | None = None,
         clock_rows: ClockRows | None = None,
         engage_store: EngageStore | None = None,
+        fault_rows: FaultRows | None = None,
+        rate_bucket: RateBucket | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.clocks = ClockBook(self.clock, clock_rows)
@@ -100,7 +106,7 @@ class Harness:
             routes[endpoint] = inprocess
         self.http = RequestsTransport(timeout=http_timeout)
         self.transport = RoutingTransport(self.http, routes)
-        self.faults = ScriptedFaults(self.transport, self.clock)
+        self.faults = ScriptedFaults(self.transport, self.clock, fault_rows)
         """Scripted delivery faults between the fake Segment and its destinations."""
         self.segment = FakeSegment(
             self.clock,
@@ -112,6 +118,7 @@ class Harness:
             store=segment_store,
             clocks=self.clocks,
             engage_store=engage_store,
+            rate_bucket=rate_bucket,
         )
         self.crashes = CrashLog()
         """Unexpected exceptions either fake's app met while answering (see :meth:`check`)."""

@@ -8,21 +8,28 @@ request journal.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
-from harness.core.clock import ClockRows
+from harness.core.clock import ClockRows, NamedLocks, outermost
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.http.journal import JournalRows
+from harness.segment.engage import EngageStore, MemoryEngageStore
+from harness.segment.ratelimit import RateBucket
+from harness.segment.scripted_faults import FaultRows
 from harness.segment.store import MemorySegmentStore, SegmentStore, SqliteSegmentStore
+from harness.segment.store.sqlite_engage import SqliteEngageStore
+from harness.segment.store.sqlite_faults import SqliteFaultRows, SqliteRateBucket
 
 SQLITE_SHARED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS clocks (name TEXT PRIMARY KEY, now TEXT NOT NULL);
@@ -41,6 +48,9 @@ class Stores:
         kind: ``memory``, ``sqlite`` or ``postgresql``.
         abtasty: AB Tasty's store.
         segment: Segment's store.
+        engage: Segment Engage's audiences and computed traits.
+        faults: Scripted delivery faults and held messages (None: in the process).
+        rate_bucket: The Tracking API rate limit's bucket (None: in the process).
         shared: Clock and journal rows when the store is shared by processes (None in memory).
         latest_instant: The latest time anything stored was recorded at (file stores).
     """
@@ -48,6 +58,9 @@ class Stores:
     kind: str
     abtasty: Store
     segment: SegmentStore
+    engage: EngageStore
+    faults: FaultRows | None = None
+    rate_bucket: RateBucket | None = None
     shared: SharedRows | None = None
     latest_instant: Callable[[], datetime | None] = lambda: None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -65,6 +78,12 @@ class Stores:
 
 class SharedRows(ClockRows, JournalRows):
     """Clock and journal rows of a shared store (both protocols)."""
+
+
+CLOCK_LOCK_CLASS = 0x636C6B  # "clk": the advisory lock class of clock moves
+_CLOCK_LOCK_RANGE = 1 << 20
+_sqlite_moves: dict[str, NamedLocks] = {}
+_sqlite_moves_guard = threading.Lock()
 
 
 def _text(when: datetime) -> str:
@@ -90,11 +109,32 @@ class SqliteSharedRows(SharedRows):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(SQLITE_SHARED_SCHEMA)
+        # Clock moves: a byte-range lock per clock on a file beside the database (other
+        # processes; the kernel drops it with a dead process) and a thread lock per clock,
+        # shared by every opening of the same file in this process (fcntl locks are not).
+        self._moves_file = open(f"{path}-clocks.lock", "a+b")  # noqa: SIM115 - closed in close()
+        with _sqlite_moves_guard:
+            self._moves = _sqlite_moves.setdefault(str(Path(path).resolve()), NamedLocks())
+        self._depth: dict[str, int] = {}
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
             self._conn.close()
+            self._moves_file.close()
+
+    def lock_clock(self, name: str) -> AbstractContextManager[object]:
+        """Held while one move of the clock runs, in every process on this file."""
+        return outermost(self._moves.get(name), self._depth, name, self._file_lock(name))
+
+    @contextmanager
+    def _file_lock(self, name: str) -> Iterator[None]:
+        offset = zlib.crc32(name.encode()) % _CLOCK_LOCK_RANGE
+        fcntl.lockf(self._moves_file, fcntl.LOCK_EX, 1, offset)
+        try:
+            yield
+        finally:
+            fcntl.lockf(self._moves_file, fcntl.LOCK_UN, 1, offset)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -182,6 +222,25 @@ class PostgresSharedRows(SharedRows):
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+        self._moves = NamedLocks()
+        self._depth: dict[str, int] = {}
+
+    def lock_clock(self, name: str) -> AbstractContextManager[object]:
+        """Held while one move of the clock runs, on every worker and host of the database."""
+        return outermost(self._moves.get(name), self._depth, name, self._advisory_lock(name))
+
+    @contextmanager
+    def _advisory_lock(self, name: str) -> Iterator[None]:
+        # A connection of its own (not the pool's: the move's own work needs those), whose
+        # session lock PostgreSQL releases should this worker die mid-move.
+        import psycopg
+
+        with psycopg.connect(self._pool.conninfo, autocommit=True) as db:
+            db.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (CLOCK_LOCK_CLASS, name))
+            try:
+                yield
+            finally:
+                db.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (CLOCK_LOCK_CLASS, name))
 
     def read_clock(self, name: str) -> datetime | None:
         """The clock's time."""
@@ -262,7 +321,7 @@ def open_stores(spec: str) -> Stores:
         HarnessError: ``invalid_store`` with a sentence saying what to pass instead.
     """
     if spec == "memory":
-        return Stores("memory", MemoryStore(), MemorySegmentStore())
+        return Stores("memory", MemoryStore(), MemorySegmentStore(), MemoryEngageStore())
     if spec.startswith(("postgresql://", "postgres://")):
         return _open_postgres(spec)
     kind, _, path = spec.partition(":")
@@ -270,6 +329,9 @@ def open_stores(spec: str) -> Stores:
         try:
             abtasty = SqliteStore(path)
             segment = SqliteSegmentStore(path)
+            engage = SqliteEngageStore(path)
+            faults = SqliteFaultRows(path)
+            bucket = SqliteRateBucket(path)
             rows = SqliteSharedRows(path)
         except sqlite3.Error as error:
             raise HarnessError(
@@ -279,9 +341,12 @@ def open_stores(spec: str) -> Stores:
             "sqlite",
             abtasty,
             segment,
+            engage,
+            faults,
+            bucket,
             rows,
             abtasty.latest_instant,
-            [abtasty.close, segment.close, rows.close],
+            [abtasty.close, segment.close, engage.close, faults.close, bucket.close, rows.close],
         )
     raise HarnessError(
         CommandCode.INVALID_STORE,
@@ -294,6 +359,8 @@ def _open_postgres(url: str) -> Stores:
         from harness.abtasty.store.postgres import PostgresStore
         from harness.runtime.postgres import open_pool
         from harness.segment.store.postgres import PostgresSegmentStore
+        from harness.segment.store.postgres_engage import PostgresEngageStore
+        from harness.segment.store.postgres_faults import PostgresFaultRows, PostgresRateBucket
     except ImportError:
         raise HarnessError(
             CommandCode.INVALID_STORE,
@@ -306,6 +373,9 @@ def _open_postgres(url: str) -> Stores:
         "postgresql",
         abtasty,
         segment,
+        PostgresEngageStore(pool),
+        PostgresFaultRows(pool),
+        PostgresRateBucket(pool),
         PostgresSharedRows(pool),
         abtasty.latest_instant,
         [pool.close, segment.close],

@@ -104,24 +104,12 @@ def build(plan: ServePlan, stores: Stores, clock: Clock) -> Harness:
         journal_size=plan.journal_size,
         journals=journals,
         clock_rows=stores.shared,
-        engage_store=_engage_store(plan.store),
+        engage_store=stores.engage,
+        fault_rows=stores.faults,
+        rate_bucket=stores.rate_bucket,
         segment_rate_limit=plan.segment_rate_limit,
         seed=None,  # filled-in messageIds must never repeat across workers or restarts
     )
-
-
-def _engage_store(spec: str) -> Any:
-    """Engage's store beside the others: in the same SQLite file, else in memory (None).
-
-    Engage's audiences and computed traits are not in the PostgreSQL store yet: with
-    ``postgresql://`` each worker keeps its own, in memory.
-    """
-    kind, _, path = spec.partition(":")
-    if kind != "sqlite":
-        return None
-    from harness.segment.store.sqlite_engage import SqliteEngageStore
-
-    return SqliteEngageStore(path)
 
 
 def _group(plan: ServePlan, harness: Harness, sockets: list[socket.socket] | None) -> ServerGroup:

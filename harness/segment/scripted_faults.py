@@ -4,14 +4,20 @@ Unlike the simulation's random faults, these are explicit and scripted: "the des
 answers 503 until 23:00", "deliver the next 2 messages twice", "hold the next message for
 2 hours". They sit between the fake Segment and its destinations, and are driven through
 ``PUT /_harness/faults`` on the fake Segment.
+
+The switches and the held messages live in :class:`FaultRows`: in memory for one process,
+in the shared store for ``harness serve --workers N``, so "deliver the next 2 twice"
+duplicates two deliveries in all, whichever workers make them.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Literal, Protocol
 
 from harness.core.clock import Clock
 from harness.segment.delivery import Transport, TransportResponse, is_delivered
@@ -77,46 +83,231 @@ class HeldDeliveries:
         return ran
 
 
-class ScriptedFaults:
-    """A transport wrapper with switchable faults; also a clock waker for held messages."""
+Counter = Literal["duplicate_next", "hold_next"]
 
-    def __init__(self, target: Transport, clock: Clock) -> None:
+
+@dataclass(frozen=True, slots=True)
+class FaultSettings:
+    """The switches in force.
+
+    Attributes:
+        outage: Every attempt fails until its end, if set.
+        duplicate_next: How many more delivered messages are delivered twice.
+        hold_next: How many more messages are held back.
+        hold_for: For how long a message is held back.
+    """
+
+    outage: Outage | None = None
+    duplicate_next: int = 0
+    hold_next: int = 0
+    hold_for: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A message held back until ``due``."""
+
+    due: datetime
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FaultRows(Protocol):
+    """Where the switches and the held messages live; every method is atomic."""
+
+    def settings(self) -> FaultSettings:
+        """The switches in force."""
+        ...
+
+    def set(self, settings: FaultSettings) -> None:
+        """Replace the switches."""
+        ...
+
+    def take(self, counter: Counter) -> FaultSettings | None:
+        """Count one off ``counter`` when above zero; the settings before, or None when zero."""
+        ...
+
+    def end_outage(self, until: datetime) -> None:
+        """Switch the outage off if it is still the one ending at ``until``."""
+        ...
+
+    def hold(self, message: HeldMessage) -> None:
+        """Keep a held message."""
+        ...
+
+    def held_count(self) -> int:
+        """How many messages are held."""
+        ...
+
+    def next_held(self) -> datetime | None:
+        """When the earliest held message falls due."""
+        ...
+
+    def take_held(self, now: datetime) -> HeldMessage | None:
+        """Remove and return the earliest message due by ``now`` (each is taken once)."""
+        ...
+
+    def clear(self) -> None:
+        """Switch everything off and drop held messages."""
+        ...
+
+
+class MemoryFaultRows:
+    """:class:`FaultRows` in this process."""
+
+    def __init__(self) -> None:
+        self._settings = FaultSettings()
+        self._held: list[_Held] = []
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+
+    def settings(self) -> FaultSettings:
+        return self._settings
+
+    def set(self, settings: FaultSettings) -> None:
+        with self._lock:
+            self._settings = settings
+
+    def take(self, counter: Counter) -> FaultSettings | None:
+        with self._lock:
+            before = self._settings
+            left = getattr(before, counter)
+            if left <= 0:
+                return None
+            self._settings = replace(before, **{counter: left - 1})
+            return before
+
+    def end_outage(self, until: datetime) -> None:
+        with self._lock:
+            if self._settings.outage is not None and self._settings.outage.until == until:
+                self._settings = replace(self._settings, outage=None)
+
+    def hold(self, message: HeldMessage) -> None:
+        with self._lock:
+            heapq.heappush(
+                self._held,
+                _Held(message.due, next(self._order), message.url, message.headers, message.body),
+            )
+
+    def held_count(self) -> int:
+        return len(self._held)
+
+    def next_held(self) -> datetime | None:
+        with self._lock:
+            return self._held[0].due if self._held else None
+
+    def take_held(self, now: datetime) -> HeldMessage | None:
+        with self._lock:
+            if not self._held or self._held[0].due > now:
+                return None
+            held = heapq.heappop(self._held)
+        return HeldMessage(held.due, held.url, held.headers, held.body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._settings = FaultSettings()
+            self._held.clear()
+
+
+class ScriptedFaults:
+    """A transport wrapper with switchable faults; also a clock waker for held messages.
+
+    Args:
+        target: Where deliveries go.
+        clock: The shared clock (outages end and held messages fall due on it).
+        rows: Where the switches and held messages live; in this process by default.
+    """
+
+    def __init__(self, target: Transport, clock: Clock, rows: FaultRows | None = None) -> None:
         self.target = target
         self.clock = clock
-        self.outage: Outage | None = None
-        self.duplicate_next = 0
-        self.hold_next = 0
-        self.hold_for = timedelta(0)
-        self.held = HeldDeliveries(target, clock)
+        self.rows: FaultRows = rows if rows is not None else MemoryFaultRows()
+        self.failed = 0
+        """Held messages the target did not take when handed over (by this process)."""
+
+    # the switches, as attributes ---------------------------------------------------------
+    @property
+    def outage(self) -> Outage | None:
+        """Every delivery attempt fails until its end."""
+        return self.rows.settings().outage
+
+    @outage.setter
+    def outage(self, outage: Outage | None) -> None:
+        self.rows.set(replace(self.rows.settings(), outage=outage))
+
+    @property
+    def duplicate_next(self) -> int:
+        """How many more delivered messages are delivered twice."""
+        return self.rows.settings().duplicate_next
+
+    @duplicate_next.setter
+    def duplicate_next(self, count: int) -> None:
+        self.rows.set(replace(self.rows.settings(), duplicate_next=count))
+
+    @property
+    def hold_next(self) -> int:
+        """How many more messages are held back."""
+        return self.rows.settings().hold_next
+
+    @hold_next.setter
+    def hold_next(self, count: int) -> None:
+        self.rows.set(replace(self.rows.settings(), hold_next=count))
+
+    @property
+    def hold_for(self) -> timedelta:
+        """For how long a message is held back."""
+        return self.rows.settings().hold_for
+
+    @hold_for.setter
+    def hold_for(self, delay: timedelta) -> None:
+        self.rows.set(replace(self.rows.settings(), hold_for=delay))
+
+    @property
+    def held(self) -> int:
+        """How many messages are held back now."""
+        return self.rows.held_count()
 
     def clear(self) -> None:
         """Switch every fault off and drop held messages."""
-        self.outage = None
-        self.duplicate_next = self.hold_next = 0
-        self.held.clear()
+        self.rows.clear()
 
+    # delivery ----------------------------------------------------------------------------
     def post(self, url: str, headers: dict[str, str], body: bytes) -> TransportResponse:
         """Deliver, fail, hold or duplicate one message as the switches say."""
-        if self.outage is not None:
-            if self.clock.now() < self.outage.until:
-                if self.outage.status is None:
+        settings = self.rows.settings()
+        outage = settings.outage
+        if outage is not None:
+            if self.clock.now() < outage.until:
+                if outage.status is None:
                     return TransportResponse(None, "", "timeout (scripted outage)")
-                return TransportResponse(self.outage.status, '{"message": "scripted outage"}')
-            self.outage = None
-        if self.hold_next > 0:
-            self.hold_next -= 1
-            self.held.hold(self.hold_for, url, headers, body)
-            return TransportResponse(200, '{"status": "accepted"}')
+                return TransportResponse(outage.status, '{"message": "scripted outage"}')
+            self.rows.end_outage(outage.until)
+        if settings.hold_next > 0:
+            taken = self.rows.take("hold_next")
+            if taken is not None:
+                self.rows.hold(
+                    HeldMessage(self.clock.now() + taken.hold_for, url, dict(headers), body)
+                )
+                return TransportResponse(200, '{"status": "accepted"}')
         answer = self.target.post(url, headers, body)
-        if self.duplicate_next > 0 and is_delivered(answer):
-            self.duplicate_next -= 1
+        if (
+            settings.duplicate_next > 0
+            and is_delivered(answer)
+            and self.rows.take("duplicate_next") is not None
+        ):
             self.target.post(url, headers, body)
         return answer
 
     def next_due(self) -> datetime | None:
         """When the next held message is handed over."""
-        return self.held.next_due()
+        return self.rows.next_held()
 
     def run_due(self) -> int:
-        """Hand over the held messages that are due."""
-        return self.held.run_due()
+        """Hand over the held messages that are due; each once, whichever worker runs it."""
+        ran = 0
+        while (held := self.rows.take_held(self.clock.now())) is not None:
+            if not is_delivered(self.target.post(held.url, held.headers, held.body)):
+                self.failed += 1
+            ran += 1
+        return ran

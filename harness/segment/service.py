@@ -33,7 +33,7 @@ from harness.segment.delivery import (
     sends_to,
 )
 from harness.segment.engage import Engage, EngageStore
-from harness.segment.ratelimit import RateLimiter
+from harness.segment.ratelimit import RateBucket, RateLimiter
 from harness.segment.records import (
     DELIVERY_STAGES,
     STAGES,
@@ -87,6 +87,8 @@ class FakeSegment:
         rate_limit: Requests a second the Tracking API takes before answering 429 (off: None).
         store: Where the workspace lives; in memory by default.
         engage_store: Where Engage keeps audiences and computed traits; in memory by default.
+        rate_bucket: Where the rate limit's bucket lives (a shared store's, so workers share
+            one limit); in this process by default.
         clocks: The tenants' own clocks, for sources bound to one (``clock`` is the
             global clock of the book); a book of its own by default.
     """
@@ -103,13 +105,14 @@ class FakeSegment:
         store: SegmentStore | None = None,
         engage_store: EngageStore | None = None,
         clocks: ClockBook | None = None,
+        rate_bucket: RateBucket | None = None,
     ) -> None:
         self.clock = clock
         self.clocks = clocks if clocks is not None else ClockBook(clock)
         self.transport = transport
         self.default_endpoint = default_endpoint
         self.retry_policy = retry_policy or RetryPolicy()
-        self.rate_limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.rate_limiter = RateLimiter(rate_limit, bucket=rate_bucket) if rate_limit else None
         self.store: SegmentStore = store if store is not None else MemorySegmentStore()
         self._seed = seed
         self._ids = random.Random(None if seed is None else seed + 1)

@@ -93,6 +93,9 @@ def test_segment_restart_after_sigterm_keeps_sources_counts_and_retry_schedule(
     with _serve(database) as again:
         after = _overview(again.segment_url, tenant.source)
         assert after == before  # the source, its counts and each retry's due time
+        faults = requests.get(f"{again.segment_url}/_harness/faults", timeout=10).json()
+        assert faults["outage_until"] == "2026-03-02T09:00:00Z"  # scripted faults are kept too
+        requests.delete(f"{again.segment_url}/_harness/faults", timeout=10).raise_for_status()
         first_due = min(m["next_attempt_at"] for m in after["messages"])
         requests.put(
             f"{again.url}/_harness/clock", json={"now": first_due}, timeout=10
@@ -141,6 +144,8 @@ def test_segment_kill_9_mid_stream_delivers_every_acknowledged_message_once(
 
     with _serve(database) as restarted:
         http = requests.Session()
+        # The destination is back (the scripted outage outlived the crash, as faults do).
+        requests.delete(f"{restarted.segment_url}/_harness/faults", timeout=10).raise_for_status()
         # The client resends what it never saw acknowledged, as Segment's libraries do.
         unacknowledged = sorted(set(range(MESSAGES)) - set(acknowledged))
         assert all(_send(http, restarted.segment_url, tenant.write_key, i) for i in unacknowledged)

@@ -7,9 +7,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import requests
 from harness.core.clock import ManualClock
 from harness.runtime.server import ServeProcess
 from harness.runtime.stack import Harness
-from harness.testing.handles import AccountHandle
+from harness.testing.handles import AccountHandle, basic_auth
 from tests.conftest import empty_schema_url
 from tests.runtime.fleet import Pipeline, Receiver, kill_all, serving, worker_pids
 from tests.support import t
@@ -274,3 +276,145 @@ def test_kill_9_one_worker_then_all_loses_and_doubles_nothing(shared_store: str)
         if r["destination_id"] == tenant.destinations[1]
     )
     assert receiver.accepted == to_receiver  # each delivery made once, by one worker
+
+
+def test_workers_share_engage_state_and_keep_it_across_kill_9(shared_store: str) -> None:
+    server = ServeProcess("--store", shared_store, "--workers", "2", *FLEET_ARGS).start(60)
+    try:
+        tenant = Pipeline(server.url, server.segment_url)
+        base = f"{server.segment_url}/_segment/sources/{tenant.source}"
+        audience = requests.post(f"{base}/audiences", json={"key": "vip_users"}, timeout=10).json()
+
+        def enter(_: int) -> bool:
+            answer = requests.post(  # a fresh connection each: any worker answers
+                f"{base}/audiences/{audience['id']}/enter",
+                json={"anonymous_id": "anon-1"},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            sent: bool = answer.json()["sent"]
+            return sent
+
+        with ThreadPoolExecutor(8) as pool:
+            sent = list(pool.map(enter, range(16)))
+        assert sent.count(True) == 1  # one membership change, whichever worker took it
+        seen = {
+            tuple(
+                requests.get(f"{base}/audiences/{audience['id']}/members", timeout=10).json()[
+                    "members"
+                ]
+            )
+            for _ in range(10)
+        }
+        assert seen == {("anon-1",)}
+        kill_all(server)
+    finally:
+        server.stop()
+    with _fleet(shared_store, workers=2, ports=(server.port, server.segment_port)) as again:
+        base = f"{again.segment_url}/_segment/sources/{tenant.source}"
+        listed = requests.get(f"{base}/engage", timeout=10).json()
+        assert [a["key"] for a in listed["audiences"]] == ["vip_users"]
+        again_in = requests.post(
+            f"{base}/audiences/{audience['id']}/enter", json={"anonymous_id": "anon-1"}, timeout=10
+        )
+        assert again_in.json() == {"sent": False, "message_ids": []}
+        clash = requests.post(f"{base}/audiences", json={"key": "vip_users"}, timeout=10)
+        assert clash.status_code == 409
+        engage = [m for m in tenant.overview()["messages"] if m["message_id"].startswith("engage-")]
+    assert len(engage) == 1  # the one entry, delivered once to the one destination
+
+
+def test_workers_serialise_concurrent_clock_advances(fleet: ServeProcess) -> None:
+    server = fleet
+    _tenant_clock(server, "race")
+    Pipeline(server.url, server.segment_url, clock="race")  # a tenant whose retries are on it
+    before = requests.get(f"{server.url}/_harness/clock", timeout=10).json()["now"]
+
+    def advance(path: str) -> int:
+        return requests.post(  # a fresh connection each: both workers take some
+            f"{server.url}/_harness/{path}", json={"seconds": 60}, timeout=60
+        ).status_code
+
+    paths = ["clocks/race/advance", "clock/advance"] * 10
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(advance, paths)) == {200}
+    tenant = requests.get(f"{server.url}/_harness/clocks/race", timeout=10).json()["now"]
+    after = requests.get(f"{server.url}/_harness/clock", timeout=10).json()["now"]
+    assert tenant == "2026-03-02T08:10:00Z"  # ten moves of a minute, none lost
+    assert t(after) - t(before) == timedelta(minutes=10)
+
+
+def _webhook_calls(server: ServeProcess) -> int:
+    journal = requests.get(f"{server.url}/_harness/requests", timeout=10).json()["requests"]
+    return sum(1 for r in journal if r["path"] == "/segment/webhook")
+
+
+def _faults_seen(server: ServeProcess) -> set[tuple[int, int, int]]:
+    """(duplicate_next, hold_next, held) as fresh connections (any worker) see them."""
+    seen = set()
+    for _ in range(10):
+        faults = requests.get(f"{server.segment_url}/_harness/faults", timeout=10).json()
+        seen.add((faults["duplicate_next"], faults["hold_next"], faults["held"]))
+    return seen
+
+
+def test_workers_share_scripted_faults(shared_store: str) -> None:
+    with _fleet(shared_store, workers=2) as server:
+        tenant = Pipeline(server.url, server.segment_url)
+
+        def track(index: int) -> bool:  # a fresh connection each: both workers deliver some
+            return tenant.track(requests.Session(), _stream(index))
+
+        faults = f"{server.segment_url}/_harness/faults"
+        requests.put(faults, json={"duplicate_next": 3}, timeout=10).raise_for_status()
+        with ThreadPoolExecutor(4) as pool:
+            assert all(pool.map(track, range(12)))
+        assert _webhook_calls(server) == 12 + 3  # three duplicates in all, not three a worker
+        assert _faults_seen(server) == {(0, 0, 0)}
+
+        requests.put(
+            faults, json={"hold_next": 2, "hold_seconds": 3600}, timeout=10
+        ).raise_for_status()
+        with ThreadPoolExecutor(4) as pool:
+            assert all(pool.map(track, range(12, 18)))
+        assert _webhook_calls(server) == 15 + 4  # two of the six held back
+        assert _faults_seen(server) == {(0, 0, 2)}
+        requests.post(
+            f"{server.url}/_harness/clock/advance", json={"seconds": 3600}, timeout=30
+        ).raise_for_status()
+        assert _webhook_calls(server) == 15 + 6  # each held message handed over once
+        assert _faults_seen(server) == {(0, 0, 0)}
+
+        requests.put(
+            faults, json={"outage": {"status": 503, "until": "2026-03-02T10:00:00Z"}}, timeout=10
+        ).raise_for_status()
+        with ThreadPoolExecutor(4) as pool:
+            assert all(pool.map(track, range(18, 26)))
+        stages = Counter(
+            m["stage"] for m in tenant.overview()["messages"] if m["message_id"] >= "m-0018"
+        )
+        assert stages == {"retrying": 8}  # every worker's attempts failed
+
+
+def test_workers_share_one_rate_limit(shared_store: str) -> None:
+    rate = 5
+    with serving(
+        "--store", shared_store, "--workers", "2", "--segment-rate-limit", str(rate), *FLEET_ARGS
+    ) as server:
+        tenant = Pipeline(server.url, server.segment_url)
+
+        def call(index: int) -> int:
+            return requests.post(  # a fresh connection each: both workers take some
+                f"{server.segment_url}/v1/identify",
+                json=_stream(index),
+                headers={"Authorization": basic_auth(tenant.write_key)},
+                timeout=30,
+            ).status_code
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(call, range(60)))
+        elapsed = time.monotonic() - started
+    assert set(statuses) == {200, 429}
+    # One bucket for the workspace: a burst of `rate`, then `rate` a second.
+    assert rate <= statuses.count(200) <= rate + rate * elapsed + 1

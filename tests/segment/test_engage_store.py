@@ -1,8 +1,9 @@
-"""One contract for every Engage store: memory and SQLite."""
+"""One contract for every Engage store: memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,14 +11,21 @@ import pytest
 
 from harness.segment.engage import Computation, EngageStore, MemoryEngageStore
 from harness.segment.store.sqlite_engage import SqliteEngageStore
+from tests.postgres import migrated_pool
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EngageStore]:
     if request.param == "memory":
         yield MemoryEngageStore()
+        return
+    if request.param == "postgresql":
+        from harness.segment.store.postgres_engage import PostgresEngageStore
+
+        with migrated_pool(request.getfixturevalue("postgres_url")) as pool:
+            yield PostgresEngageStore(pool)
         return
     sqlite = SqliteEngageStore(tmp_path / "engage.sqlite")
     yield sqlite
@@ -79,3 +87,29 @@ def test_engage_sqlite_store_survives_reopening(tmp_path: Path) -> None:
     assert again.states("aud_1") == {"anon-1": True}
     assert not again.add(_audience("aud_2"))
     again.close()
+
+
+def test_engage_postgres_store_survives_reopening(postgres_url: str) -> None:
+    from harness.segment.store.postgres_engage import PostgresEngageStore
+
+    with migrated_pool(postgres_url) as pool:
+        first = PostgresEngageStore(pool)
+        first.add(_audience())
+        first.change_state("aud_1", "anon-1", True, only_if_known=False)
+    with migrated_pool(postgres_url) as pool:
+        again = PostgresEngageStore(pool)
+        assert again.get("aud_1") == _audience()
+        assert again.states("aud_1") == {"anon-1": True}
+        assert not again.add(_audience("aud_2"))
+
+
+def test_engage_store_concurrent_entries_send_one_change(store: EngageStore) -> None:
+    store.add(_audience())
+    with ThreadPoolExecutor(8) as pool:
+        changed = list(
+            pool.map(
+                lambda _: store.change_state("aud_1", "anon-1", True, only_if_known=False),
+                range(16),
+            )
+        )
+    assert changed.count(True) == 1

@@ -29,7 +29,7 @@ from litestar.response.sse import ServerSentEventMessage
 from litestar.static_files import create_static_files_router
 from markupsafe import Markup
 
-from harness.core.clock import format_instant, parse_instant
+from harness.core.clock import Clock, parse_instant
 from harness.core.codes import ErrorCode, status_of
 from harness.core.errors import HarnessError
 from harness.core.timeline import advance_clock, move_clock
@@ -141,14 +141,26 @@ def _page(
             account=None,
         )
     account = getattr(view, "account", None)
+    if not isinstance(account, views.AccountRow):
+        account = None  # the journal's and events' ``account`` is a filter, not an account
     return _html(
         request,
         template,
         title=template.removesuffix(".html"),
-        clock=views.clock_view(ctx),
+        clock=_badge(ctx, account.clock if account is not None else ""),
         view=view,
         account=account,
     )
+
+
+def _badge(ctx: views.InspectorContext, name: str) -> views.ClockView:
+    """The clock the page's header shows: the account's own, else the global one."""
+    if name:
+        try:
+            return views.clock_view(ctx, name)
+        except HarnessError:
+            pass  # the tenant clock was deleted: show the global one
+    return views.clock_view(ctx)
 
 
 # pages --------------------------------------------------------------------------------
@@ -341,24 +353,8 @@ def journal(request: AnyRequest, ctx: Ctx) -> Response[Any]:
 
 @get(["/clock", "/clock.json"], sync_to_thread=False)
 def clock(request: AnyRequest, ctx: Ctx) -> Response[Any]:
-    """The shared clock, with move and advance controls in manual mode."""
-    return _page(request, ctx, "clock.html", lambda: _clock_page(ctx))
-
-
-class ClockPage(msgspec.Struct, frozen=True):
-    """The clock page: the time, and the next refresh of each account (to jump to)."""
-
-    clock: views.ClockView
-    refreshes: list[tuple[str, str, str]]
-
-
-def _clock_page(ctx: views.InspectorContext) -> ClockPage:
-    service = ctx.abtasty
-    upcoming = [
-        (a.id, a.name, format_instant(service.next_refresh(a.id).scheduled_for))
-        for a in service.accounts(0, 20)
-    ]
-    return ClockPage(views.clock_view(ctx), upcoming)
+    """The global clock and every tenant clock, with move and advance controls (manual)."""
+    return _page(request, ctx, "clock.html", lambda: views.clocks_view(ctx))
 
 
 # forms that change state ----------------------------------------------------------------
@@ -372,9 +368,11 @@ async def _form(request: AnyRequest) -> dict[str, str]:
     return {key: str(value) for key, value in form.items()}
 
 
-def _after_post(request: AnyRequest, ctx: views.InspectorContext, form: dict[str, str]) -> Any:
+def _after_post(
+    request: AnyRequest, ctx: views.InspectorContext, form: dict[str, str], name: str = ""
+) -> Any:
     if request.headers.get("accept", "").startswith("application/json"):
-        return Response(msgspec.json.encode(views.clock_view(ctx)), media_type=MediaType.JSON)
+        return Response(msgspec.json.encode(views.clock_view(ctx, name)), media_type=MediaType.JSON)
     return Redirect(safe_next(form.get("next")), status_code=303)
 
 
@@ -387,7 +385,7 @@ def _clock_refused(request: AnyRequest, ctx: views.InspectorContext, error: Harn
         status_of(error.code),
         title="clock",
         clock=views.clock_view(ctx),
-        view=_clock_page(ctx),
+        view=views.clocks_view(ctx),
         account=None,
         error=error,
     )
@@ -409,41 +407,68 @@ def _form_instant(text: str) -> datetime:
     return local.replace(tzinfo=UTC) if local.tzinfo is None else local.astimezone(UTC)
 
 
-@post("/clock/move", status_code=303)
-async def clock_move(request: AnyRequest, ctx: Ctx) -> Any:
-    """Move the manual clock to an instant (a form post)."""
+def _form_seconds(text: str, clock: Clock) -> float:
+    """Seconds to advance by, from a form: finite, within a century and the clock's range."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise HarnessError(ErrorCode.INVALID_BODY, "seconds must be a number.") from None
+    if not math.isfinite(seconds) or abs(seconds) > MAX_ADVANCE_SECONDS:
+        raise HarnessError(
+            ErrorCode.INVALID_BODY, "seconds must be a finite number within a century."
+        )
+    if clock.mode == "manual" and seconds >= 0:
+        try:
+            clock.now() + timedelta(seconds=seconds)
+        except OverflowError:
+            raise HarnessError(
+                ErrorCode.INVALID_BODY, "That would move the clock past the year 9999."
+            ) from None
+    return seconds
+
+
+async def _move(request: AnyRequest, ctx: views.InspectorContext, name: str) -> Any:
     form = await _form(request)
     try:
-        move_clock(ctx.clock, _form_instant(form.get("now", "")), ctx.wakers)
+        clock = ctx.clock_named(name)
+        move_clock(clock, _form_instant(form.get("now", "")), ctx.wakers_of(name))
     except HarnessError as refused:
         return _clock_refused(request, ctx, refused)
-    return _after_post(request, ctx, form)
+    return _after_post(request, ctx, form, name)
+
+
+async def _advance(request: AnyRequest, ctx: views.InspectorContext, name: str) -> Any:
+    form = await _form(request)
+    try:
+        clock = ctx.clock_named(name)
+        advance_clock(clock, _form_seconds(form.get("seconds", ""), clock), ctx.wakers_of(name))
+    except HarnessError as refused:
+        return _clock_refused(request, ctx, refused)
+    return _after_post(request, ctx, form, name)
+
+
+@post("/clock/move", status_code=303)
+async def clock_move(request: AnyRequest, ctx: Ctx) -> Any:
+    """Move the manual global clock to an instant (a form post)."""
+    return await _move(request, ctx, "")
 
 
 @post("/clock/advance", status_code=303)
 async def clock_advance(request: AnyRequest, ctx: Ctx) -> Any:
-    """Move the manual clock forward by a number of seconds (a form post)."""
-    form = await _form(request)
-    try:
-        try:
-            seconds = float(form.get("seconds", ""))
-        except ValueError:
-            raise HarnessError(ErrorCode.INVALID_BODY, "seconds must be a number.") from None
-        if not math.isfinite(seconds) or abs(seconds) > MAX_ADVANCE_SECONDS:
-            raise HarnessError(
-                ErrorCode.INVALID_BODY, "seconds must be a finite number within a century."
-            )
-        if ctx.clock.mode == "manual" and seconds >= 0:
-            try:
-                ctx.clock.now() + timedelta(seconds=seconds)
-            except OverflowError:
-                raise HarnessError(
-                    ErrorCode.INVALID_BODY, "That would move the clock past the year 9999."
-                ) from None
-        advance_clock(ctx.clock, seconds, ctx.wakers)
-    except HarnessError as refused:
-        return _clock_refused(request, ctx, refused)
-    return _after_post(request, ctx, form)
+    """Move the manual global clock forward by a number of seconds (a form post)."""
+    return await _advance(request, ctx, "")
+
+
+@post("/clocks/{name:str}/move", status_code=303)
+async def tenant_clock_move(request: AnyRequest, ctx: Ctx, name: FromPath[str]) -> Any:
+    """Move a tenant's clock to an instant: only the tenants bound to it see time move."""
+    return await _move(request, ctx, name)
+
+
+@post("/clocks/{name:str}/advance", status_code=303)
+async def tenant_clock_advance(request: AnyRequest, ctx: Ctx, name: FromPath[str]) -> Any:
+    """Move a tenant's clock forward by a number of seconds."""
+    return await _advance(request, ctx, name)
 
 
 # the session ----------------------------------------------------------------------------
@@ -539,6 +564,8 @@ def inspector_routers(ctx: views.InspectorContext, admin_token: str | None) -> l
             clock,
             clock_move,
             clock_advance,
+            tenant_clock_move,
+            tenant_clock_advance,
             login_form,
             login,
             logout,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,7 @@ class InspectorContext:
         journals: Request journals by fake (``abtasty``, ``segment``).
         clock: The shared clock.
         wakers: Work on the clock that a move must not skip (as the control plane uses).
+        tenant_wakers: Work on a tenant clock (by name) that moving it must not skip.
     """
 
     abtasty: AbTasty
@@ -56,6 +57,21 @@ class InspectorContext:
     journals: Mapping[str, RequestJournal]
     clock: Clock
     wakers: Sequence[Waker] = ()
+    tenant_wakers: Callable[[str], Sequence[Waker]] | None = None
+
+    def clock_named(self, name: str) -> Clock:
+        """The clock called ``name`` (``""``: the global clock).
+
+        Raises:
+            HarnessError: ``clock_not_found``.
+        """
+        return self.abtasty.clocks.clock(name) if name else self.clock
+
+    def wakers_of(self, name: str) -> Sequence[Waker]:
+        """What moving the clock called ``name`` must not skip."""
+        if not name:
+            return self.wakers
+        return self.tenant_wakers(name) if self.tenant_wakers is not None else ()
 
     def feed(self) -> EventFeed:
         """The live event feed over both journals."""
@@ -130,15 +146,89 @@ def _show(value: JsonValue) -> str:
 
 # the clock ---------------------------------------------------------------------------------
 class ClockView(msgspec.Struct, frozen=True):
-    """The shared clock."""
+    """A clock: the shared (global) one, or a tenant's own.
+
+    Attributes:
+        name: The tenant clock's name; empty for the global clock.
+    """
 
     now: str
     mode: str
+    name: str = ""
 
 
-def clock_view(ctx: InspectorContext) -> ClockView:
-    """The clock's time and mode."""
-    return ClockView(format_instant(ctx.clock.now()), ctx.clock.mode)
+def clock_view(ctx: InspectorContext, name: str = "") -> ClockView:
+    """A clock's time and mode (the global clock by default; tenant clocks are manual)."""
+    clock = ctx.clock_named(name)
+    return ClockView(format_instant(clock.now()), clock.mode, name)
+
+
+CLOCK_PAGE_ACCOUNTS = 1_000
+"""The clock page looks through at most this many accounts (oldest first) for their clocks."""
+
+
+class JumpRow(msgspec.Struct, frozen=True):
+    """An account's next refresh, to move its clock to."""
+
+    account_id: str
+    account_name: str
+    at: str
+    clock: str
+
+
+class TenantClockRow(msgspec.Struct, frozen=True):
+    """A tenant's own clock, and who follows it.
+
+    Attributes:
+        accounts: (id, name) of the accounts bound to it (among the first
+            ``CLOCK_PAGE_ACCOUNTS``).
+        sources: (id, name) of the Segment sources bound to it.
+    """
+
+    name: str
+    now: str
+    mode: str
+    accounts: list[tuple[str, str]]
+    sources: list[tuple[str, str]]
+
+
+class ClocksView(msgspec.Struct, frozen=True):
+    """The clock page: the global clock, every tenant clock, and accounts' next refreshes."""
+
+    clock: ClockView
+    tenants: list[TenantClockRow]
+    refreshes: list[JumpRow]
+
+
+def clocks_view(ctx: InspectorContext) -> ClocksView:
+    """The global clock, each tenant clock with its accounts and sources, and next refreshes."""
+    service = ctx.abtasty
+    accounts = service.accounts(0, CLOCK_PAGE_ACCOUNTS)
+    by_clock: dict[str, list[tuple[str, str]]] = {}
+    for account in accounts:
+        if account.clock:
+            by_clock.setdefault(account.clock, []).append((account.id, account.name))
+    sources: dict[str, list[tuple[str, str]]] = {}
+    if ctx.segment is not None:
+        for source in ctx.segment.sources():
+            if source.clock:
+                sources.setdefault(source.clock, []).append((source.id, source.name))
+    tenants = [
+        TenantClockRow(
+            name, format_instant(now), "manual", by_clock.get(name, []), sources.get(name, [])
+        )
+        for name, now in service.clocks.named()
+    ]
+    jumps = [
+        JumpRow(
+            a.id,
+            a.name,
+            format_instant(service.next_refresh(a.id).scheduled_for),
+            a.clock or "",
+        )
+        for a in accounts[:20]
+    ]
+    return ClocksView(clock_view(ctx), tenants, jumps)
 
 
 # home: accounts and sources ---------------------------------------------------------------
@@ -153,6 +243,8 @@ class AccountRow(msgspec.Struct, frozen=True):
     connectors: int
     last_refresh: str | None
     next_refresh: str
+    clock: str = ""
+    """The tenant clock it runs on; empty for the global clock."""
 
 
 class DestinationRow(msgspec.Struct, frozen=True):
@@ -171,6 +263,8 @@ class SourceRow(msgspec.Struct, frozen=True):
     name: str
     write_key: str
     destinations: list[DestinationRow]
+    clock: str = ""
+    """The tenant clock its deliveries run on; empty for the global clock."""
 
 
 class HomeView(msgspec.Struct, frozen=True):
@@ -195,6 +289,7 @@ def _account_row(ctx: InspectorContext, account: Account) -> AccountRow:
         len(service.connectors(account.id)),
         _at(runs[-1].scheduled_for) if runs else None,
         format_instant(service.next_refresh(account.id).scheduled_for),
+        account.clock or "",
     )
 
 
@@ -217,7 +312,13 @@ def home_view(ctx: InspectorContext, page: int, per_page: int) -> HomeView:
                 for d in ctx.segment.destinations(source.id)
             ]
             sources.append(
-                SourceRow(source.id, source.name, "****" + source.write_key_last4, destinations)
+                SourceRow(
+                    source.id,
+                    source.name,
+                    "****" + source.write_key_last4,
+                    destinations,
+                    source.clock or "",
+                )
             )
     return HomeView(clock_view(ctx), accounts, pager, sources, ctx.segment is not None)
 
@@ -416,7 +517,7 @@ def timeline_view(
     account = service.account(account_id)
     row = _account_row(ctx, account)
     history = service.refreshes(account.id)
-    now = ctx.clock.now()
+    now = service.clock_for(account.id).now()  # the account's own present: its tenant clock
     next_run = service.next_refresh(account.id).scheduled_for
     rows = []
     for r in history:
@@ -704,6 +805,7 @@ def _source_row(ctx: InspectorContext, source_id: str) -> SourceRow:
             DestinationRow(d.id, segment.endpoint_of(d), mask_secret(d.api_key), owner)
             for d in segment.destinations(source.id)
         ],
+        source.clock or "",
     )
 
 
@@ -847,6 +949,8 @@ class JournalRow(msgspec.Struct, frozen=True):
     headers: dict[str, str]
     body: Any
     response: Any
+    clock: str = ""
+    """The tenant clock ``at`` was read from; empty for the global clock."""
 
 
 class JournalView(msgspec.Struct, frozen=True):
@@ -902,6 +1006,7 @@ def journal_view(
     matching.sort(key=lambda pair: (pair[1].at, pair[1].seq), reverse=True)
     pager = Pager.of(page, per_page, len(matching))
     rows = []
+    clock_of = _tenant_clocks(ctx)
     for name, entry in matching[pager.offset : pager.offset + per_page]:
         wire = entry_json(entry)
         rows.append(
@@ -916,6 +1021,33 @@ def journal_view(
                 wire["headers"],
                 wire["body"],
                 wire["response"],
+                clock_of(name, entry.account_id),
             )
         )
     return JournalView(rows, pager, fake, method, status, account, path)
+
+
+def _tenant_clocks(ctx: InspectorContext) -> Callable[[str, str | None], str]:
+    """The name of the tenant clock a journal entry's tenant runs on (empty: the global one).
+
+    An AB Tasty entry's tenant is an account, a Segment entry's a source; a tenant reset
+    since shows no clock name.
+    """
+    known: dict[tuple[str, str], str] = {}
+
+    def clock_of(fake: str, tenant: str | None) -> str:
+        if tenant is None:
+            return ""
+        found = known.get((fake, tenant))
+        if found is None:
+            found = ""
+            if fake == "segment" and ctx.segment is not None:
+                source = ctx.segment.store.get_source(tenant)
+                found = (source.clock or "") if source is not None else ""
+            elif fake != "segment":
+                account = ctx.abtasty.store.get_account(tenant)
+                found = (account.clock or "") if account is not None else ""
+            known[(fake, tenant)] = found
+        return found
+
+    return clock_of

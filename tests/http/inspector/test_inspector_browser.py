@@ -200,3 +200,46 @@ def test_swagger_ui_renders_offline_on_both_fakes(live: Live, tab: Tab) -> None:
         tab.page.goto(url + "/schema/swagger")
         expect(tab.page.locator(".swagger-ui .info .title")).to_contain_text(title)
     tab.shot("swagger")
+
+
+def _tenant(live: Live) -> str:
+    """Tenant clock ``team-a`` at 2026-05-01T10:00:00Z and an account bound to it."""
+    live.api("PUT", "/_harness/clocks/team-a", json={"now": "2026-05-01T10:00:00Z"})
+    account = live.api("POST", "/api/accounts", json={"name": "Team A", "clock": "team-a"})
+    return str(account["id"])
+
+
+def test_inspector_tenant_clock_advances_from_the_keyboard(live: Live, tab: Tab) -> None:
+    account_id = _tenant(live)
+    tab.page.goto(live.url + INSPECTOR + "/clock")
+    card = tab.page.locator("section[data-clock-name=team-a]")
+    expect(card).to_contain_text("2026-05-01T10:00:00Z")
+    expect(card).to_contain_text("Team A")
+    card.get_by_role("button", name="+1 day").focus()
+    tab.page.keyboard.press("Enter")
+    card = tab.page.locator("section[data-clock-name=team-a]")
+    expect(card).to_contain_text("2026-05-02T10:00:00Z")
+    expect(tab.page.locator("[data-clock]")).to_have_text("2026-03-02T12:00:00Z")  # global
+    tab.shot("clock-tenants")
+    tab.page.goto(f"{live.url}{INSPECTOR}/accounts/{account_id}/refreshes")
+    expect(tab.page.locator("p.lead")).to_contain_text("2026-05-02T10:00:00Z")
+    expect(tab.page.locator("p.lead")).to_contain_text("on its own clock team-a")
+    expect(tab.page.locator("[data-clock-name=team-a]")).to_have_text("2026-05-02T10:00:00Z")
+    tab.shot("refreshes-tenant-clock")
+
+
+def test_inspector_tenant_clock_moved_from_a_form(live: Live, tab: Tab) -> None:
+    account_id = _tenant(live)
+    tab.page.goto(live.url + INSPECTOR + "/clock")
+    card = tab.page.locator("section[data-clock-name=team-a]")
+    card.get_by_label("Time (UTC)").fill("2026-05-03T03:00:00")
+    card.get_by_role("button", name="Move").click()
+    expect(tab.page.locator("section[data-clock-name=team-a]")).to_contain_text(
+        "2026-05-03T03:00:00Z"
+    )
+    live.api("GET", f"/api/accounts/{account_id}")
+    tab.page.goto(f"{live.url}{INSPECTOR}/journal?account={account_id}")
+    row = tab.page.locator("table.journal tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("2026-05-03T03:00:00Z clock team-a")
+    tab.shot("journal-tenant-clock")

@@ -364,3 +364,15 @@ def test_inspector_requests_kept_out_of_the_journal(fakes: Fakes) -> None:
     fakes.abtasty.get("/_inspector/")
     fakes.abtasty.get("/_inspector/static/inspector.css")
     assert len(fakes.abtasty.get("/_harness/requests").json()["requests"]) == before
+
+
+def test_inspector_journal_filtered_by_account_renders(fakes: Fakes) -> None:
+    fakes.abtasty.get(f"/api/accounts/{fakes.account_id}")
+    page = fakes.abtasty.get("/_inspector/journal", params={"account": fakes.account_id})
+    assert page.status_code == 200
+    assert f"GET /api/accounts/{fakes.account_id}" in page.text
+
+
+def test_inspector_events_filtered_by_account_renders(fakes: Fakes) -> None:
+    page = fakes.abtasty.get("/_inspector/events", params={"account": fakes.account_id})
+    assert page.status_code == 200

@@ -1,0 +1,157 @@
+"""Scripted faults and the Tracking API's rate limit in the shared PostgreSQL database.
+
+The switches are one row, counted down in one statement; each held message is a row taken
+by one worker (``DELETE ... FOR UPDATE SKIP LOCKED``); the rate limit is one token bucket
+on the database server's clock, so workers on several hosts share one limit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from harness.segment.ratelimit import refill
+from harness.segment.scripted_faults import Counter, FaultSettings, HeldMessage
+from harness.segment.store.sqlite_faults import settings_of
+
+SETTINGS = (
+    "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
+    " FROM segment_faults WHERE id = 1"
+)
+
+
+class PostgresFaultRows:
+    """:class:`~harness.segment.scripted_faults.FaultRows` in PostgreSQL.
+
+    Args:
+        pool: Connections to the migrated database.
+    """
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        self._pool = pool
+
+    def settings(self) -> FaultSettings:
+        """The switches in force."""
+        with self._pool.connection() as db:
+            return settings_of(db.execute(SETTINGS).fetchone())
+
+    def set(self, settings: FaultSettings) -> None:
+        """Replace the switches."""
+        outage = settings.outage
+        with self._pool.connection() as db:
+            db.execute(
+                "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"
+                " UPDATE SET outage_status = EXCLUDED.outage_status, outage_until ="
+                " EXCLUDED.outage_until, duplicate_next = EXCLUDED.duplicate_next, hold_next ="
+                " EXCLUDED.hold_next, hold_seconds = EXCLUDED.hold_seconds",
+                (
+                    outage.status if outage else None,
+                    outage.until if outage else None,
+                    settings.duplicate_next,
+                    settings.hold_next,
+                    settings.hold_for.total_seconds(),
+                ),
+            )
+
+    def take(self, counter: Counter) -> FaultSettings | None:
+        """Count one off ``counter`` when above zero; the settings before, or None."""
+        with self._pool.connection() as db:
+            row = db.execute(
+                f"UPDATE segment_faults SET {counter} = {counter} - 1"  # noqa: S608 - a Literal
+                f" WHERE id = 1 AND {counter} > 0 RETURNING outage_status, outage_until,"
+                " duplicate_next, hold_next, hold_seconds"
+            ).fetchone()
+        if row is None:
+            return None
+        after = settings_of(row)
+        # The row as it was before this take.
+        if counter == "duplicate_next":
+            return FaultSettings(
+                after.outage, after.duplicate_next + 1, after.hold_next, after.hold_for
+            )
+        return FaultSettings(
+            after.outage, after.duplicate_next, after.hold_next + 1, after.hold_for
+        )
+
+    def end_outage(self, until: datetime) -> None:
+        """Switch the outage off if it is still the one ending at ``until``."""
+        with self._pool.connection() as db:
+            db.execute(
+                "UPDATE segment_faults SET outage_status = NULL, outage_until = NULL"
+                " WHERE id = 1 AND outage_until = %s",
+                (until,),
+            )
+
+    def hold(self, message: HeldMessage) -> None:
+        """Keep a held message."""
+        with self._pool.connection() as db:
+            db.execute(
+                "INSERT INTO segment_held (due, url, headers, body) VALUES (%s, %s, %s, %s)",
+                (message.due, message.url, msgspec.json.encode(message.headers), message.body),
+            )
+
+    def held_count(self) -> int:
+        """How many messages are held."""
+        with self._pool.connection() as db:
+            row = db.execute("SELECT COUNT(*) FROM segment_held").fetchone()
+        return int(row[0]) if row else 0
+
+    def next_held(self) -> datetime | None:
+        """When the earliest held message falls due."""
+        with self._pool.connection() as db:
+            row = db.execute("SELECT MIN(due) FROM segment_held").fetchone()
+        return row[0] if row else None
+
+    def take_held(self, now: datetime) -> HeldMessage | None:
+        """Remove and return the earliest message due by ``now``; each taken by one worker."""
+        with self._pool.connection() as db:
+            row = db.execute(
+                "DELETE FROM segment_held WHERE seq = (SELECT seq FROM segment_held WHERE due <= %s"
+                " ORDER BY due, seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING due, url, headers, body",
+                (now,),
+            ).fetchone()
+        if row is None:
+            return None
+        return HeldMessage(row[0], row[1], msgspec.json.decode(bytes(row[2])), bytes(row[3]))
+
+    def clear(self) -> None:
+        """Switch everything off and drop held messages."""
+        with self._pool.connection() as db:
+            db.execute("DELETE FROM segment_faults")
+            db.execute("DELETE FROM segment_held")
+
+
+class PostgresRateBucket:
+    """The rate limit's token bucket in PostgreSQL, on the database server's clock.
+
+    Args:
+        pool: Connections to the migrated database.
+    """
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        self._pool = pool
+
+    def take(self, name: str, rate: float) -> float:
+        """Take a token: 0 when admitted, else the seconds until one is free."""
+        with self._pool.connection() as db:
+            db.execute(
+                "INSERT INTO rate_buckets VALUES (%s, %s, 0) ON CONFLICT (name) DO NOTHING",
+                (name, rate),
+            )
+            row = db.execute(
+                "SELECT tokens, last, extract(epoch FROM clock_timestamp())::float8"
+                " FROM rate_buckets WHERE name = %s FOR UPDATE",
+                (name,),
+            ).fetchone()
+            assert row is not None  # inserted above when missing
+            now: float = row[2]
+            tokens, wait = refill(rate, (row[0], row[1]), now)
+            db.execute(
+                "UPDATE rate_buckets SET tokens = %s, last = %s WHERE name = %s",
+                (tokens, now, name),
+            )
+        return wait

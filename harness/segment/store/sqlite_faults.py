@@ -1,0 +1,179 @@
+"""Scripted faults and the Tracking API's rate limit in the fakes' SQLite file.
+
+Shared by every worker on the file: the switches are one row, each held message a row
+taken once (``BEGIN IMMEDIATE``), and the rate limit one token bucket on the wall clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from harness.core.clock import format_instant, parse_instant
+from harness.core.sqlite import SqliteFile, Synchronous
+from harness.segment.ratelimit import refill
+from harness.segment.scripted_faults import Counter, FaultSettings, HeldMessage, Outage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS segment_faults (
+    id INTEGER PRIMARY KEY CHECK (id = 1), outage_status INTEGER, outage_until TEXT,
+    duplicate_next INTEGER NOT NULL, hold_next INTEGER NOT NULL, hold_seconds REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS segment_held (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, due TEXT NOT NULL, url TEXT NOT NULL,
+    headers BLOB NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS segment_held_due ON segment_held (due, seq);
+CREATE TABLE IF NOT EXISTS rate_buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, last REAL NOT NULL);
+"""
+
+
+def _due(when: datetime) -> str:
+    return format_instant(when)  # fixed width, so text order is time order
+
+
+def settings_of(row: Any) -> FaultSettings:
+    """The switches of a ``segment_faults`` row (None: all off)."""
+    if row is None:
+        return FaultSettings()
+    status, until, duplicate_next, hold_next, hold_seconds = row
+    outage = None
+    if until is not None:
+        outage = Outage(status, until if isinstance(until, datetime) else parse_instant(until))
+    return FaultSettings(outage, duplicate_next, hold_next, timedelta(seconds=hold_seconds))
+
+
+class SqliteFaultRows(SqliteFile):
+    """:class:`~harness.segment.scripted_faults.FaultRows` in a SQLite file.
+
+    Args:
+        path: The database file; the fakes' other stores may use the same file.
+        synchronous: ``full`` (default) or ``normal``.
+    """
+
+    def __init__(self, path: str | Path, synchronous: Synchronous = "full") -> None:
+        super().__init__(path, synchronous, SCHEMA)
+
+    def settings(self) -> FaultSettings:
+        """The switches in force."""
+        return settings_of(
+            self._one(
+                "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
+                " FROM segment_faults WHERE id = 1"
+            )
+        )
+
+    def set(self, settings: FaultSettings) -> None:
+        """Replace the switches."""
+        with self._tx() as db:
+            self._write(db, settings)
+
+    @staticmethod
+    def _write(db: Any, settings: FaultSettings) -> None:
+        outage = settings.outage
+        db.execute(
+            "INSERT OR REPLACE INTO segment_faults VALUES (1, ?, ?, ?, ?, ?)",
+            (
+                outage.status if outage else None,
+                format_instant(outage.until) if outage else None,
+                settings.duplicate_next,
+                settings.hold_next,
+                settings.hold_for.total_seconds(),
+            ),
+        )
+
+    def take(self, counter: Counter) -> FaultSettings | None:
+        """Count one off ``counter`` when above zero; the settings before, or None."""
+        with self._tx() as db:
+            before = settings_of(
+                db.execute(
+                    "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
+                    " FROM segment_faults WHERE id = 1"
+                ).fetchone()
+            )
+            if getattr(before, counter) <= 0:
+                return None
+            db.execute(
+                f"UPDATE segment_faults SET {counter} = {counter} - 1 WHERE id = 1"  # noqa: S608 - a Literal
+            )
+            return before
+
+    def end_outage(self, until: datetime) -> None:
+        """Switch the outage off if it is still the one ending at ``until``."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE segment_faults SET outage_status = NULL, outage_until = NULL"
+                " WHERE id = 1 AND outage_until = ?",
+                (format_instant(until),),
+            )
+
+    def hold(self, message: HeldMessage) -> None:
+        """Keep a held message."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO segment_held (due, url, headers, body) VALUES (?, ?, ?, ?)",
+                (
+                    _due(message.due),
+                    message.url,
+                    msgspec.json.encode(message.headers),
+                    message.body,
+                ),
+            )
+
+    def held_count(self) -> int:
+        """How many messages are held."""
+        count: int = self._one("SELECT COUNT(*) FROM segment_held")[0]
+        return count
+
+    def next_held(self) -> datetime | None:
+        """When the earliest held message falls due."""
+        row = self._one("SELECT MIN(due) FROM segment_held")
+        return parse_instant(row[0]) if row and row[0] is not None else None
+
+    def take_held(self, now: datetime) -> HeldMessage | None:
+        """Remove and return the earliest message due by ``now``."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT seq, due, url, headers, body FROM segment_held WHERE due <= ?"
+                " ORDER BY due, seq LIMIT 1",
+                (_due(now),),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM segment_held WHERE seq = ?", (row[0],))
+        return HeldMessage(
+            parse_instant(row[1]), row[2], msgspec.json.decode(row[3]), bytes(row[4])
+        )
+
+    def clear(self) -> None:
+        """Switch everything off and drop held messages."""
+        with self._tx() as db:
+            db.execute("DELETE FROM segment_faults")
+            db.execute("DELETE FROM segment_held")
+
+
+class SqliteRateBucket(SqliteFile):
+    """The rate limit's token bucket in a SQLite file, on the wall clock (one per machine).
+
+    Args:
+        path: The database file.
+        wall: Seconds since the epoch (injected in tests).
+    """
+
+    def __init__(self, path: str | Path, wall: Callable[[], float] = time.time) -> None:
+        super().__init__(path, "normal", SCHEMA)
+        self._wall = wall
+
+    def take(self, name: str, rate: float) -> float:
+        """Take a token: 0 when admitted, else the seconds until one is free."""
+        with self._tx() as db:
+            now = self._wall()
+            row = db.execute(
+                "SELECT tokens, last FROM rate_buckets WHERE name = ?", (name,)
+            ).fetchone()
+            tokens, wait = refill(rate, row, now)
+            db.execute("INSERT OR REPLACE INTO rate_buckets VALUES (?, ?, ?)", (name, tokens, now))
+        return wait

@@ -1,0 +1,130 @@
+"""One contract for the scripted faults' rows and the rate limit's bucket: memory, SQLite, PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from harness.segment.ratelimit import MemoryRateBucket, RateBucket
+from harness.segment.scripted_faults import (
+    FaultRows,
+    FaultSettings,
+    HeldMessage,
+    MemoryFaultRows,
+    Outage,
+)
+from harness.segment.store.sqlite_faults import SqliteFaultRows, SqliteRateBucket
+from tests.postgres import migrated_pool
+from tests.support import t
+
+NOW = t("2026-03-02T12:00:00Z")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def rows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaultRows]:
+    if request.param == "memory":
+        yield MemoryFaultRows()
+        return
+    if request.param == "sqlite":
+        sqlite = SqliteFaultRows(tmp_path / "harness.sqlite")
+        yield sqlite
+        sqlite.close()
+        return
+    from harness.segment.store.postgres_faults import PostgresFaultRows
+
+    with migrated_pool(request.getfixturevalue("postgres_url")) as pool:
+        yield PostgresFaultRows(pool)
+
+
+def _held(minutes: int, body: bytes = b"{}") -> HeldMessage:
+    return HeldMessage(NOW + timedelta(minutes=minutes), "http://x/hook", {"A": "b"}, body)
+
+
+def test_fault_rows_start_switched_off(rows: FaultRows) -> None:
+    assert rows.settings() == FaultSettings()
+    assert rows.held_count() == 0
+    assert rows.next_held() is None
+
+
+def test_fault_rows_settings_round_trip(rows: FaultRows) -> None:
+    settings = FaultSettings(Outage(None, NOW), 2, 3, timedelta(seconds=90))
+    rows.set(settings)
+    assert rows.settings() == settings
+    rows.set(FaultSettings(Outage(503, NOW)))
+    assert rows.settings() == FaultSettings(Outage(503, NOW))
+
+
+def test_fault_rows_take_counts_down_to_zero_once_each(rows: FaultRows) -> None:
+    rows.set(FaultSettings(duplicate_next=5, hold_next=1, hold_for=timedelta(hours=1)))
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(lambda _: rows.take("duplicate_next"), range(20)))
+    assert sum(1 for before in taken if before is not None) == 5
+    held = rows.take("hold_next")
+    assert held is not None and held.hold_for == timedelta(hours=1)
+    assert rows.take("hold_next") is None
+    assert rows.settings() == FaultSettings(hold_for=timedelta(hours=1))
+
+
+def test_fault_rows_end_outage_only_the_same_one(rows: FaultRows) -> None:
+    rows.set(FaultSettings(Outage(503, NOW + timedelta(hours=2))))
+    rows.end_outage(NOW)  # an older outage's end: this one stays
+    assert rows.settings().outage == Outage(503, NOW + timedelta(hours=2))
+    rows.end_outage(NOW + timedelta(hours=2))
+    assert rows.settings().outage is None
+
+
+def test_fault_rows_held_messages_taken_once_earliest_first(rows: FaultRows) -> None:
+    rows.hold(_held(30, b"late"))
+    rows.hold(_held(10, b"early"))
+    rows.hold(_held(10, b"early-too"))
+    assert rows.held_count() == 3
+    assert rows.next_held() == NOW + timedelta(minutes=10)
+    assert rows.take_held(NOW) is None
+    with ThreadPoolExecutor(4) as pool:
+        taken = list(pool.map(lambda _: rows.take_held(NOW + timedelta(minutes=20)), range(8)))
+    bodies = sorted(h.body for h in taken if h is not None)
+    assert bodies == [b"early", b"early-too"]
+    assert rows.held_count() == 1
+    last = rows.take_held(NOW + timedelta(hours=1))
+    assert last == _held(30, b"late")
+
+
+def test_fault_rows_clear_switches_off_and_drops_held(rows: FaultRows) -> None:
+    rows.set(FaultSettings(Outage(503, NOW), 1, 1))
+    rows.hold(_held(1))
+    rows.clear()
+    assert rows.settings() == FaultSettings()
+    assert rows.held_count() == 0
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def bucket(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RateBucket]:
+    if request.param == "memory":
+        yield MemoryRateBucket()
+        return
+    if request.param == "sqlite":
+        sqlite = SqliteRateBucket(tmp_path / "harness.sqlite")
+        yield sqlite
+        sqlite.close()
+        return
+    from harness.segment.store.postgres_faults import PostgresRateBucket
+
+    with migrated_pool(request.getfixturevalue("postgres_url")) as pool:
+        yield PostgresRateBucket(pool)
+
+
+def test_rate_bucket_admits_a_burst_then_refuses_with_a_wait(bucket: RateBucket) -> None:
+    # 2 a second: one token comes back every 500 ms, far longer than these takes last.
+    waits = [bucket.take("", 2) for _ in range(4)]
+    assert waits[:2] == [0, 0]
+    assert all(0 < wait <= 0.5 for wait in waits[2:])
+
+
+def test_rate_bucket_names_are_separate(bucket: RateBucket) -> None:
+    assert bucket.take("a", 1) == 0
+    assert bucket.take("b", 1) == 0
+    assert bucket.take("a", 1) > 0
