@@ -1,6 +1,6 @@
 """Ingest over HTTP per store and worker count: what sharing the fake costs.
 
-    python -m bench.shared_ingest [--seconds 5] [--connections 16] [--workers 1,2,4]
+    python -m bench.shared_ingest [--seconds 2] [--connections 16] [--workers 1,2,4]
 
 For each store (memory, SQLite, PostgreSQL on a throwaway cluster) and worker count,
 `harness serve --store ... --workers N` takes wrk's webhook calls (each a new identify with
@@ -91,26 +91,32 @@ def _tenant(server: ServeProcess) -> tuple[str, str]:
     return key["api_key"], source["write_key"]
 
 
-def measure(store: str, workers: int, seconds: float, connections: int) -> dict[str, dict[str, float]]:
+def measure(
+    store: str, workers: int, seconds: float, connections: int
+) -> dict[str, dict[str, float]]:
     """Webhook and Tracking API ingest on one store with ``workers`` workers."""
     results = {}
-    with ServeProcess(
-        "--store", store, "--workers", str(workers), "--journal-size", "1000"
-    ).start(timeout=60) as server:
+    with ServeProcess("--store", store, "--workers", str(workers), "--journal-size", "1000").start(
+        timeout=60
+    ) as server:
         api_key, write_key = _tenant(server)
         webhook = basic_authorization(api_key)
         run_wrk(server.url, "/segment/webhook", webhook, 1, connections)  # warm-up
         results["webhook"] = run_wrk(server.url, "/segment/webhook", webhook, seconds, connections)
         if not store.startswith("memory"):
             results["tracking_api"] = run_wrk(
-                server.segment_url, "/v1/identify", basic_authorization(write_key), seconds, connections
+                server.segment_url,
+                "/v1/identify",
+                basic_authorization(write_key),
+                seconds,
+                connections,
             )
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
     args = parser.parse_args()

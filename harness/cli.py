@@ -13,6 +13,9 @@ from harness.core.clock import SIMULATION_START, ManualClock, parse_instant
 from harness.core.codes import CommandCode, ErrorCode
 from harness.core.errors import HarnessError
 
+DEFAULT_SENDERS = 4
+"""Lanes of ``simulate --target`` (see harness.simulate.parallel)."""
+
 
 def _instant(text: str) -> object:
     try:
@@ -192,6 +195,13 @@ def _parser() -> argparse.ArgumentParser:
         "--admin-token", help="with --visitors-url: the live server's admin token"
     )
     simulate.add_argument(
+        "--senders",
+        type=int,
+        metavar="N",
+        help="with --target: users split into N lanes delivering at once, one request in "
+        f"flight each (default {DEFAULT_SENDERS}; 1 to 64)",
+    )
+    simulate.add_argument(
         "--scenario-out",
         metavar="FILE.yaml",
         help="also write the run as a scenario that plays back to the same result",
@@ -242,6 +252,13 @@ def _simulate(args: argparse.Namespace) -> int:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--users and --days must be at least 1.")
     if not 0 <= args.audiences <= 100:
         raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--audiences must be from 0 to 100.")
+    if args.senders is not None and not args.target:
+        raise HarnessError(
+            CommandCode.INVALID_ARGUMENTS,
+            "--senders goes with --target (in-process and --out runs have one sender).",
+        )
+    if args.senders is not None and not 1 <= args.senders <= 64:
+        raise HarnessError(CommandCode.INVALID_ARGUMENTS, "--senders must be from 1 to 64.")
     if args.visitors_url and not args.target:
         raise HarnessError(
             CommandCode.INVALID_ARGUMENTS,
@@ -332,10 +349,13 @@ def _run_simulation(
                 config, destination=recorder, api_key=args.api_key or "abt_simulated", clock=clock
             )
         elif args.target:
-            simulation = Simulation(
+            from harness.simulate.parallel import ParallelSimulation
+
+            simulation = ParallelSimulation(  # type: ignore[assignment]
                 config,
                 endpoint=args.target,
                 api_key=args.api_key,
+                senders=args.senders or DEFAULT_SENDERS,
                 visitors_url=args.visitors_url,
                 admin_token=args.admin_token,
             )

@@ -6,10 +6,10 @@ views): the cohorts the segment builder hides and why, and a visitor's whole sto
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from harness.abtasty import audience
 from harness.abtasty.records import (
@@ -107,6 +107,167 @@ def _cohort_sort_key(
     )
 
 
+def shown_cohorts(
+    activation: Activation | None,
+) -> set[tuple[str, TraitKey, tuple[str, JsonValue]]]:
+    """The cohorts the builder shows: (connector, trait, value identity) of activated data."""
+    shown: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
+    if activation is None:
+        return shown
+    value_key, add = audience.value_key, shown.add
+    for by_connector in activation.visitors.values():
+        for connector, traits in by_connector.items():
+            for key, values in traits.items():
+                for value in values:
+                    add((connector, key, value_key(value)))
+    return shown
+
+
+@dataclass(frozen=True, slots=True)
+class _Unmatched:
+    """A cohort only unmatched profiles carry, with the anonymousIds of those profiles."""
+
+    connector_id: str
+    key: TraitKey
+    value: JsonValue
+    anonymous_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileTally:
+    """The cohorts activated profiles carry that no matched visitor holds, in builder order.
+
+    Counting them reads every profile, and profiles change only at a refresh: the tally is
+    kept per refresh, and :meth:`hidden` turns it into the hidden cohorts for the sightings
+    of the moment (which of the profiles join at the next run) in a pass over the cohorts.
+    """
+
+    cohorts: tuple[_Unmatched | HiddenCohort, ...]
+    known: frozenset[tuple[str, TraitKey, tuple[str, JsonValue]]] = frozenset()
+    """The cohorts the builder shows and these hidden ones (connector, trait, value identity)."""
+
+    def hidden(
+        self, seen_by_next_run: set[str], last_run: datetime | None, next_run: datetime
+    ) -> list[HiddenCohort]:
+        """The hidden cohorts, given the anonymousIds the next run will match.
+
+        Args:
+            seen_by_next_run: AnonymousIds of sightings dated by the next refresh's
+                scheduled time (the ones it will match); for an unmatched profile, those
+                reported since the last run.
+            last_run: When the last refresh was scheduled.
+            next_run: When the next one is.
+        """
+        when = "any refresh yet" if last_run is None else f"the last refresh ({_at(last_run)})"
+        joins = f"; they join it at the next refresh ({_at(next_run)})."
+        hidden = []
+        for cohort in self.cohorts:
+            if isinstance(cohort, HiddenCohort):
+                hidden.append(cohort)
+                continue
+            carried = len(cohort.anonymous_ids)
+            seen_since = sum(1 for a in cohort.anonymous_ids if a in seen_by_next_run)
+            sentence = (
+                f"{carried} profile(s) carry it, but the tag had seen none of their "
+                f"anonymousIds by {when}: only matched visitors fill a cohort."
+            )
+            if seen_since:
+                sentence += f" {seen_since} of them were reported seen since{joins}"
+            key = cohort.key
+            hidden.append(
+                HiddenCohort(
+                    cohort.connector_id,
+                    key.label,
+                    cohort.value,
+                    "unmatched",
+                    carried,
+                    sentence,
+                    seen_since,
+                    key.source,
+                    key.path,
+                )
+            )
+        return hidden
+
+
+def tally_profiles(
+    profiles: Iterable[Profile],
+    groups: Iterable[GroupProfile],
+    activation: Activation | None,
+    live_connectors: set[str],
+) -> ProfileTally:
+    """Count the cohorts that activated profiles carry but no matched visitor holds.
+
+    Args:
+        profiles: Every profile of the account (the state after the last refresh).
+        groups: Every group profile.
+        activation: The activated data of the last refresh.
+        live_connectors: Connector ids that still exist.
+    """
+    matched = activation.matched if activation is not None else frozenset()
+    shown = shown_cohorts(activation)
+    group_pairs = {
+        (group.connector_id, group.group_id): audience.flatten_traits(group.traits, "group")
+        for group in groups
+        if group.connector_id in live_connectors
+    }
+    members: set[tuple[str, str]] = set()
+    # cohort -> [a value, the anonymousIds of the profiles carrying it]
+    tallies: dict[tuple[str, TraitKey, tuple[str, JsonValue]], tuple[JsonValue, list[str]]] = {}
+    value_key, flatten, tally_of = audience.value_key, audience.flatten_traits, tallies.get
+    for profile in profiles:
+        connector = profile.connector_id
+        if connector not in live_connectors:
+            continue
+        in_groups = profile.groups
+        for group_id in in_groups:
+            members.add((connector, group_id))
+        anonymous_id = profile.anonymous_id
+        if (connector, anonymous_id) in matched:
+            continue
+        pairs = flatten(profile.traits)
+        for group_id in in_groups:
+            pairs.extend(group_pairs.get((connector, group_id), ()))
+        counted: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
+        for key, value in pairs:
+            cohort = (connector, key, value_key(value))
+            if cohort in shown or cohort in counted:
+                continue
+            counted.add(cohort)
+            tally = tally_of(cohort)
+            if tally is None:
+                tallies[cohort] = (value, [anonymous_id])
+            else:
+                tally[1].append(anonymous_id)
+    found: list[tuple[tuple[str, str, str, tuple[str, ...], str, str], Any]] = [
+        (
+            (connector, key.label, key.source, key.path, "unmatched", as_text(value)),
+            _Unmatched(connector, key, value, tuple(anonymous_ids)),
+        )
+        for (connector, key, _), (value, anonymous_ids) in tallies.items()
+    ]
+    for (connector, group_id), pairs in group_pairs.items():
+        if (connector, group_id) in members:
+            continue
+        for key, value in pairs:
+            if (connector, key, audience.value_key(value)) in shown:
+                continue
+            orphan = _hidden(
+                connector,
+                key,
+                value,
+                "no_member",
+                0,
+                f"group {group_id!r} has this trait, but no profile is a member of it "
+                "(no group call with an anonymousId names it).",
+            )
+            found.append((_cohort_sort_key(orphan), orphan))
+            shown.add((connector, key, audience.value_key(value)))
+    found.sort(key=lambda pair: pair[0])
+    shown.update(tallies)
+    return ProfileTally(tuple(cohort for _, cohort in found), frozenset(shown))
+
+
 def hidden_by_profiles(
     profiles: Iterable[Profile],
     groups: Iterable[GroupProfile],
@@ -118,95 +279,15 @@ def hidden_by_profiles(
 ) -> list[HiddenCohort]:
     """Cohorts that activated profiles carry but no matched visitor holds.
 
-    Args:
-        profiles: Every profile of the account (the state after the last refresh).
-        groups: Every group profile.
-        activation: The activated data of the last refresh.
-        live_connectors: Connector ids that still exist.
-        seen_by_next_run: AnonymousIds of sightings dated by the next refresh's scheduled
-            time (the ones it will match); for an unmatched profile, reported since the last.
-        last_run: When the last refresh was scheduled.
-        next_run: When the next one is.
+    :func:`tally_profiles` then :meth:`ProfileTally.hidden`; see both for the arguments.
     """
-    matched = activation.matched if activation is not None else frozenset()
-    shown: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
-    if activation is not None:
-        for by_connector in activation.visitors.values():
-            for connector, traits in by_connector.items():
-                for key, values in traits.items():
-                    for value in values:
-                        shown.add((connector, key, audience.value_key(value)))
-    group_pairs = {
-        (group.connector_id, group.group_id): audience.flatten_traits(group.traits, "group")
-        for group in groups
-        if group.connector_id in live_connectors
-    }
-    members: set[tuple[str, str]] = set()
-    tallies: dict[tuple[str, TraitKey, tuple[str, JsonValue]], _Tally] = {}
-    for profile in profiles:
-        connector = profile.connector_id
-        if connector not in live_connectors:
-            continue
-        for group_id in profile.groups:
-            members.add((connector, group_id))
-        if (connector, profile.anonymous_id) in matched:
-            continue
-        pairs = audience.flatten_traits(profile.traits)
-        for group_id in profile.groups:
-            pairs.extend(group_pairs.get((connector, group_id), ()))
-        counted: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
-        for key, value in pairs:
-            cohort = (connector, key, audience.value_key(value))
-            if cohort in shown or cohort in counted:
-                continue
-            counted.add(cohort)
-            tally = tallies.get(cohort)
-            if tally is None:
-                tally = tallies[cohort] = _Tally(value)
-            tally.profiles += 1
-            if profile.anonymous_id in seen_by_next_run:
-                tally.seen_since += 1
-    when = "any refresh yet" if last_run is None else f"the last refresh ({_at(last_run)})"
-    hidden = []
-    for (connector, key, _), tally in tallies.items():
-        sentence = (
-            f"{tally.profiles} profile(s) carry it, but the tag had seen none of their "
-            f"anonymousIds by {when}: only matched visitors fill a cohort."
-        )
-        if tally.seen_since:
-            sentence += (
-                f" {tally.seen_since} of them were reported seen since; they join it at the next "
-                f"refresh ({_at(next_run)})."
-            )
-        hidden.append(
-            _hidden(
-                connector, key, tally.value, "unmatched", tally.profiles, sentence, tally.seen_since
-            )
-        )
-    for (connector, group_id), pairs in group_pairs.items():
-        if (connector, group_id) in members:
-            continue
-        for key, value in pairs:
-            if (connector, key, audience.value_key(value)) in shown:
-                continue
-            hidden.append(
-                _hidden(
-                    connector,
-                    key,
-                    value,
-                    "no_member",
-                    0,
-                    f"group {group_id!r} has this trait, but no profile is a member of it "
-                    "(no group call with an anonymousId names it).",
-                )
-            )
-    hidden.sort(key=_cohort_sort_key)
-    return hidden
+    tally = tally_profiles(profiles, groups, activation, live_connectors)
+    return tally.hidden(seen_by_next_run, last_run, next_run)
 
 
 def hidden_by_waiting(
     pending: Sequence[StoredMessage],
-    shown: set[tuple[str, TraitKey, tuple[str, JsonValue]]],
+    shown: Set[tuple[str, TraitKey, tuple[str, JsonValue]]],
     live_connectors: set[str],
     activation_of: Callable[[datetime], datetime],
 ) -> list[HiddenCohort]:

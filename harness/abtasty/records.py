@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+import msgspec
+
 JsonValue = Any
 """Any value that JSON can carry (traits may hold nested objects and lists)."""
 
@@ -112,9 +114,13 @@ class ApiKeyRecord:
     created_at: datetime
 
 
-@dataclass(slots=True)
-class StoredMessage:
+class StoredMessage(msgspec.Struct, gc=False):
     """An identify or group call accepted by the webhook.
+
+    A msgspec Struct the cyclic garbage collector does not track (it holds only strings,
+    datetimes and decoded JSON, which cannot refer back to it): a store keeps one per
+    message, and the collector walking them all again and again took a third of in-process
+    ingest (docs/benchmarks.md).
 
     ``seq`` is assigned by the store and identifies this stored copy. A store takes
     ownership of the message it is given (it stamps ``seq`` on it): hand it a new object.
@@ -168,7 +174,8 @@ class Profile:
     connector_id: str
     anonymous_id: str
     traits: dict[str, TraitValue] = field(default_factory=dict)
-    groups: set[str] = field(default_factory=set)
+    groups: frozenset[str] = frozenset()
+    """Immutable, so a copied profile shares its groups until one is added (most have none)."""
 
 
 @dataclass(slots=True)

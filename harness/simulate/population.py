@@ -6,15 +6,18 @@ Faker costs about 200 µs a call, so it only fills small value pools once; a see
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from faker import Faker
 
-from harness.simulate.ids import uuid4_text
+from harness.simulate.ids import uuid4_from_bits
+from harness.simulate.instants import MS_PER_DAY, MS_PER_MINUTE, IsoText, collector_paused, epoch_ms
 
 POOL_SIZE = 128
 DEFAULT_PLAN_WEIGHTS = {"free": 0.6, "pro": 0.3, "enterprise": 0.1}
@@ -112,71 +115,93 @@ class _Pools:
         )
 
 
-def _uuid(rng: random.Random) -> str:
-    return uuid4_text(rng)
+@functools.lru_cache(maxsize=8)
+def _pools(seed: int) -> _Pools:
+    """The seed's pools, made once a process (Faker takes about 40 ms for all of them)."""
+    return _Pools.from_faker(seed)
+
+
+_COMPANY_SIZES = (5, 12, 40, 120, 500, 2_000)
+_COMPANY_EPOCH_DAY = epoch_ms(datetime(2020, 1, 1, tzinfo=UTC)) // MS_PER_DAY
+_SIGN_UP_EPOCH = epoch_ms(datetime(2021, 1, 1, tzinfo=UTC))
 
 
 def build_population(config: PopulationConfig) -> Population:
-    """A deterministic population for ``config``."""
-    pools = _Pools.from_faker(config.seed)
+    """A deterministic population for ``config``.
+
+    Every draw is ``int(random() * n)`` (or a comparison with ``random()``) on one seeded
+    ``random.Random``: one C call each, where ``choice``/``randrange`` cost several Python
+    frames. Values come from the seed's Faker pools; ids from the random bits.
+    """
+    pools = _pools(config.seed)
+    with collector_paused():
+        return _build(config, pools)
+
+
+def _build(config: PopulationConfig, pools: _Pools) -> Population:
     rng = random.Random(config.seed)
+    rand = rng.random
     plans = list(config.plan_weights)
-    weights = list(itertools.accumulate(config.plan_weights[p] for p in plans))  # cumulative
+    cumulative = list(itertools.accumulate(config.plan_weights[p] for p in plans))
+    total, last_plan = cumulative[-1], len(plans) - 1
+    iso = IsoText()
     company_count = max(1, config.users // max(1, config.users_per_company))
+    company_names, industries = pools.company_names, pools.industries
     companies = [
         Company(
             group_id=f"company-{i:05d}",
             traits={
-                "name": rng.choice(pools.company_names),
-                "industry": rng.choice(pools.industries).split()[-1],
-                "employees": rng.choice([5, 12, 40, 120, 500, 2_000]),
-                "plan": rng.choices(plans, cum_weights=weights)[0],
-                "createdAt": (
-                    datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(2_000))
-                )
-                .date()
-                .isoformat(),
+                "name": company_names[int(rand() * len(company_names))],
+                "industry": industries[int(rand() * len(industries))].split()[-1],
+                "employees": _COMPANY_SIZES[int(rand() * len(_COMPANY_SIZES))],
+                "plan": plans[bisect_right(cumulative, rand() * total, 0, last_plan)],
+                "createdAt": iso.date(_COMPANY_EPOCH_DAY + int(rand() * 2_000))[:-1],
             },
         )
         for i in range(company_count)
     ]
-    users = []
-    epoch = datetime(2021, 1, 1, tzinfo=UTC)
+    group_ids = [company.group_id for company in companies]
+    firsts = [(name, name.lower()) for name in pools.first_names]
+    lasts = [(name, name.lower()) for name in pools.last_names]
+    domains, titles = pools.domains, pools.titles
+    cities, countries = pools.cities, pools.countries
+    n_firsts, n_lasts, n_domains = len(firsts), len(lasts), len(domains)
+    n_titles, n_cities, n_countries = len(titles), len(cities), len(countries)
+    server_only_share = config.user_id_only_share
+    unmatched, shared = config.unmatched_share, config.shared_device_share
+    late = config.late_identify_share
+    bits = rng.getrandbits
+    users: list[SyntheticUser] = []
+    append = users.append
     for index in range(config.users):
-        first = rng.choice(pools.first_names)
-        last = rng.choice(pools.last_names)
-        server_only = rng.random() < config.user_id_only_share
-        seen = not server_only and rng.random() >= config.unmatched_share
-        anonymous_id = None if server_only else _uuid(rng)
+        first, first_lower = firsts[int(rand() * n_firsts)]
+        last, last_lower = lasts[int(rand() * n_lasts)]
+        server_only = rand() < server_only_share
+        anonymous_id = None
         visitors: tuple[str, ...] = ()
-        if seen:
-            visitors = (f"v{index:07d}",)
-            if rng.random() < config.shared_device_share:
-                visitors += (f"v{index:07d}-shared",)
+        if not server_only:
+            anonymous_id = uuid4_from_bits(bits(128))
+            if rand() >= unmatched:
+                visitor = f"v{index:07d}"
+                visitors = (visitor, visitor + "-shared") if rand() < shared else (visitor,)
         traits = {
             "name": f"{first} {last}",
             "firstName": first,
             "lastName": last,
-            "email": f"{first}.{last}.{index}@{rng.choice(pools.domains)}".lower(),
-            "plan": rng.choices(plans, cum_weights=weights)[0],
-            "title": rng.choice(pools.titles),
-            "address": {"city": rng.choice(pools.cities), "country": rng.choice(pools.countries)},
-            "createdAt": (epoch + timedelta(minutes=rng.randrange(2_000_000)))
-            .isoformat()
-            .replace("+00:00", "Z"),
-            "age": rng.randint(18, 80),
+            "email": f"{first_lower}.{last_lower}.{index}@{domains[int(rand() * n_domains)]}",
+            "plan": plans[bisect_right(cumulative, rand() * total, 0, last_plan)],
+            "title": titles[int(rand() * n_titles)],
+            "address": {
+                "city": cities[int(rand() * n_cities)],
+                "country": countries[int(rand() * n_countries)],
+            },
+            "createdAt": iso.to_minute(_SIGN_UP_EPOCH + int(rand() * 2_000_000) * MS_PER_MINUTE),
+            "age": 18 + int(rand() * 63),
         }
-        users.append(
-            SyntheticUser(
-                index=index,
-                anonymous_id=anonymous_id,
-                user_id=f"user-{index:07d}" if server_only or rng.random() < 0.7 else None,
-                traits=traits,
-                company_id=companies[rng.randrange(company_count)].group_id
-                if rng.random() < 0.6
-                else None,
-                visitor_ids=visitors,
-                identify_day=rng.randint(1, 2) if rng.random() < config.late_identify_share else 0,
-            )
+        user_id = f"user-{index:07d}" if server_only or rand() < 0.7 else None
+        company_id = group_ids[int(rand() * company_count)] if rand() < 0.6 else None
+        identify_day = 1 + int(rand() * 2) if rand() < late else 0
+        append(
+            SyntheticUser(index, anonymous_id, user_id, traits, company_id, visitors, identify_day)
         )
     return Population(users, companies)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -23,11 +24,16 @@ from harness.segment import DeliveryRecord, Transport
 from harness.simulate.audiences import AudienceChange, AudienceConfig, generate_audience_changes
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
+from harness.simulate.sender import KeepAliveSender, keep_alive_session, uses_proxy
 from harness.simulate.streams import ClientCall, Event, StreamConfig, VisitorSeen, generate_events
 
 EXTERNAL_ENDPOINT = "simulated://destination"
 FAILURE_EXAMPLES = 3
 KEPT_ANSWER_CHARS = 300
+PROGRESS_EVERY = 1_000
+"""Events between two progress reports."""
+STOP_EVERY = 100
+"""Events between two looks at a parallel run's stop signal."""
 
 
 def _answer_code(body: str | None) -> str | None:
@@ -159,7 +165,7 @@ class Simulation:
         self.config = config
         self.visitors_url = visitors_url
         self._visitor_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
-        self._http = requests.Session()
+        self._http = keep_alive_session(visitors_url) if visitors_url else requests.Session()
         self.clock = clock if clock is not None else ManualClock(config.stream.start)
         self.harness = Harness(self.clock, seed=config.stream.seed)
         self.account_id: str | None = None
@@ -172,7 +178,10 @@ class Simulation:
         elif destination is not None:
             endpoint = endpoint or EXTERNAL_ENDPOINT
             self.harness.transport.routes[endpoint] = destination
-        # With an endpoint URL and no destination, the harness's HTTP transport posts to it.
+        elif endpoint is not None and uses_proxy(endpoint):
+            self.harness.http.session = keep_alive_session(endpoint)
+        elif endpoint is not None:
+            self.harness.transport.routes[endpoint] = KeepAliveSender(endpoint)
         self.recorder: DeliveryRecorder | None = None
         if record and not external:
             routes = self.harness.transport.routes
@@ -210,6 +219,19 @@ class Simulation:
         started = time.perf_counter()
         planned = list(events) if events is not None else self.events()
         summary = Summary(users=self.config.population.users, days=self.config.stream.days)
+        self.play(planned, summary, on_progress)
+        summary.failures, summary.failure_examples = failure_reasons(self.finish(summary))
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    def play(
+        self,
+        planned: Iterable[Event | AudienceChange],
+        summary: Summary,
+        on_progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Play the events at their times, counting them in ``summary`` (until ``stop`` is set)."""
         encode = msgspec.json.encode
         audiences: dict[str, str] = {}
         segment, abtasty = self.harness.segment, self.harness.abtasty
@@ -237,20 +259,24 @@ class Simulation:
                 summary.sent += change(
                     self.source_id, audience, event.anonymous_id, event.user_id
                 ).sent
-            if on_progress is not None and done % 1_000 == 0:
+            if on_progress is not None and done % PROGRESS_EVERY == 0:
                 on_progress(done)
+            if stop is not None and done % STOP_EVERY == 0 and stop.is_set():
+                return
+
+    def finish(self, summary: Summary) -> list[DeliveryRecord]:
+        """Let the drain time pass (retries, held messages), count the outcome in ``summary``;
+        returns every message's delivery record."""
         end = self.config.stream.start + timedelta(days=self.config.stream.days) + self.config.drain
         if end > self.clock.now():
             self.harness.move_to(end)
-        overview = segment.overview(self.source_id)
-        summary.delivered = overview.stages["delivered"]
-        summary.failed = overview.stages["failed_delivery"] + overview.stages["failed_on_ingest"]
-        summary.retried = sum(max(0, r.attempts - 1) for r in overview.messages)
-        summary.duplicates = self.faults.stats.duplicates
-        summary.injected_failures = self.faults.stats.injected_failures
-        summary.failures, summary.failure_examples = failure_reasons(overview.messages)
-        summary.seconds = round(time.perf_counter() - started, 3)
-        return summary
+        overview = self.harness.segment.overview(self.source_id)
+        summary.delivered += overview.stages["delivered"]
+        summary.failed += overview.stages["failed_delivery"] + overview.stages["failed_on_ingest"]
+        summary.retried += sum(max(0, r.attempts - 1) for r in overview.messages)
+        summary.duplicates += self.faults.stats.duplicates
+        summary.injected_failures += self.faults.stats.injected_failures
+        return overview.messages
 
     def _post_sighting(self, url: str, event: VisitorSeen) -> None:
         body = {"visitor_id": event.visitor_id, "segment_anonymous_id": event.anonymous_id}

@@ -11,11 +11,24 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
-from harness.core.clock import SIMULATION_START, format_instant, parse_instant
-from harness.simulate.ids import uuid4_text
-from harness.simulate.population import Population, SyntheticUser
+from harness.core.clock import SIMULATION_START, parse_instant
+from harness.simulate.ids import uuid4_from_bits
+from harness.simulate.instants import (
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    MS_PER_MINUTE,
+    MS_PER_SECOND,
+    IsoText,
+    collector_paused,
+    epoch_ms,
+    instant,
+    minutes_of_day,
+    seconds_of_minute,
+)
+from harness.simulate.population import Population
 
 # Share of a day's visits in each hour (UTC): quiet at night, busy in the evening.
 HOURLY_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 9, 10, 11, 11, 9, 6, 3]
@@ -76,85 +89,110 @@ class VisitorSeen:
 Event = ClientCall | VisitorSeen
 
 
-class _Calls:
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def make(
-        self, user: SyntheticUser, at: datetime, skew: timedelta, kind: str, **fields: Any
-    ) -> ClientCall:
-        client_time = at + skew
-        library = BROWSER_LIBRARY if user.anonymous_id is not None else SERVER_LIBRARY
-        body: dict[str, Any] = {
-            "type": kind,
-            "messageId": uuid4_text(self.rng),
-            "originalTimestamp": format_instant(client_time),
-            "sentAt": format_instant(
-                client_time + timedelta(milliseconds=self.rng.randrange(2_000))
-            ),
-            "context": {"library": library},
-            "integrations": {},
-        }
-        if user.anonymous_id is not None:
-            body["anonymousId"] = user.anonymous_id
-        if user.user_id is not None:
-            body["userId"] = user.user_id
-        body.update(fields)
-        return ClientCall(at, body)
-
-
 _HOUR_TABLE = [hour for hour, weight in enumerate(HOURLY_WEIGHTS) for _ in range(weight)]
 """One entry per unit of weight: a uniform index into it draws an hour with those weights."""
 
 
-def _visit_time(rng: random.Random, day: datetime) -> datetime:
-    hour = _HOUR_TABLE[rng.randrange(len(_HOUR_TABLE))]
-    return day + timedelta(hours=hour, seconds=rng.randrange(3_600))
-
-
 def generate_events(population: Population, config: StreamConfig) -> list[Event]:
-    """Every sighting and call of the population over ``config.days`` days, in time order."""
+    """Every sighting and call of the population over ``config.days`` days, in time order.
+
+    Times are drawn as integer milliseconds and every draw is one ``random()`` or
+    ``getrandbits()`` call on one seeded ``random.Random``, so the same population and
+    config give the same events in every run and process. Calls carry what their client
+    library sends: ``originalTimestamp`` by the client's (maybe skewed) clock and ``sentAt``
+    up to 2 s later, both with milliseconds, and a ``messageId`` as that library makes it
+    (analytics.js: ``ajs-`` and 32 hex digits; analytics-python: a version-4 UUID).
+    """
+    with collector_paused():
+        return _generate(population, config)
+
+
+def _generate(population: Population, config: StreamConfig) -> list[Event]:
     rng = random.Random(config.seed * 1_000_003 + 17)
-    calls = _Calls(rng)
+    rand, bits = rng.random, rng.getrandbits
+    formatter = IsoText()
+    iso, date, dates = formatter.text, formatter.date, formatter.days
+    minutes, seconds = minutes_of_day(), seconds_of_minute()
+    moments: dict[int, datetime] = {}  # every call and sighting falls on a whole second
+
+    def moment(ms: int) -> datetime:
+        made = moments[ms] = instant(ms)
+        return made
+
     companies = {c.group_id: c for c in population.companies}
+    max_skew = int(config.max_clock_skew.total_seconds() * MS_PER_SECOND)
+    days = [epoch_ms(config.start) + day * MS_PER_DAY for day in range(config.days)]
+    hour_starts = [hour * MS_PER_HOUR for hour in _HOUR_TABLE]
+    n_hours = len(hour_starts)
+    skew_share, active_share = config.clock_skew_share, config.daily_active_share
+    change_share, plans = config.trait_change_share, config.plans
     events: list[Event] = []
+    append = events.append
     for user in population.users:
-        skew = timedelta(0)
-        if rng.random() < config.clock_skew_share:
-            skew = timedelta(seconds=rng.uniform(-1, 1) * config.max_clock_skew.total_seconds())
-        traits = dict(user.traits)
-        for day_index in range(config.days):
-            first_visit_or_identify = day_index in (0, user.identify_day)
-            if not first_visit_or_identify and rng.random() >= config.daily_active_share:
+        skew = int((rand() * 2 - 1) * max_skew) if rand() < skew_share else 0
+        traits = user.traits
+        identify_day, anonymous_id = user.identify_day, user.anonymous_id
+        # What every call of this user carries besides its type, id, times and payload.
+        browser = anonymous_id is not None
+        library = BROWSER_LIBRARY if browser else SERVER_LIBRARY
+        ids: dict[str, str] = {}
+        if anonymous_id is not None:
+            ids["anonymousId"] = anonymous_id
+        if user.user_id is not None:
+            ids["userId"] = user.user_id
+        for day_index, midnight in enumerate(days):
+            if day_index and day_index != identify_day and rand() >= active_share:
                 continue
-            day = config.start + timedelta(days=day_index)
-            at = _visit_time(rng, day)
-            if user.anonymous_id is not None:
+            visit = (
+                midnight + hour_starts[int(rand() * n_hours)] + int(rand() * 3_600) * MS_PER_SECOND
+            )
+            if browser and user.visitor_ids:
+                seen = moments.get(visit) or moment(visit)
                 for visitor_id in user.visitor_ids:
-                    events.append(VisitorSeen(at, visitor_id, user.anonymous_id))
-            if day_index < user.identify_day:
+                    append(VisitorSeen(seen, visitor_id, anonymous_id))  # type: ignore[arg-type]
+            if day_index < identify_day:
                 continue
-            at += timedelta(seconds=rng.randrange(1, 300))
-            if day_index == user.identify_day:
-                events.append(calls.make(user, at, skew, "identify", traits=traits))
+            at = visit + (1 + int(rand() * 299)) * MS_PER_SECOND
+            if day_index == identify_day:
+                payloads: list[tuple[str, dict[str, Any]]] = [("identify", {"traits": traits})]
                 if user.company_id is not None:
                     company = companies[user.company_id]
-                    events.append(
-                        calls.make(
-                            user,
-                            at + timedelta(seconds=1),
-                            skew,
-                            "group",
-                            groupId=company.group_id,
-                            traits=company.traits,
-                        )
+                    group = {"groupId": company.group_id, "traits": company.traits}
+                    payloads.append(("group", group))
+            elif rand() < change_share:
+                others = [p for p in plans if p != traits.get("plan")] or list(plans)
+                plan = others[int(rand() * len(others))]
+                traits = {**traits, "plan": plan}  # the calls already made keep their traits
+                payloads = [("identify", {"traits": {"plan": plan}})]
+            else:
+                continue
+            for kind, payload in payloads:
+                # Both timestamps share the date and minute, unless sentAt crosses into the next.
+                client_time = at + skew
+                day, in_day = divmod(client_time, MS_PER_DAY)
+                minute, in_minute = divmod(in_day, MS_PER_MINUTE)
+                prefix = (dates.get(day) or date(day)) + minutes[minute]
+                sent_in_minute = in_minute + int(rand() * 2_000)
+                message_id = bits(128)
+                append(
+                    ClientCall(
+                        moments.get(at) or moment(at),
+                        {
+                            "type": kind,
+                            "messageId": f"ajs-{message_id:032x}"
+                            if browser
+                            else uuid4_from_bits(message_id),
+                            "originalTimestamp": prefix + seconds[in_minute],
+                            "sentAt": prefix + seconds[sent_in_minute]
+                            if sent_in_minute < MS_PER_MINUTE
+                            else iso(client_time - in_minute + sent_in_minute),
+                            "context": {"library": library},
+                            "integrations": {},
+                            **ids,
+                            **payload,
+                        },
                     )
-            elif rng.random() < config.trait_change_share:
-                traits["plan"] = rng.choice(
-                    [p for p in config.plans if p != traits.get("plan")] or list(config.plans)
                 )
-                events.append(
-                    calls.make(user, at, skew, "identify", traits={"plan": traits["plan"]})
-                )
-    events.sort(key=lambda event: event.at)
+                at += MS_PER_SECOND  # the group call follows its identify a second later
+    events.sort(key=attrgetter("at"))
     return events

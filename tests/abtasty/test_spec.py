@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from harness.abtasty import spec
 from harness.abtasty.spec import MAX_MESSAGE_BYTES, parse_webhook_message, validate_message
 from harness.core.errors import HarnessError
 from tests.support import message
@@ -145,3 +148,117 @@ def test_spec_body_over_32kb_is_too_large_and_exactly_32kb_is_not() -> None:
     with pytest.raises(HarnessError) as caught:
         parse_webhook_message(json.dumps(raw).encode())
     assert caught.value.code == "message_too_large"
+
+
+_EDGE_VALUES: list[Any] = [
+    None,
+    True,
+    0,
+    1.5,
+    "",
+    "identify",
+    "group",
+    "track",
+    "alias",
+    "purchase",
+    "u-1",
+    "x" * 100,
+    "x" * 101,
+    "x" * 1_000,
+    "x" * 1_001,
+    "2026-03-02T11:00:00Z",
+    "2026-03-02T11:00:00.123456789+02:00",
+    "2026-03-02t11:00:00z",
+    "2026-03-02T11:00:00",
+    "0001-01-01T00:00:00+01:00",
+    "yesterday",
+    [],
+    [1],
+    {},
+    {"personas": {"computation_class": "audience", "computation_key": "k"}},
+]
+_FIELD_VALUES = st.one_of(
+    st.sampled_from(_EDGE_VALUES),
+    st.text(max_size=3),
+    st.dictionaries(st.sampled_from(["plan", "personas", "seats"]), st.integers(0, 3), max_size=2),
+)
+_SPEC_FIELDS = [
+    "type",
+    "messageId",
+    "anonymousId",
+    "userId",
+    "groupId",
+    "traits",
+    "context",
+    "integrations",
+    "properties",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+    "receivedAt",
+]
+
+
+def _outcomes(raw: dict[str, Any]) -> list[object]:
+    # The common case is checked by msgspec in C, anything else walked field by field:
+    # both must accept the same messages with the same result, and refuse the same way.
+    outcomes: list[object] = []
+    for validate in (validate_message, spec._refusal):
+        try:
+            outcomes.append(validate(dict(raw)))
+        except HarnessError as refused:
+            outcomes.append((refused.code, refused.message))
+    return outcomes
+
+
+def _base(kind: str) -> dict[str, Any]:
+    return message(
+        kind,
+        groupId="g-1",
+        userId="u-1",
+        sentAt="2026-03-02T11:00:01Z",
+        originalTimestamp="2026-03-02T10:00:00Z",
+        receivedAt="2026-03-02T11:00:02Z",
+    )
+
+
+@pytest.mark.parametrize("field", _SPEC_FIELDS)
+def test_spec_c_checked_shape_and_field_walk_agree_on_each_field_edge(field: str) -> None:
+    for kind in ("identify", "group"):
+        for value in [*_EDGE_VALUES, "__removed__"]:
+            raw = _base(kind)
+            if value == "__removed__":
+                raw.pop(field, None)
+            else:
+                raw[field] = value
+            first, second = _outcomes(raw)
+            assert first == second, (kind, field, value)
+
+
+@given(
+    base=st.sampled_from(["identify", "group"]),
+    changes=st.dictionaries(st.sampled_from(_SPEC_FIELDS), _FIELD_VALUES, max_size=4),
+    removed=st.sets(st.sampled_from(_SPEC_FIELDS), max_size=3),
+)
+def test_spec_c_checked_shape_and_field_walk_agree_on_combined_changes(
+    base: str, changes: dict[str, Any], removed: set[str]
+) -> None:
+    raw = _base(base)
+    raw.update(changes)
+    for name in removed:
+        raw.pop(name, None)
+    first, second = _outcomes(raw)
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type":"identify","messageId":"m","anonymousId":"a","x":"\xff"}',
+        b'{"type":"identify","messageId":"m","anonymousId":"a","properties":{"n":1e999}}',
+    ],
+)
+def test_spec_bad_json_outside_the_spec_fields_is_still_invalid_json(body: bytes) -> None:
+    with pytest.raises(HarnessError) as caught:
+        parse_webhook_message(body)
+    assert caught.value.code == "invalid_json"

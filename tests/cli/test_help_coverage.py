@@ -76,6 +76,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "--late-share": TARGET + "test_simulate_target_late_share_arrives_late_but_arrives",
         "--audiences": "tests/simulate/test_audiences.py::test_simulate_cli_audiences_flag_reports_changes",
         "--progress": TARGET + "test_simulate_progress_bar_still_prints_the_summary",
+        "--senders": TARGET
+        + "test_simulate_target_senders_deliver_each_message_once_in_each_users_order",
     },
 }
 

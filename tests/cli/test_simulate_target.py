@@ -187,3 +187,39 @@ def test_simulate_target_visitors_url_with_admin_token(capsys: pytest.CaptureFix
     assert any(
         e["path"].endswith("/visitors") and e["status"] in (200, 201) for e in journal["requests"]
     )
+
+
+def test_simulate_target_senders_deliver_each_message_once_in_each_users_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    received: dict[str, list[list[str]]] = {}
+    for senders in ("1", "3"):
+        with receiver() as hook:
+            assert main([*_simulate(hook.url, "--senders", senders), "--days", "3"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["delivered"] == summary["sent"] == len(hook.received)
+        messages = [r.json() for r in hook.received]
+        received[senders] = [
+            [m["messageId"], m.get("anonymousId") or m["userId"], m["originalTimestamp"]]
+            for m in messages
+        ]
+    one, three = received["1"], received["3"]
+    assert sorted(one) == sorted(three)
+    for arrivals in (one, three):
+        by_user: dict[str, list[str]] = {}
+        for _, user, sent_at in arrivals:
+            by_user.setdefault(user, []).append(sent_at)
+        assert all(times == sorted(times) for times in by_user.values())
+
+
+@pytest.mark.parametrize("more", [["--senders", "0"], ["--senders", "65"]])
+def test_simulate_senders_out_of_range_is_refused(
+    more: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*_simulate("http://127.0.0.1:9/hook"), *more]) == 2
+    assert "--senders must be from 1 to 64" in capsys.readouterr().err
+
+
+def test_simulate_senders_without_target_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--users", "2", "--senders", "2", "--no-progress"]) == 2
+    assert "--senders goes with --target" in capsys.readouterr().err

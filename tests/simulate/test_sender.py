@@ -1,0 +1,131 @@
+"""The keep-alive sender: one connection for many posts, Segment-shaped failures, stale sockets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from harness.runtime.server import free_port
+from harness.simulate.sender import KeepAliveSender
+
+HEADERS = {"Authorization": "Basic a2V5Og==", "Content-Type": "application/json"}
+
+
+@contextmanager
+def keep_alive_receiver() -> Iterator[dict[str, Any]]:
+    """An HTTP/1.1 receiver that keeps connections open; counts connections and bodies."""
+    seen: dict[str, Any] = {"connections": set(), "bodies": [], "headers": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen["connections"].add(self.client_address)
+            seen["bodies"].append(body)
+            seen["headers"].append(dict(self.headers.items()))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    seen["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook?x=1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@contextmanager
+def raw_server(script: str) -> Iterator[tuple[str, list[int]]]:
+    """A socket server: ``close`` answers each request then closes without a word;
+    ``silent`` reads the request and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            accepted.append(1)
+            with conn:
+                conn.recv(65_536)
+                if script == "close":
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"
+                    )
+                else:
+                    stop.wait(2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook", accepted
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_sender_keeps_one_connection_for_many_posts() -> None:
+    with keep_alive_receiver() as seen:
+        sender = KeepAliveSender(seen["url"])
+        answers = [sender.post(seen["url"], HEADERS, b'{"n": %d}' % i) for i in range(20)]
+        sender.close()
+    assert {(a.status, a.body) for a in answers} == {(200, "{}")}
+    assert seen["bodies"] == [b'{"n": %d}' % i for i in range(20)]
+    assert len(seen["connections"]) == 1
+    assert seen["headers"][0]["Authorization"] == HEADERS["Authorization"]
+    assert seen["headers"][0]["Host"] == seen["url"].split("/")[2]
+
+
+def test_sender_sends_again_on_a_new_connection_when_the_kept_one_was_closed() -> None:
+    with raw_server("close") as (url, accepted):
+        sender = KeepAliveSender(url)
+        first = sender.post(url, HEADERS, b"{}")
+        second = sender.post(url, HEADERS, b"{}")
+        sender.close()
+    assert (first.status, second.status) == (200, 200)
+    assert len(accepted) == 2
+
+
+def test_sender_refused_connection_is_no_answer() -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    answer = KeepAliveSender(url).post(url, HEADERS, b"{}")
+    assert answer.status is None
+    assert answer.error is not None and answer.error.startswith("connection failed")
+
+
+def test_sender_silent_receiver_is_a_timeout() -> None:
+    with raw_server("silent") as (url, _):
+        answer = KeepAliveSender(url, timeout=0.3).post(url, HEADERS, b"{}")
+    assert (answer.status, answer.error) == (None, "timeout")
+
+
+def test_sender_header_with_a_line_break_is_refused() -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    with pytest.raises(ValueError, match="line break"):
+        KeepAliveSender(url).post(url, {"Authorization": "Basic x\r\nX-Evil: 1"}, b"{}")
+
+
+def test_sender_refuses_a_url_that_is_not_http() -> None:
+    with pytest.raises(ValueError, match="not an http"):
+        KeepAliveSender("ftp://example.com/hook")
