@@ -35,6 +35,12 @@ class _Tenant:
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     pending: dict[int, None] = field(default_factory=dict)  # insertion-ordered set
     first_arrival: dict[str, datetime] = field(default_factory=dict)  # messageId -> first arrival
+    # The dedup index's entries in arrival order, consumed from ``arrival_head``: a dict
+    # deleted from the front keeps its dead slots there until it resizes, and finding its
+    # first live entry walked them all on every message (quadratic after a burst expired).
+    arrival_ids: list[str] = field(default_factory=list)
+    arrival_times: list[datetime] = field(default_factory=list)
+    arrival_head: int = 0
     # visitor -> its earliest sighting per anonymousId: the Sighting itself while there is
     # one (most visitors: a dict of one costs 232 bytes), a dict anon -> Sighting beyond.
     sightings: dict[str, Sighting | dict[str, Sighting]] = field(default_factory=dict)
@@ -186,21 +192,28 @@ class MemoryStore:
             tenant.pending[seq] = None
             tenant.input_version += 1
             arrivals[message_id] = received
+            tenant.arrival_ids.append(message_id)
+            tenant.arrival_times.append(received)
             # Most messages find nothing to forget: look at the oldest entry before walking.
-            if received - arrivals[next(iter(arrivals))] >= dedup_window:
+            if received - tenant.arrival_times[tenant.arrival_head] >= dedup_window:
                 self._forget_old_arrivals(tenant, received - dedup_window)
             return seq
 
     @staticmethod
     def _forget_old_arrivals(tenant: _Tenant, horizon: datetime) -> None:
-        # Keep the dedup index bounded: entries are inserted in arrival order, so the
-        # oldest sit at the front. Reinserted ids move to the back.
-        arrivals = tenant.first_arrival
-        while arrivals:
-            message_id = next(iter(arrivals))
-            if arrivals[message_id] > horizon:
-                break
-            del arrivals[message_id]
+        # Keep the dedup index bounded: entries are queued in arrival order, so the oldest
+        # sit at the head. An id stored again later has a newer entry further back.
+        ids, times, arrivals = tenant.arrival_ids, tenant.arrival_times, tenant.first_arrival
+        head, end = tenant.arrival_head, len(ids)
+        while head < end and times[head] <= horizon:
+            message_id = ids[head]
+            if arrivals.get(message_id) == times[head]:  # not stored again since
+                del arrivals[message_id]
+            head += 1
+        if head >= 4096 and head * 2 >= end:  # drop the consumed half: amortised O(1)
+            del ids[:head], times[:head]
+            head = 0
+        tenant.arrival_head = head
 
     def pending_messages(self, account_id: str, cutoff: datetime) -> list[StoredMessage]:
         """Untaken messages received before the cutoff, in arrival order."""
