@@ -188,3 +188,31 @@ def test_segment_schema_served(ws: Workspace) -> None:
     paths = ws.segment.get("/schema/openapi.json").json()["paths"]
     assert "/v1/batch" in paths
     assert "/_segment/sources/{source_id}/delivery-overview" in paths
+
+
+def test_faults_put_with_one_bad_field_changes_nothing(ws: Workspace) -> None:
+    response = ws.segment.put(
+        "/_harness/faults",
+        json={"outage": {"status": 503, "until": "2026-03-02T23:00:00Z"}, "hold_next": -1},
+    )
+    assert_error(response, 400, "invalid_body")
+    faults = ws.segment.get("/_harness/faults").json()
+    assert (faults["outage_status"], faults["hold_next"]) == (None, 0)
+
+
+def test_faults_put_sets_every_field_at_once(ws: Workspace) -> None:
+    body = {
+        "outage": {"status": None, "until": "2026-03-02T23:00:00Z"},
+        "duplicate_next": 2,
+        "hold_next": 1,
+        "hold_seconds": 60,
+    }
+    assert ws.segment.put("/_harness/faults", json=body).status_code == 200
+    assert ws.segment.get("/_harness/faults").json() == {
+        "outage_status": None,
+        "outage_until": "2026-03-02T23:00:00Z",
+        "duplicate_next": 2,
+        "hold_next": 1,
+        "hold_seconds": 60.0,
+        "held": 0,
+    }
