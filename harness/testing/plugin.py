@@ -11,6 +11,10 @@ Fixtures, from cheapest to most real:
 - ``harness_live``: both fakes on free loopback ports (uvicorn), for code that needs a URL.
 - ``segment_intercept``: Segment's real hosts answered by the in-process fake Segment.
 
+A crash inside either fake's app (an unexpected exception, answered with a 500) fails the
+test that caused it with the original traceback, as pytest-httpserver's
+``check_assertions`` does; ``harness.check()`` raises it earlier (see ``harness`` below).
+
 Mark a test with ``@pytest.mark.harness_clock("2026-03-02T12:00:00Z")`` to start the
 clock there, or override the ``harness_start`` fixture. While freezegun's ``freeze_time`` is
 active the clock follows it (see :mod:`harness.core.freezegun_clock`). Scenario files in a
