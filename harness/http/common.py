@@ -29,7 +29,15 @@ def app_settings(title: str) -> dict[str, Any]:
         "exception_handlers": EXCEPTION_HANDLERS,
         "openapi_config": openapi_config(title),
         "logging_config": LoggingConfig(
-            root={"level": "WARNING", "handlers": ["queue_listener"]},
+            # Plain stderr writes: Litestar's default "queue_listener" handler starts a thread
+            # at every app start-up that never stops (a test session builds hundreds of apps).
+            # LoggingConfig insists on a handler of that name, so it is a StreamHandler here.
+            handlers={
+                name: {"class": "logging.StreamHandler", "formatter": "standard"}
+                for name in ("console", "queue_listener")
+            },
+            root={"level": "WARNING", "handlers": ["console"]},
+            loggers={"litestar": {"level": "INFO", "handlers": ["console"], "propagate": False}},
             log_exceptions="debug",
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 429, 501},
         ),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import os
 import signal
 import socket
 import subprocess
@@ -246,8 +248,10 @@ class ServeProcess:
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
         """Launch it and wait until it answers health checks."""
+        # Its own process group, so that kill() and stop() reach every worker, even one the
+        # supervisor restarted a moment before it died (an orphan would hold stderr open).
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
-            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
         try:
             wait_until_serving(f"{self.url}/_harness/health", timeout, self.process)
@@ -256,10 +260,15 @@ class ServeProcess:
         return self
 
     def kill(self) -> None:
-        """SIGKILL: no cleanup, no flush (for crash tests)."""
+        """SIGKILL to every process of the server at once: no cleanup, no flush (crash tests)."""
         assert self.process is not None
-        self.process.kill()
+        self._kill_group()
         self.process.wait(timeout=10)
+
+    def _kill_group(self) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):  # the whole group has already exited
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def interrupt(self, timeout: float = 10.0) -> tuple[int, str]:
         """Ctrl-C (SIGINT), as a person stops it; its exit status and what it wrote to stderr."""
@@ -279,6 +288,7 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self._kill_group()  # a worker left behind would keep stderr open forever
         errors = ""
         if self.process.stderr is not None and not self.process.stderr.closed:
             errors = self.process.stderr.read().decode(errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -86,3 +87,15 @@ def test_live_server_refuses_non_loopback_host() -> None:
     with pytest.raises(HarnessError) as caught:
         LiveServer(create_abtasty_app(), host="0.0.0.0")
     assert caught.value.code == "admin_token_required"
+
+
+def test_live_server_stops_every_thread_it_started() -> None:
+    # Litestar's default logging handler started a queue-listener thread at every app
+    # start-up that never stopped: a test session built hundreds of them.
+    before = set(threading.enumerate())
+    for _ in range(3):
+        app = create_abtasty_app(AbTasty(MemoryStore(), ManualClock(START)))
+        with LiveServer(app) as live:
+            assert requests.get(f"{live.url}/_harness/health", timeout=5).status_code == 200
+    left = [thread.name for thread in set(threading.enumerate()) - before if thread.is_alive()]
+    assert left == []

@@ -79,10 +79,11 @@ def worker_pids(supervisor: int) -> list[int]:
 
 
 def kill_all(server: ServeProcess) -> None:
-    """kill -9 every worker, then the supervisor: the whole fake dies at once."""
-    assert server.process is not None
-    for pid in worker_pids(server.process.pid):
-        os.kill(pid, signal.SIGKILL)
+    """kill -9 the supervisor and every worker at once (one signal to the process group).
+
+    Killing the workers one by one first let the supervisor restart one before it died, and
+    that orphan kept the server's stderr open: ``stop()`` then waited forever.
+    """
     server.kill()
 
 
@@ -197,8 +198,7 @@ def serving(*args: str, ports: tuple[int, int] | None = None) -> Iterator[ServeP
     try:
         yield server
     finally:
-        if server.process is not None and server.process.poll() is None:
-            server.stop()
+        server.stop()  # also after a kill: it sweeps the process group and closes stderr
 
 
 START = "2026-03-02T08:00:00Z"

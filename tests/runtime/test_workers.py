@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -397,3 +400,35 @@ def test_two_serve_processes_on_one_database_act_as_one(postgres_url: str) -> No
         assert [r["path"] for r in journal if r["path"] == "/segment/webhook"] == [
             "/segment/webhook"
         ] * 4  # both hosts' calls and the delivery, in one journal
+
+
+def test_workers_stop_reaches_workers_orphaned_by_a_dead_supervisor(tmp_path: Path) -> None:
+    # A supervisor killed alone (or just after restarting a worker) leaves workers that hold
+    # the server's stderr open: stop() must still end them and return.
+    server = ServeProcess(
+        "--store", f"sqlite:{tmp_path / 'harness.sqlite'}", "--workers", "2", *FLEET_ARGS
+    ).start(timeout=60)
+    assert server.process is not None
+    workers = worker_pids(server.process.pid)
+    assert len(workers) == 2
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=10)
+    stopping = threading.Thread(target=server.stop, daemon=True)
+    stopping.start()
+    stopping.join(timeout=30)
+    assert not stopping.is_alive()
+    assert all(_ends(pid) for pid in workers)
+
+
+def _ends(pid: int, timeout: float = 10.0) -> bool:
+    """Whether the process is gone (or a zombie) within ``timeout``: SIGKILL is not instant."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in "ZX":
+            return True
+        time.sleep(0.01)
+    return False
