@@ -8,6 +8,8 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import InternalServerException
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from harness.abtasty import AbTasty
@@ -203,30 +205,72 @@ def explain(
 
 
 # the Segment destination webhook ------------------------------------------------------
-@post(ABTASTY_WEBHOOK_PATH, status_code=200, tags=["Segment destination"])
-async def webhook(request: Request[Any, Any, Any], service: Service) -> WebhookOut:
-    """One Segment Spec message, as Segment's AB Tasty destination delivers it.
+def webhook_route(service: AbTasty) -> HTTPRouteHandler:
+    """The webhook's route over ``service``: the hot path, kept to what a bare route does.
 
-    Authorization: Basic base64("<api_key>:"). identify and group only (others: 501).
+    The service is closed over (no dependency injection per call), the two headers it reads
+    are taken from the ASGI scope (no header map built), and the body is read once and handed
+    to the service's msgspec checks: per call, only the journal and the checks are added to
+    what a bare Litestar route costs. Its OpenAPI description is the route's, as before.
     """
-    authorization = request.headers.get("authorization")
-    try:
-        account, connector = service.authenticate(authorization)
-    except HarnessError as refused:
-        if (
-            refused.code == ErrorCode.NO_SEGMENT_CONNECTOR
-        ):  # a live key: file the call under its account
-            request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = service.key_owner(
-                authorization
+
+    @post(ABTASTY_WEBHOOK_PATH, status_code=200, tags=["Segment destination"])
+    async def webhook(request: Request[Any, Any, Any]) -> WebhookOut:
+        """One Segment Spec message, as Segment's AB Tasty destination delivers it.
+
+        Authorization: Basic base64("<api_key>:"). identify and group only (others: 501).
+        """
+        scope = request.scope
+        authorization: str | None = None
+        declared: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif name == b"content-length" and declared is None:
+                declared = value
+        try:
+            account, connector = service.authenticate(authorization)
+        except HarnessError as refused:
+            if (
+                refused.code == ErrorCode.NO_SEGMENT_CONNECTOR
+            ):  # a live key: file the call under its account
+                scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = service.key_owner(authorization)
+            raise
+        scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = account.id
+        if declared is not None and declared.isdigit():
+            if int(declared) > MAX_MESSAGE_BYTES:
+                raise message_too_large(MAX_MESSAGE_BYTES, more=True)
+            body = await _declared_body(request)
+        else:
+            body = await read_limited(
+                request, MAX_MESSAGE_BYTES, lambda limit: message_too_large(limit, more=True)
             )
-        raise
-    request.scope.setdefault("state", {})[ACCOUNT_STATE_KEY] = account.id
-    body = await read_limited(
-        request, MAX_MESSAGE_BYTES, lambda limit: message_too_large(limit, more=True)
-    )
-    message = validate_message(decode_message(body))
-    receipt = service.ingest(account.id, connector.id, message)
-    return WebhookOut(receipt.status, receipt.warning)
+        receipt = service.ingest(account.id, connector.id, validate_message(decode_message(body)))
+        return WebhookOut(receipt.status, receipt.warning)
+
+    return webhook
+
+
+async def _declared_body(request: Request[Any, Any, Any]) -> bytes:
+    """The body of a request whose Content-Length is within the limit, read off the ASGI channel.
+
+    The server holds the body to its declared length; this is what ``request.body()`` does for
+    such a body, without the checks the declared length has already settled.
+    """
+    chunks: list[bytes] = []
+    receive = request.receive
+    while True:
+        event = await receive()
+        if event["type"] == "http.request":
+            chunk = event.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+            if not event.get("more_body", False):
+                break
+        elif event["type"] == "http.disconnect":
+            raise InternalServerException("client disconnected prematurely")
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def abtasty_routes(service: AbTasty) -> list[Router]:
@@ -254,7 +298,7 @@ def abtasty_routes(service: AbTasty) -> list[Router]:
         dependencies=provide,
         tags=["AB Tasty"],
     )
-    hook = Router("/", route_handlers=[webhook], dependencies=provide)
+    hook = Router("/", route_handlers=[webhook_route(service)])
     return [api, hook]
 
 

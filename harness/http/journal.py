@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -105,9 +105,8 @@ def _readable(raw: bytes) -> Any:
         return mask_text(raw.decode("utf-8", "replace"))
 
 
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One request the fake answered."""
+class JournalEntry(msgspec.Struct, frozen=True, gc=False):
+    """One request the fake answered (a frozen msgspec Struct: one is built per request)."""
 
     at: datetime
     method: str
@@ -138,7 +137,7 @@ class RequestJournal:
         """Add an entry (numbering it)."""
         with self._lock:
             self._seq += 1
-            self._entries.append(replace(entry, seq=self._seq))
+            self._entries.append(msgspec.structs.replace(entry, seq=self._seq))
 
     @property
     def last_seq(self) -> int:
@@ -315,6 +314,59 @@ def record_call(
     kept: dict[str, str] = {}
     for raw_name, raw_value in headers:
         kept[raw_name.lower()] = mask_header(raw_name, raw_value)[:KEPT_HEADER_CHARS]
+    _file(journal, clock, method, path, status, account_id, kept, body, response)
+
+
+_REMEMBERED_HEADER_BYTES = 1_024
+
+
+@functools.lru_cache(maxsize=4_096)
+def _kept_header(raw_name: bytes, raw_value: bytes) -> tuple[str, str]:
+    name = raw_name.decode("latin-1")
+    return name.lower(), mask_header(name, raw_value.decode("latin-1"))[:KEPT_HEADER_CHARS]
+
+
+def _record_scope_call(
+    journal: RequestJournal,
+    clock: Clock,
+    *,
+    method: str,
+    path: str,
+    status: int,
+    account_id: str | None,
+    headers: Iterable[tuple[bytes, bytes]],
+    body: bytes,
+    response: bytes,
+) -> None:
+    """:func:`record_call` for the ASGI scope's raw headers, masking each header once.
+
+    A client sends the same headers call after call (Segment: the same key, user agent and
+    settings): their masked forms are remembered, the mask worked out only for new values
+    (a value longer than 1 KB is masked afresh every time, so the memo stays small).
+    """
+    kept: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        if len(raw_value) <= _REMEMBERED_HEADER_BYTES:
+            name, value = _kept_header(raw_name, raw_value)
+        else:
+            name = raw_name.decode("latin-1")
+            value = mask_header(name, raw_value.decode("latin-1"))[:KEPT_HEADER_CHARS]
+            name = name.lower()
+        kept[name] = value
+    _file(journal, clock, method, path, status, account_id, kept, body, response)
+
+
+def _file(
+    journal: RequestJournal,
+    clock: Clock,
+    method: str,
+    path: str,
+    status: int,
+    account_id: str | None,
+    kept: dict[str, str],
+    body: bytes,
+    response: bytes,
+) -> None:
     try:
         at = clock.now()
     except HarnessError:
@@ -383,17 +435,14 @@ def journal_middleware(
                 if account_id is None and (match := _ACCOUNT_IN_PATH.match(path)):
                     account_id = match.group(1)
                 query = scope.get("query_string", b"").decode("latin-1")
-                record_call(
+                _record_scope_call(
                     journal,
                     clock_for(account_id),
                     method=str(scope.get("method", "")),
                     path=path + (f"?{query}" if query else ""),
                     status=status,
                     account_id=account_id,
-                    headers=[
-                        (k.decode("latin-1"), v.decode("latin-1"))
-                        for k, v in scope.get("headers", [])
-                    ],
+                    headers=scope.get("headers", []),
                     body=bytes(request_body),
                     response=bytes(response_body),
                 )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from harness.http.journal import JournalEntry, RequestJournal
-from tests.support import START
+import json
+
+from harness.http.journal import JournalEntry, RequestJournal, mask_header
+from tests.http.conftest import Api
+from tests.support import START, message
 
 
 def _entry(path: str) -> JournalEntry:
@@ -35,3 +38,21 @@ def test_journal_numbers_survive_dropping_old_entries_and_clearing() -> None:
     journal.clear()
     journal.record(_entry("/d"))
     assert [e.seq for e in journal.entries_after(3)] == [4]
+
+
+def test_journal_masks_a_repeated_or_long_header_as_the_first_time(api: Api) -> None:
+    ready = api.setup()
+    long = "s" * 2_000  # over the size whose masked form is remembered: masked afresh
+    for index in range(3):
+        response = ready.client.post(
+            "/segment/webhook",
+            content=json.dumps(message(message_id=f"m-{index}")).encode(),
+            headers={**ready.auth, "X-Api-Key": long},
+        )
+        assert response.status_code == 200
+    journal: RequestJournal = ready.client.app.state.journal
+    kept = [entry.headers for entry in journal.entries() if entry.path == "/segment/webhook"]
+    assert len(kept) == 3 and kept[0] == kept[1] == kept[2]
+    assert kept[0]["authorization"] == mask_header("Authorization", ready.auth["Authorization"])
+    assert kept[0]["x-api-key"] == mask_header("X-Api-Key", long)
+    assert ready.api_key not in str(kept) and long[:20] not in str(kept)

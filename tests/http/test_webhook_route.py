@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -146,3 +147,42 @@ def test_webhook_malformed_authorization_says_what_is_wrong(
     response = _post(ready, message(), headers={"Authorization": authorization})
     body = assert_error(response, 401, "invalid_api_key")
     assert says in body["message"]
+
+
+def test_webhook_declared_body_in_several_chunks_is_read_whole(ready: Api) -> None:
+    body = json.dumps(message(message_id="chunked", traits={"plan": "pro"})).encode()
+    app = ready.client.app
+    events: list[dict[str, object]] = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": True},
+        {"type": "http.request", "body": body[10:], "more_body": False},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return events.pop(0) if events else {"type": "http.disconnect"}
+
+    async def send(event: dict[str, object]) -> None:
+        sent.append(event)
+
+    headers = [(b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in ready.auth.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/segment/webhook",
+        "raw_path": b"/segment/webhook",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"]) == {"status": "accepted"}  # type: ignore[arg-type]
+    assert _post(ready, message(message_id="chunked")).json() == {"status": "duplicate"}  # type: ignore[attr-defined]
