@@ -13,6 +13,7 @@ SUITES = [
     "bench.plugin_startup",
     "bench.http_ingest",
     "bench.shared_ingest",
+    "bench.fleet_crash",
     "bench.soak",
 ]
 

@@ -1,6 +1,6 @@
 """Ingest over HTTP per store and worker count: what sharing the fake costs.
 
-    python -m bench.shared_ingest [--seconds 5] [--connections 16] [--workers 1,2,4]
+    python -m bench.shared_ingest [--seconds 2] [--connections 16] [--workers 1,2,4]
 
 For each store (memory, SQLite, PostgreSQL on a throwaway cluster) and worker count,
 `harness serve --store ... --workers N` takes wrk's webhook calls (each a new identify with
@@ -116,7 +116,7 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
     args = parser.parse_args()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.core.clock import ManualClock, parse_instant
+from harness.core.clock import SIMULATION_START, ManualClock, parse_instant
 from harness.core.codes import CommandCode, ErrorCode
 from harness.core.errors import HarnessError
 
@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--start",
         type=_instant,
-        help="midnight of the first day (default 2026-03-02T00:00:00Z; with --target, the "
+        help=f"midnight of the first day (default {SIMULATION_START}; with --target, the "
         "UTC midnight --days days before today, so every call lies in the past)",
     )
     simulate.add_argument(
@@ -304,7 +304,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if partial is not None:
         partial.replace(args.out)
     if args.scenario_out:
-        simulation.write_scenario(Path(args.scenario_out))
+        from harness.scenarios.recorded import write_recorded_run
+
+        write_recorded_run(Path(args.scenario_out), simulation.recorded_run())
     print(json.dumps(summary.as_dict()))
     if summary.failed:
         where = args.target or "the in-process AB Tasty"

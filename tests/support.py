@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from harness import ManualClock
 from harness.abtasty.store import Store
-from harness.core.clock import parse_instant
+from harness.core.clock import TEST_START, parse_instant
 from harness.runtime.stack import Harness
 from harness.testing.handles import AccountHandle, basic_auth, segment_message
 
-START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+START = parse_instant(TEST_START)
 basic = basic_auth
 message = segment_message
 

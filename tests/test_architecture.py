@@ -20,12 +20,13 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"abtasty", "segment"}),
     frozenset({"http"}),
     frozenset({"runtime"}),
-    frozenset({"scenarios"}),
     frozenset({"simulate"}),
+    frozenset({"scenarios"}),
     frozenset({"testing"}),
     frozenset({"cli"}),
 )
-"""Packages from the bottom up: each may import its own layer's package and those below."""
+"""Packages from the bottom up, in the order of DESIGN.md's table ("The parts"): each may
+import its own layer's package and those below, and the rules below narrow that."""
 
 FAKES = ("core", "abtasty", "segment")
 FRAMEWORKS = ("litestar", "yaml", "requests", "uvicorn", "httpx", "responses", "harness.cli")
@@ -166,3 +167,34 @@ def test_architecture_package_root_imports_only_core() -> None:
         if found.path == PACKAGE / "__init__.py":
             target = _harness_part(found.module)
             assert found.module == "harness" or target in ("core", "_aliases"), str(found)
+
+
+def test_architecture_scenarios_never_import_simulate() -> None:
+    """Scenarios stand on the runtime alone (DESIGN.md: "may import runtime").
+
+    A recorded simulation reaches a scenario file as plain data from the runtime
+    (``harness.runtime.recording.RecordedRun``); the CLI hands one to the other.
+    """
+    for found in _of("scenarios"):
+        assert not _within(found.module, "harness.simulate"), str(found)
+
+
+LIGHT_ENTRY_POINTS = ("testing/__init__.py", "testing/plugin.py")
+HEAVY = ("harness.runtime", "harness.scenarios", "harness.http", "litestar", "uvicorn", "yaml")
+
+
+def _module_level_imports(path: Path) -> list[str]:
+    """What a module imports when it is imported: top-level statements, not TYPE_CHECKING."""
+    found: list[str] = []
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            found.append(node.module)
+    return found
+
+
+@pytest.mark.parametrize("entry", LIGHT_ENTRY_POINTS)
+def test_architecture_plugin_entry_point_imports_runtime_and_scenarios_lazily(entry: str) -> None:
+    for module in _module_level_imports(PACKAGE / entry):
+        assert not any(_within(module, heavy) for heavy in HEAVY), f"{entry} imports {module}"

@@ -10,22 +10,19 @@ import pytest
 from harness.cli import main
 from harness.core.codes import STATUS_BY_CODE
 from harness.runtime.asgi import AsgiClient
-from harness.runtime.stack import Harness
-from tests.support import START
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "contract.md"
 ROUTE = re.compile(r"^\| `(GET|POST|PUT|DELETE|PATCH) (/[^` ]*)`", re.MULTILINE)
 
 
-def _served() -> dict[str, set[tuple[str, str]]]:
-    from harness import ManualClock
-
-    harness = Harness(ManualClock(START))
+@pytest.fixture
+def served(
+    abtasty_client: AsgiClient, segment_client: AsgiClient
+) -> dict[str, set[tuple[str, str]]]:
+    """The routes each fake's OpenAPI schema lists."""
     served = {}
-    for name, app in (("abtasty", harness.abtasty_app()), ("segment", harness.segment_app())):
-        client = AsgiClient(app)
+    for name, client in (("abtasty", abtasty_client), ("segment", segment_client)):
         paths = client.get("/schema/openapi.json").json()["paths"]
-        client.close()
         served[name] = {
             (method.upper(), path)
             for path, operations in paths.items()
@@ -42,14 +39,18 @@ def _listed() -> dict[str, set[tuple[str, str]]]:
 
 
 @pytest.mark.parametrize("fake", ["abtasty", "segment"])
-def test_docs_contract_lists_every_served_route(fake: str) -> None:
-    missing = _served()[fake] - _listed()[fake]
+def test_docs_contract_lists_every_served_route(
+    served: dict[str, set[tuple[str, str]]], fake: str
+) -> None:
+    missing = served[fake] - _listed()[fake]
     assert not missing, f"served by the fake {fake} but not in docs/contract.md: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("fake", ["abtasty", "segment"])
-def test_docs_contract_lists_only_served_routes(fake: str) -> None:
-    extra = _listed()[fake] - _served()[fake]
+def test_docs_contract_lists_only_served_routes(
+    served: dict[str, set[tuple[str, str]]], fake: str
+) -> None:
+    extra = _listed()[fake] - served[fake]
     assert not extra, f"in docs/contract.md but not served by the fake {fake}: {sorted(extra)}"
 
 

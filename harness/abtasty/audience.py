@@ -8,8 +8,9 @@ the result is the same for any delivery order.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+import heapq
+from collections import ChainMap
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from harness.abtasty.records import (
     GroupProfile,
     JsonValue,
     Profile,
+    RefreshRun,
     Sighting,
     StoredMessage,
     TraitKey,
@@ -55,48 +57,81 @@ def fold_messages(
     messages: Iterable[StoredMessage],
     profiles: dict[tuple[str, str], Profile],
     groups: dict[tuple[str, str], GroupProfile],
-) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    replaced: dict[tuple[str, str], Profile | None] | None = None,
+    replaced_groups: dict[tuple[str, str], GroupProfile | None] | None = None,
+) -> tuple[Collection[tuple[str, str]], Collection[tuple[str, str]]]:
     """Fold identify and group messages into the ``profiles`` and ``groups`` maps.
 
     Copy-on-write: a profile or group is copied the first time a message changes it, and
     the copy replaces it in the map, so the records a store handed out are never edited.
+    A trait is replaced only by a newer (timestamp, messageId); on a tie the first folded
+    (the earlier arrival, or the value a previous night kept) stays.
+
+    Args:
+        messages: The messages, in arrival order.
+        profiles: (connector, anonymousId) -> profile; changed in place.
+        groups: (connector, groupId) -> group profile; changed in place.
+        replaced: Filled with each changed profile's record before the fold (None: new).
+        replaced_groups: The same for the groups.
 
     Returns:
-        The keys of the profiles and of the groups that changed.
+        The keys of the profiles and of the groups that changed, in the order first changed.
     """
-    changed_profiles: set[tuple[str, str]] = set()
-    changed_groups: set[tuple[str, str]] = set()
+    # The hot loop of the refresh (one pass per message): merge_traits inlined, and one
+    # dict lookup finds a profile already copied this night.
+    fresh: dict[tuple[str, str], Profile] = {}
+    fresh_groups: dict[tuple[str, str], GroupProfile] = {}
+    fresh_get, fresh_groups_get = fresh.get, fresh_groups.get
+    profiles_get, groups_get = profiles.get, groups.get
+    make = _trait_value
     for message in messages:
-        when = message.timestamp
+        anonymous_id = message.anonymous_id
         connector = message.connector_id
         profile = None
-        if message.anonymous_id is not None:
-            key = (connector, message.anonymous_id)
-            profile = profiles.get(key)
-            if key not in changed_profiles:
-                if profile is None:
-                    profile = Profile(connector, message.anonymous_id)
+        if anonymous_id is not None:
+            key = (connector, anonymous_id)
+            profile = fresh_get(key)
+            if profile is None:
+                old = profiles_get(key)
+                if replaced is not None:
+                    replaced[key] = old
+                if old is None:
+                    profile = Profile(connector, anonymous_id)
                 else:
-                    profile = Profile(
-                        connector, profile.anonymous_id, dict(profile.traits), set(profile.groups)
-                    )
-                profiles[key] = profile
-                changed_profiles.add(key)
+                    profile = Profile(connector, old.anonymous_id, dict(old.traits), old.groups)
+                profiles[key] = fresh[key] = profile
         if message.type == "identify":
-            if profile is not None:
-                merge_traits(profile.traits, message.traits, when, message.message_id)
-        elif message.group_id is not None:
-            group_key = (connector, message.group_id)
-            group = groups.get(group_key)
-            if group_key not in changed_groups:
-                traits = dict(group.traits) if group is not None else {}
-                group = groups[group_key] = GroupProfile(connector, message.group_id, traits)
-                changed_groups.add(group_key)
-            assert group is not None
-            merge_traits(group.traits, message.traits, when, message.message_id)
-            if profile is not None:
-                profile.groups.add(message.group_id)
-    return changed_profiles, changed_groups
+            if profile is None:
+                continue
+            target = profile.traits
+        else:
+            group_id = message.group_id
+            if group_id is None:
+                continue
+            group_key = (connector, group_id)
+            group = fresh_groups_get(group_key)
+            if group is None:
+                old_group = groups_get(group_key)
+                if replaced_groups is not None:
+                    replaced_groups[group_key] = old_group
+                traits = dict(old_group.traits) if old_group is not None else {}
+                group = GroupProfile(connector, group_id, traits)
+                groups[group_key] = fresh_groups[group_key] = group
+            if profile is not None and group_id not in profile.groups:
+                profile.groups = profile.groups | {group_id}
+            target = group.traits
+        when = message.timestamp
+        message_id = message.message_id
+        target_get = target.get
+        for name, value in message.traits.items():
+            current = target_get(name)
+            if (
+                current is None
+                or when > current[1]
+                or (when == current[1] and message_id > current[2])
+            ):
+                target[name] = make((value, when, message_id))
+    return fresh.keys(), fresh_groups.keys()
 
 
 _trait_key = functools.partial(tuple.__new__, TraitKey)
@@ -187,63 +222,370 @@ class ActivationResult:
     cohorts: int
 
 
+ProfileKey = tuple[str, str]
+"""(connector id, anonymousId) of a profile, or (connector id, groupId) of a group."""
+
+Grouped = dict[TraitKey, tuple[JsonValue, ...]]
+"""One profile's activated traits: trait -> its distinct values (its groups' included)."""
+
+
+Ids = str | tuple[str, ...]
+"""One id as itself, several as a tuple (see :func:`_ids`)."""
+
+
+def _ids(ids: Ids) -> tuple[str, ...]:
+    return (ids,) if ids.__class__ is str else ids  # type: ignore[return-value]
+
+
+@dataclass(slots=True)
+class NightState:
+    """What a refresh leaves behind so the next night recomputes only what changed.
+
+    Everything here is derived from the store's state right after ``run`` (the profiles
+    and groups are the very records the store keeps, never edited); a night that finds
+    the store's last run equal to ``run`` and the same live connectors may advance this
+    state with :func:`advance_night` instead of recomputing every visitor.
+
+    Attributes:
+        run: The run this state is the result of.
+        version: The store's input version read before the sightings this state knows.
+        live: The live connectors the run counted.
+        profiles: Every profile, live connector or not, in the store's order.
+        groups: Every group profile.
+        group_pairs: (connector, group) -> its flattened group traits.
+        members: (connector, group) -> the anonymousIds of its member profiles.
+        visitors_of: anonymousId -> the visitors seen with it by the run (one visitor is
+            kept as a plain string: most have one, and a million tuples weigh 48 MB).
+        anonymous_ids_of: visitor -> the anonymousIds it was seen with by the run (alike).
+        deferred: Sightings read but seen after the run: they count from a later night.
+        cohorts: (connector, trait, value) -> how many matched profiles hold it.
+        live_profiles: How many profiles of live connectors there are.
+        activation: The run's activated data.
+    """
+
+    run: RefreshRun | None
+    version: int
+    live: frozenset[str]
+    profiles: dict[ProfileKey, Profile]
+    groups: dict[ProfileKey, GroupProfile]
+    group_pairs: dict[ProfileKey, list[tuple[TraitKey, JsonValue]]]
+    members: dict[ProfileKey, set[str]]
+    visitors_of: dict[str, Ids]
+    anonymous_ids_of: dict[str, Ids]
+    deferred: dict[tuple[str, str], datetime]
+    cohorts: CohortCount
+    live_profiles: int
+    activation: Activation
+
+
+_KINDS: dict[type, str] = {str: "s", bool: "b", int: "n", float: "n"}
+
+
+def _add_value(grouped: Grouped, key: TraitKey, value: JsonValue) -> None:
+    known = grouped.get(key)
+    if known is None:
+        grouped[key] = (value,)
+        return
+    identity = value_key(value)
+    if all(value_key(other) != identity for other in known):
+        grouped[key] = (*known, value)
+
+
+def profile_traits(
+    profile: Profile, group_pairs: Mapping[ProfileKey, list[tuple[TraitKey, JsonValue]]]
+) -> Grouped:
+    """A profile's activated traits: its identify traits, then its groups' (by group id)."""
+    grouped: Grouped = {}
+    for name, trait in profile.traits.items():
+        value = trait[0]
+        if value.__class__ in _SCALARS:  # a name is one key: nothing to merge with
+            grouped[top_key("identify", name)] = (value,)
+        elif value is not None:
+            for key, item in _flatten("identify", (name,), value, 0):
+                _add_value(grouped, key, item)
+    if profile.groups:
+        connector = profile.connector_id
+        for group_id in sorted(profile.groups):
+            for key, item in group_pairs.get((connector, group_id), ()):
+                _add_value(grouped, key, item)
+    return grouped
+
+
+CohortCount = dict[tuple[str, TraitKey, str, JsonValue], int]
+"""(connector, trait, value kind, value) -> how many matched profiles hold that cohort."""
+
+
+_IDENTIFY_KEYS = _TOP_KEYS["identify"]
+
+
+def _scalar_traits(profile: Profile, connector: str, cohorts: CohortCount) -> Grouped | None:
+    """:func:`profile_traits` and :func:`_count_cohorts` in one pass, for the common profile:
+    no group, only scalar (or null) traits. None for any other profile (nothing counted)."""
+    if profile.groups:
+        return None
+    kinds = _KINDS
+    for trait in profile.traits.values():
+        value = trait[0]
+        if value is not None and value.__class__ not in kinds:
+            return None
+    grouped: Grouped = {}
+    known = _IDENTIFY_KEYS.get
+    counted = cohorts.get
+    for name, trait in profile.traits.items():
+        value = trait[0]
+        if value is None:
+            continue
+        key = known(name) or top_key("identify", name)
+        grouped[key] = (value,)
+        cohort = (connector, key, kinds[value.__class__], value)
+        cohorts[cohort] = counted(cohort, 0) + 1
+    return grouped
+
+
+def _count_cohorts(cohorts: CohortCount, connector: str, grouped: Grouped, step: int) -> None:
+    kinds = _KINDS
+    for key, values in grouped.items():
+        for value in values:
+            cohort = (connector, key, kinds.get(value.__class__, "s"), value)
+            count = cohorts.get(cohort, 0) + step
+            if count:
+                cohorts[cohort] = count
+            else:
+                del cohorts[cohort]
+
+
+def _merge_visitor(keys: list[ProfileKey], traits_of: dict[ProfileKey, Grouped]) -> VisitorTraits:
+    """A visitor's traits from its several profiles, merged in (connector, anonymousId) order."""
+    by_connector: VisitorTraits = {}
+    for key in sorted(keys):
+        grouped = traits_of[key]
+        target = by_connector.get(key[0])
+        if target is None:
+            by_connector[key[0]] = dict(grouped)
+            continue
+        for trait, values in grouped.items():
+            known = target.get(trait)
+            if known is None:
+                target[trait] = values
+            else:
+                identities = {value_key(other) for other in known}
+                target[trait] = known + tuple(v for v in values if value_key(v) not in identities)
+    return by_connector
+
+
 def activate(
     account_id: str,
     scheduled_for: datetime,
-    profiles: Iterable[Profile],
-    groups: Iterable[GroupProfile],
+    profiles: dict[ProfileKey, Profile],
+    groups: dict[ProfileKey, GroupProfile],
     sightings: Iterable[Sighting],
-) -> ActivationResult:
+    live: frozenset[str],
+    version: int = -1,
+) -> tuple[ActivationResult, NightState]:
     """Match profiles to visitors seen by ``scheduled_for`` and fill the cohorts.
 
     A profile is matched when a visitor was seen with its anonymousId by the time of the
-    run; only matched profiles put visitors in cohorts, so no cohort is ever empty.
+    run; only matched profiles (of ``live`` connectors) put visitors in cohorts, so no
+    cohort is ever empty. A visitor with several matched profiles (a shared device) gets
+    their values merged, distinct, in (connector, anonymousId) order.
+
+    Returns:
+        The result, and the state a later night can advance (:func:`advance_night`).
     """
-    visitors_by_anonymous_id: dict[str, list[str]] = defaultdict(list)
+    visitors_of: dict[str, Ids] = {}
+    anonymous_ids_of: dict[str, Ids] = {}
+    deferred: dict[tuple[str, str], datetime] = {}
     for sighting in sightings:
-        if sighting.seen_at <= scheduled_for:
-            visitors_by_anonymous_id[sighting.anonymous_id].append(sighting.visitor_id)
-    group_pairs = {
-        (group.connector_id, group.group_id): flatten_traits(group.traits, "group")
-        for group in groups
-    }
+        _see(sighting, scheduled_for, visitors_of, anonymous_ids_of, deferred)
+    group_pairs = {key: flatten_traits(group.traits, "group") for key, group in groups.items()}
+    members: dict[ProfileKey, set[str]] = {}
     visitors: dict[str, VisitorTraits] = {}
-    cohorts: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
-    matched: set[tuple[str, str]] = set()
-    for profile in profiles:
-        visitor_ids = visitors_by_anonymous_id.get(profile.anonymous_id)
-        if not visitor_ids:
+    cohorts: CohortCount = {}
+    matched: set[ProfileKey] = set()
+    shared: dict[str, list[ProfileKey]] = {}
+    live_profiles = 0
+    for key, profile in profiles.items():
+        connector = key[0]
+        for group_id in profile.groups:
+            members.setdefault((connector, group_id), set()).add(key[1])
+        if connector not in live:
             continue
-        connector = profile.connector_id
-        matched.add((connector, profile.anonymous_id))
-        pairs = flatten_traits(profile.traits)
-        for group_id in sorted(profile.groups):
-            pairs.extend(group_pairs.get((connector, group_id), ()))
-        grouped: dict[TraitKey, tuple[JsonValue, ...]] = {}
-        for key, value in pairs:
-            identity = value_key(value)
-            cohorts.add((connector, key, identity))
-            known = grouped.get(key)
-            if known is None:
-                grouped[key] = (value,)
-            elif all(value_key(other) != identity for other in known):
-                grouped[key] = (*known, value)
-        for visitor_id in visitor_ids:
-            by_connector = visitors.get(visitor_id)
-            if by_connector is None:
-                visitors[visitor_id] = {connector: dict(grouped)}
-                continue
-            # A visitor with several profiles (a shared device): merge, keeping values distinct.
-            target = by_connector.setdefault(connector, {})
-            for key, values in grouped.items():
-                known = target.get(key)
-                if known is None:
-                    target[key] = values
-                else:
-                    identities = {value_key(other) for other in known}
-                    target[key] = known + tuple(v for v in values if value_key(v) not in identities)
-    activation = Activation(account_id, scheduled_for, visitors, frozenset(matched))
-    return ActivationResult(activation, len(matched), len(cohorts))
+        live_profiles += 1
+        seen_by = visitors_of.get(key[1])
+        if seen_by is None:
+            continue
+        matched.add(key)
+        grouped = _scalar_traits(profile, connector, cohorts)
+        if grouped is None:  # nested values, lists or groups: the general way
+            grouped = profile_traits(profile, group_pairs)
+            _count_cohorts(cohorts, connector, grouped, 1)
+        for visitor_id in _ids(seen_by):
+            if visitor_id in visitors:
+                shared.setdefault(visitor_id, []).append(key)
+            else:
+                visitors[visitor_id] = {connector: grouped}
+    state = NightState(
+        None,
+        version,
+        live,
+        profiles,
+        groups,
+        group_pairs,
+        members,
+        visitors_of,
+        anonymous_ids_of,
+        deferred,
+        cohorts,
+        live_profiles,
+        Activation(account_id, scheduled_for, visitors, frozenset(matched)),
+    )
+    for visitor_id in shared:  # a shared device: merge its profiles in a fixed order
+        visitors[visitor_id] = _visitor_traits(state, visitor_id) or {}
+    return ActivationResult(state.activation, len(matched), len(cohorts)), state
+
+
+def _see(
+    sighting: Sighting,
+    scheduled_for: datetime,
+    visitors_of: dict[str, Ids],
+    anonymous_ids_of: dict[str, Ids],
+    deferred: dict[tuple[str, str], datetime],
+) -> bool:
+    """Count a sighting seen by ``scheduled_for``, or keep it for later; True when it is new."""
+    visitor, anonymous_id = sighting.visitor_id, sighting.anonymous_id
+    known = anonymous_ids_of.get(visitor)
+    if known is not None and anonymous_id in _ids(known):
+        return False
+    if sighting.seen_at > scheduled_for:
+        pair = (visitor, anonymous_id)
+        earlier = deferred.get(pair)
+        if earlier is None or sighting.seen_at < earlier:
+            deferred[pair] = sighting.seen_at
+        return False
+    deferred.pop((visitor, anonymous_id), None)
+    anonymous_ids_of[visitor] = anonymous_id if known is None else (*_ids(known), anonymous_id)
+    others = visitors_of.get(anonymous_id)
+    visitors_of[anonymous_id] = visitor if others is None else (*_ids(others), visitor)
+    return True
+
+
+def _visitor_traits(state: NightState, visitor_id: str) -> VisitorTraits | None:
+    """A visitor's activated traits from the state's profiles; None when none is matched."""
+    profiles = state.profiles
+    keys = [
+        (connector, anonymous_id)
+        for anonymous_id in _ids(state.anonymous_ids_of.get(visitor_id, ()))
+        for connector in state.live
+        if (connector, anonymous_id) in profiles
+    ]
+    if not keys:
+        return None
+    traits_of = {key: profile_traits(profiles[key], state.group_pairs) for key in keys}
+    if len(keys) == 1:
+        ((connector, _),) = keys
+        return {connector: traits_of[keys[0]]}
+    return _merge_visitor(keys, traits_of)
+
+
+@dataclass(frozen=True, slots=True)
+class NightChanges:
+    """What an incremental night changed: the records to commit and the visitors to diff."""
+
+    profiles: list[Profile]
+    groups: list[GroupProfile]
+    visitors: set[str]
+
+
+def advance_night(
+    state: NightState,
+    scheduled_for: datetime,
+    messages: Sequence[StoredMessage],
+    sightings: Iterable[Sighting],
+    version: int,
+) -> tuple[ActivationResult, NightChanges]:
+    """The next night from the last one's state: only the visitors whose inputs changed.
+
+    ``messages`` are the night's pending messages; ``sightings`` every sighting changed
+    since ``state.version`` (more is harmless). ``state`` is advanced in place, so a caller
+    whose commit fails must drop it. The result equals :func:`activate` over the whole
+    account (the tests hold it to that).
+    """
+    replaced: dict[ProfileKey, Profile | None] = {}
+    replaced_groups: dict[ProfileKey, GroupProfile | None] = {}
+    changed, changed_groups = fold_messages(
+        messages, state.profiles, state.groups, replaced, replaced_groups
+    )
+    live = state.live
+    old_pairs = {key: state.group_pairs.get(key) for key in changed_groups}
+    affected: set[ProfileKey] = set(changed)
+    for key in changed_groups:
+        state.group_pairs[key] = flatten_traits(state.groups[key].traits, "group")
+        connector = key[0]
+        affected.update((connector, anonymous_id) for anonymous_id in state.members.get(key, ()))
+    for key in changed:
+        old = replaced[key]
+        added = state.profiles[key].groups - (old.groups if old is not None else frozenset())
+        for group_id in added:
+            state.members.setdefault((key[0], group_id), set()).add(key[1])
+        if old is None and key[0] in live:
+            state.live_profiles += 1
+    visitors: set[str] = set()
+    due = list(sightings)
+    due.extend(
+        Sighting("", visitor, anonymous_id, seen_at)
+        for (visitor, anonymous_id), seen_at in list(state.deferred.items())
+    )
+    for sighting in due:
+        if _see(sighting, scheduled_for, state.visitors_of, state.anonymous_ids_of, state.deferred):
+            visitors.add(sighting.visitor_id)
+            anonymous_id = sighting.anonymous_id
+            affected.update(
+                (connector, anonymous_id)
+                for connector in live
+                if (connector, anonymous_id) in state.profiles
+            )
+    # The groups' traits as they were, for taking back what a profile gave the cohorts.
+    old_lookup = ChainMap({k: v or [] for k, v in old_pairs.items()}, state.group_pairs)
+    was_matched = state.activation.matched
+    gained: set[ProfileKey] = set()
+    lost: set[ProfileKey] = set()
+    for key in affected:
+        connector, anonymous_id = key
+        if connector not in live:
+            continue
+        if key in was_matched:
+            old = replaced[key] if key in replaced else state.profiles[key]
+            if old is not None:
+                _count_cohorts(state.cohorts, connector, profile_traits(old, old_lookup), -1)
+            lost.add(key)
+        seen_by = state.visitors_of.get(anonymous_id)
+        if seen_by is not None:
+            lost.discard(key)
+            if key not in was_matched:
+                gained.add(key)
+            grouped = profile_traits(state.profiles[key], state.group_pairs)
+            _count_cohorts(state.cohorts, connector, grouped, 1)
+            visitors.update(_ids(seen_by))
+    activated = dict(state.activation.visitors)
+    for visitor_id in visitors:
+        traits = _visitor_traits(state, visitor_id)
+        if traits is None:
+            activated.pop(visitor_id, None)
+        else:
+            activated[visitor_id] = traits
+    state.activation = Activation(
+        state.activation.account_id,
+        scheduled_for,
+        activated,
+        was_matched.difference(lost).union(gained) if gained or lost else was_matched,
+    )
+    state.version = version
+    result = ActivationResult(state.activation, len(state.activation.matched), len(state.cohorts))
+    return result, NightChanges(
+        [state.profiles[key] for key in changed],
+        [state.groups[key] for key in changed_groups],
+        visitors,
+    )
 
 
 CohortKey = tuple[str, TraitKey, tuple[str, JsonValue]]
@@ -276,28 +618,70 @@ class CohortDiff:
     left: int
 
 
-def diff_cohorts(before: Activation | None, after: Activation, keep: int) -> CohortDiff:
+def _count(traits: VisitorTraits) -> int:
+    return sum(len(values) for by_key in traits.values() for values in by_key.values())
+
+
+def diff_cohorts(
+    before: Activation | None,
+    after: Activation,
+    keep: int,
+    candidates: Collection[str] | None = None,
+) -> CohortDiff:
     """Compare a run's activated data with the previous run's.
 
     Visitors whose traits did not change cost one dict comparison, so a night on which
-    few visitors changed is cheap however large the account.
+    few visitors changed is cheap however large the account. The kept changes come
+    visitor by visitor in visitor id order, each visitor's sorted, so which ones a run
+    keeps does not depend on how the activation was computed.
+
+    Args:
+        before: The previous activation (None before the first run).
+        after: This run's.
+        keep: How many changes to keep (all are counted).
+        candidates: The only visitors whose traits may differ (None: any of them).
     """
     old = before.visitors if before is not None else {}
     new = after.visitors
-    changes: list[CohortChange] = []
     entered = left = 0
-
-    def record(visitor_id: str, was: VisitorTraits | None, now: VisitorTraits | None) -> None:
-        nonlocal entered, left
+    changed: list[str] = []
+    if candidates is None:
+        for visitor_id, traits in new.items():
+            was = old.get(visitor_id)
+            if was is None:
+                entered += _count(traits)
+                changed.append(visitor_id)
+            elif was != traits:
+                changed.append(visitor_id)
+        for visitor_id, was in old.items():
+            if visitor_id not in new:
+                left += _count(was)
+                changed.append(visitor_id)
+    else:
+        for visitor_id in candidates:
+            was, now = old.get(visitor_id), new.get(visitor_id)
+            if was == now:
+                continue
+            changed.append(visitor_id)
+            if was is None:
+                entered += _count(now or {})
+            elif now is None:
+                left += _count(was)
+    kept = sorted(changed) if len(changed) <= keep else heapq.nsmallest(keep, changed)
+    changes: list[CohortChange] = []
+    for visitor_id in changed:
+        was, now = old.get(visitor_id), new.get(visitor_id)
+        if was is None or now is None:
+            continue  # counted above
         previous, current = _memberships(was), _memberships(now)
-        came = [key for key in current if key not in previous]
-        went = [key for key in previous if key not in current]
-        entered += len(came)
-        left += len(went)
+        entered += sum(1 for key in current if key not in previous)
+        left += sum(1 for key in previous if key not in current)
+    for visitor_id in kept:
         if len(changes) >= keep:
-            return
-        found = [(key, current[key], "entered") for key in came]
-        found += [(key, previous[key], "left") for key in went]
+            break
+        previous, current = _memberships(old.get(visitor_id)), _memberships(new.get(visitor_id))
+        found = [(key, value, "entered") for key, value in current.items() if key not in previous]
+        found += [(key, value, "left") for key, value in previous.items() if key not in current]
         found.sort(key=lambda item: (item[0][0], item[0][1], item[0][2][0], str(item[0][2][1])))
         for (connector, trait, _), value, change in found[: keep - len(changes)]:
             changes.append(
@@ -313,12 +697,4 @@ def diff_cohorts(before: Activation | None, after: Activation, keep: int) -> Coh
                     trait.path,
                 )
             )
-
-    for visitor_id, traits in new.items():
-        was = old.get(visitor_id)
-        if was != traits:
-            record(visitor_id, was, traits)
-    for visitor_id, was in old.items():
-        if visitor_id not in new:
-            record(visitor_id, was, None)
     return CohortDiff(changes, entered, left)

@@ -174,7 +174,8 @@ class Profile:
     connector_id: str
     anonymous_id: str
     traits: dict[str, TraitValue] = field(default_factory=dict)
-    groups: set[str] = field(default_factory=set)
+    groups: frozenset[str] = frozenset()
+    """Immutable, so a copied profile shares its groups until one is added (most have none)."""
 
 
 @dataclass(slots=True)

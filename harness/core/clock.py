@@ -62,6 +62,20 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 """A manual clock stays in [EARLIEST, LATEST): a fake that jumped to the year 9999 would owe
 millions of nightly refreshes."""
 
+# Where the clock starts when nobody says. Three entry points, three documented defaults,
+# kept here side by side so each is written once. They differ on purpose, and changing one
+# would change results users already rely on:
+TEST_START = "2026-03-02T12:00:00Z"
+"""A pytest test's start (no ``harness_clock`` marker, no freezegun): a Monday, noon UTC, so
+the first nightly refresh (03:00) lies ahead and a test moves time to reach it."""
+SCENARIO_START = "2026-01-01T00:00:00Z"
+"""A scenario file's start when it has no ``start:``: midnight UTC on New Year's Day 2026.
+Scenario files written since format 1 count on it (their ``at:`` steps and expected refresh
+counts are relative to it), so it is not the tests' Monday noon."""
+SIMULATION_START = "2026-03-02T00:00:00Z"
+"""``harness simulate``'s first day (without ``--start`` or ``--target``): midnight of the
+tests' Monday, because a simulated day runs from midnight to midnight."""
+
 
 def ensure_utc(when: datetime) -> datetime:
     """Return ``when`` in UTC; naive datetimes are refused rather than guessed."""

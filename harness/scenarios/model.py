@@ -24,7 +24,7 @@ from typing import Any, cast
 import jsonschema_rs
 import msgspec
 
-from harness.core.clock import parse_instant
+from harness.core.clock import SCENARIO_START, parse_instant
 from harness.scenarios import templates
 from harness.scenarios.loader import Finding, LineDict, LineList, ScenarioError, read_yaml
 from harness.scenarios.specs import (
@@ -47,12 +47,10 @@ from harness.scenarios.specs import (
     _Spec as Spec,
 )
 
-DEFAULT_START = "2026-01-01T00:00:00Z"
 TOP_LEVEL = ("name", "description", "start", "format", "steps")
 STEP_KEYS = ("expect", "note")
 
 __all__ = [
-    "DEFAULT_START",
     "Scenario",
     "Step",
     "load_scenario",
@@ -370,7 +368,7 @@ def parse_scenario(document: Any, file: str) -> Scenario:
         findings.append(Finding(document.line_of("description"), "description", "must be text"))
         description = ""
     start, problems = _time(
-        document.get("start", DEFAULT_START), document.line_of("start"), "start"
+        document.get("start", SCENARIO_START), document.line_of("start"), "start"
     )
     findings += problems
     version = document.get("format", 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.core.clock import SCENARIO_START
 from harness.scenarios import templates
 from harness.scenarios.model import STEP_KEYS, TOP_LEVEL, schema
 from harness.scenarios.specs import (
@@ -46,7 +47,7 @@ TOP_LEVEL_DOCS = {
     "name": "a human-readable title (required)",
     "description": "what the story shows",
     "format": f"how values compare: {', '.join(map(str, FORMATS))} (default 1; see Formats)",
-    "start": "where the clock starts (default 2026-01-01T00:00:00Z)",
+    "start": f"where the clock starts (default {SCENARIO_START})",
     "steps": "the steps, run in order; the first failure stops the story",
 }
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -18,13 +17,13 @@ from harness import ManualClock
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
 from harness.core.protocol import basic_authorization
+from harness.runtime.recording import DeliveryRecorder, RecordedRun
 from harness.runtime.stack import Harness
 from harness.runtime.transports import INPROCESS_ABTASTY
 from harness.segment import DeliveryRecord, Transport
 from harness.simulate.audiences import AudienceChange, AudienceConfig, generate_audience_changes
 from harness.simulate.population import PopulationConfig, build_population
 from harness.simulate.random_faults import FaultConfig, FaultyTransport
-from harness.simulate.scenario_writer import DeliveryRecorder, write_scenario
 from harness.simulate.sender import KeepAliveSender, keep_alive_session, uses_proxy
 from harness.simulate.streams import ClientCall, Event, StreamConfig, VisitorSeen, generate_events
 
@@ -141,7 +140,7 @@ class Simulation:
         destination: A transport to deliver to instead of the in-process AB Tasty.
         api_key: The API key the destination expects (required with either).
         clock: The simulated clock, if the caller needs it first (it starts at the stream's start).
-        record: Note what reaches the in-process AB Tasty, for :meth:`write_scenario`.
+        record: Note what reaches the in-process AB Tasty, for :meth:`recorded_run`.
         visitors_url: With ``endpoint``: where the tag's sightings go, one
             ``POST {"visitor_id", "segment_anonymous_id"}`` each, e.g. a live ``harness serve``'s
             ``.../api/accounts/ACC/visitors`` (seen at the server's own time).
@@ -303,15 +302,21 @@ class Simulation:
                 return computation.id
         return engage.create_audience(self.source_id, key).computation.id
 
-    def write_scenario(self, path: Path) -> None:
-        """Write this (finished, recorded) run as a scenario that plays back to the same result."""
+    def recorded_run(self) -> RecordedRun:
+        """This (finished, recorded) run as AB Tasty saw it.
+
+        :func:`harness.scenarios.recorded.write_recorded_run` writes it as a scenario that
+        plays back to the same result.
+
+        Raises:
+            ValueError: The run was not recorded, or delivered to an external destination.
+        """
         if self.recorder is None or self.account_id is None:
             raise ValueError(
                 "only a recorded run on the in-process AB Tasty can be written as a scenario"
             )
         config = self.config
-        write_scenario(
-            path,
+        return RecordedRun(
             name=f"Recorded simulation: {config.population.users} users, {config.stream.days} days, seed {config.stream.seed}",
             description=(
                 "Written by harness simulate --scenario-out: what AB Tasty received during the run, "

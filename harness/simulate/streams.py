@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+from harness.core.clock import SIMULATION_START, parse_instant
 from harness.simulate.ids import uuid4_from_bits
 from harness.simulate.instants import (
     MS_PER_DAY,
@@ -34,6 +35,10 @@ BROWSER_LIBRARY = {"name": "analytics.js", "version": "2.11.1"}
 SERVER_LIBRARY = {"name": "analytics-python", "version": "2.3.2"}
 
 
+FIRST_DAY = parse_instant(SIMULATION_START)
+"""Midnight of the first simulated day by default."""
+
+
 @dataclass(frozen=True, slots=True)
 class StreamConfig:
     """The knobs of a simulated stream.
@@ -47,7 +52,7 @@ class StreamConfig:
         seed: Same seed, same stream.
     """
 
-    start: datetime = datetime(2026, 3, 2, tzinfo=UTC)
+    start: datetime = FIRST_DAY
     days: int = 3
     daily_active_share: float = 0.5
     trait_change_share: float = 0.1

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from harness.core.clock import parse_instant
+from harness.core.clock import TEST_START, parse_instant
 
 if TYPE_CHECKING:
     from harness.runtime.asgi import AsgiClient
@@ -43,9 +43,6 @@ if TYPE_CHECKING:
     from harness.scenarios.driver import ClockDriver, Driver
     from harness.testing.handles import AccountHandle, ClockControl, SourceHandle
     from harness.testing.intercept import SegmentIntercept
-
-DEFAULT_START = "2026-03-02T12:00:00Z"
-"""Where the clock starts for a test that does not say (a Monday, noon UTC)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -175,7 +172,7 @@ def harness_session() -> Iterator[_Session]:
     from harness.runtime.asgi import AsgiClient
     from harness.runtime.stack import Harness
 
-    harness = Harness(FreezegunClock(parse_instant(DEFAULT_START)))
+    harness = Harness(FreezegunClock(parse_instant(TEST_START)))
     session = _Session(
         harness, AsgiClient(harness.abtasty_app()), AsgiClient(harness.segment_app())
     )
@@ -198,7 +195,7 @@ def harness_start(request: pytest.FixtureRequest) -> datetime:
     from harness.core.freezegun_clock import freezegun_now, freezegun_start_of
 
     frozen = freezegun_now() or freezegun_start_of(getattr(request, "function", None))
-    return frozen if frozen is not None else parse_instant(DEFAULT_START)
+    return frozen if frozen is not None else parse_instant(TEST_START)
 
 
 @pytest.fixture

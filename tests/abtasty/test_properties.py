@@ -155,7 +155,7 @@ def test_refresh_never_edits_the_records_a_store_handed_out() -> None:
     world.at("2026-03-03T03:00:00Z")
     world.refreshes()
     (before,) = world.service.store.profiles(world.account.id)
-    snapshot = (dict(before.traits), set(before.groups))
+    snapshot = (dict(before.traits), frozenset(before.groups))
     world.send(
         message(
             anonymous_id="anon-a",
@@ -169,4 +169,4 @@ def test_refresh_never_edits_the_records_a_store_handed_out() -> None:
     world.refreshes()
     assert (before.traits, before.groups) == snapshot  # copy-on-write: the old record is untouched
     (after,) = world.service.store.profiles(world.account.id)
-    assert (after.traits["plan"].value, after.groups) == ("pro", {"g"})
+    assert (after.traits["plan"].value, after.groups) == ("pro", frozenset({"g"}))

@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
 
 from harness import ManualClock, SystemClock
-from harness.core.clock import format_instant, parse_instant
+from harness.core.clock import (
+    SCENARIO_START,
+    SIMULATION_START,
+    TEST_START,
+    format_instant,
+    parse_instant,
+)
 from harness.core.errors import HarnessError
 from tests.support import World
 
@@ -109,3 +116,18 @@ def test_parse_instant_error_says_what_is_wrong(text: str, says: str) -> None:
 
 def test_world_clock_is_manual() -> None:
     assert World.build().clock.mode == "manual"
+
+
+def test_clock_test_start_is_a_monday_noon_before_the_first_refresh() -> None:
+    start = parse_instant(TEST_START)
+    assert (start.weekday(), start.hour, start.minute) == (0, 12, 0)
+
+
+def test_clock_simulation_starts_at_midnight_of_the_tests_day() -> None:
+    assert parse_instant(SIMULATION_START) == parse_instant(TEST_START).replace(hour=0)
+
+
+def test_clock_default_starts_are_the_documented_ones() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert f"with the clock at\n`{TEST_START}`" in (root / "README.md").read_text()
+    assert f"(default {SCENARIO_START})" in (root / "docs" / "scenarios.md").read_text()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from harness import ManualClock
 from harness.runtime.asgi import AsgiClient
-from harness.runtime.stack import Harness
-from tests.support import START
 
 
 @pytest.fixture
-def clients() -> tuple[AsgiClient, AsgiClient]:
-    harness = Harness(ManualClock(START))
-    return AsgiClient(harness.abtasty_app()), AsgiClient(harness.segment_app())
+def clients(
+    abtasty_client: AsgiClient, segment_client: AsgiClient
+) -> tuple[AsgiClient, AsgiClient]:
+    """The plugin's in-process fakes: fresh state, and a crash fails the test."""
+    return abtasty_client, segment_client
 
 
 DEEP = b'{"name":' + b"[" * 50_000 + b"]" * 50_000 + b"}"

@@ -43,7 +43,7 @@ from harness.scenarios.specs import (
     VisitorSpec,
 )
 from tests.model import reference
-from tests.model.reference import Condition, Criterion, Outcome, ReferenceModel, Snapshot
+from tests.model.reference import Criterion, Outcome, ReferenceModel, Snapshot
 from tests.model.scenario_file import (
     Recorded,
     criterion_key,
@@ -521,7 +521,7 @@ class ModelMachine(RuleBasedStateMachine):
                 criterion, values = data.draw(st.sampled_from(mine))
                 operator = data.draw(st.sampled_from(OPERATORS))
                 conditions.append((criterion, operator, _target(data, operator, values)))
-            self._create_segment(account, match, conditions)
+            self._create_segment(account, match, conditions, data)
             return
         live = sorted({c.account for c in self.model.connectors if c.deleted_at is None})
         account = data.draw(st.sampled_from(live))
@@ -531,35 +531,63 @@ class ModelMachine(RuleBasedStateMachine):
             if trait.startswith("group.")
             else ("identify", tuple(trait.split(".")))
         )
-        self._create_segment(account, match, [(hidden, "exists", None)])
+        self._create_segment(account, match, [(hidden, "exists", None)], data)
 
     def _create_segment(
-        self, account: str, match: str, conditions: list[tuple[Criterion, str, Any]]
+        self,
+        account: str,
+        match: str,
+        conditions: list[tuple[Criterion, str, Any]],
+        data: st.DataObject,
     ) -> None:
+        """Send the conditions by printed key, each with or without its source and path.
+
+        By key alone a condition means whichever shown trait prints that key, which may not
+        be the criterion it was drawn from (an identify trait literally named ``group.plan``
+        answers to ``group.plan``); the model resolves it by the same documented rule.
+        """
         connector = self.model.last_connector(account)
         assert connector is not None
         alias = self.fresh("seg")
+        requests = []
+        for criterion, operator, value in conditions:
+            source, path = criterion
+            requests.append(
+                reference.ConditionRequest(
+                    connector.alias,
+                    criterion_key(criterion),
+                    operator,
+                    value,
+                    source if data.draw(st.booleans(), label="with source") else None,
+                    path if data.draw(st.booleans(), label="with path") else None,
+                )
+            )
         specs = [
-            ConditionSpec(trait=criterion_key(c), operator=operator, value=value)
-            for c, operator, value in conditions
+            ConditionSpec(
+                trait=r.key,
+                operator=r.operator,
+                value=r.value,
+                source=r.source,  # type: ignore[arg-type]
+                path=None if r.path is None else list(r.path),
+            )
+            for r in requests
         ]
         spec = SegmentSpec(account=account, alias=alias, conditions=specs, match=match)
         with self.step(spec) as step:
-            expected = self.model.create_segment(
-                account,
-                alias,
-                match,
-                tuple(Condition(connector.alias, c, o, v) for c, o, v in conditions),
-            )
-            wire = [
-                {
+            expected = self.model.create_segment(account, alias, match, tuple(requests))
+            wire = []
+            for r in requests:
+                condition: dict[str, Any] = {
                     "connector_id": self.connector_ids[connector.alias],
-                    "trait": c.trait,
-                    "operator": c.operator,
-                    "value": c.value,
+                    "trait": r.key,
+                    "operator": r.operator,
+                    "value": r.value,
                 }
-                for c in specs
-            ]
+                if r.source is not None:
+                    condition["source"] = r.source
+                if r.path is not None:
+                    condition["path"] = list(r.path)
+                wire.append(condition)
             answer = self.system.create_segment(self.account_ids[account], alias, match, wire)
             self.expect(step, expected, answer, f"creating segment {alias} on {account}")
             if expected.code is None:

@@ -31,6 +31,11 @@ and no code shared with ``harness`` (it imports nothing from it). The rules come
   case-insensitive, greater/less compare numbers (JSON numbers, or text that is one) or
   else ISO-8601 dates; a visitor without the trait fails every operator; with several
   values not_equals needs all to differ, the others need one to hold.
+- A segment condition names its trait by the key the builder prints (``group.`` before a
+  group trait's path, the path joined by dots), and may add ``source`` and/or ``path``
+  (docs/traits.md). It means the one shown trait of its connector that fits all it gives;
+  none is ``criterion_not_available``, several are ``ambiguous_trait``; the conditions are
+  resolved in order and the first that fails decides.
 """
 
 from __future__ import annotations
@@ -137,6 +142,33 @@ class Condition:
     criterion: Criterion
     operator: str
     value: Any
+
+
+@dataclass(frozen=True)
+class ConditionRequest:
+    """A segment condition as sent: the printed key, and optionally source and path."""
+
+    connector: str
+    key: str
+    operator: str
+    value: Any
+    source: str | None = None
+    path: tuple[str, ...] | None = None
+
+    def fits(self, criterion: Criterion) -> bool:
+        """Whether this request could mean ``criterion``."""
+        source, path = criterion
+        return (
+            printed_key(criterion) == self.key
+            and self.source in (None, source)
+            and self.path in (None, path)
+        )
+
+
+def printed_key(criterion: Criterion) -> str:
+    """The key the builder prints: the path joined by dots, a group trait's under ``group.``."""
+    source, path = criterion
+    return ("group." if source == "group" else "") + ".".join(path)
 
 
 @dataclass(frozen=True)
@@ -428,19 +460,27 @@ class ReferenceModel:
         return Outcome(201 if new else 200)
 
     def create_segment(
-        self, account: str, alias: str, match: str, conditions: tuple[Condition, ...]
+        self, account: str, alias: str, match: str, requests: tuple[ConditionRequest, ...]
     ) -> Outcome:
         shown = self.builder(account)
-        for condition in conditions:
-            available = [
+        conditions = []
+        for request in requests:
+            fits = [
                 criterion
                 for connector, _, traits in shown
-                if connector == condition.connector
+                if connector == request.connector
                 for criterion in traits
+                if request.fits(criterion)
             ]
-            if condition.criterion not in available:
+            if len(fits) > 1:
+                return Outcome(400, "ambiguous_trait")
+            if not fits:
                 return Outcome(400, "criterion_not_available")
-        self.segments.append(Segment(alias, account, match, conditions))
+            (criterion,) = fits
+            conditions.append(
+                Condition(request.connector, criterion, request.operator, request.value)
+            )
+        self.segments.append(Segment(alias, account, match, tuple(conditions)))
         return Outcome(201)
 
     # the nightly runs --------------------------------------------------------------------

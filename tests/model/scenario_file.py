@@ -24,7 +24,7 @@ from harness.scenarios.specs import (
     VisitorExpect,
 )
 from harness.scenarios.writer import DraftStep, ScenarioDraft, dump_scenario
-from tests.model.reference import Criterion, ReferenceModel, ValueId
+from tests.model.reference import ReferenceModel, ValueId, printed_key
 
 VISITORS = ("v1", "v2", "v3")
 
@@ -42,10 +42,8 @@ def instant(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-def criterion_key(criterion: Criterion) -> str:
-    """The builder key of a criterion: its dotted path; a group trait's under ``group.``."""
-    source, path = criterion
-    return ("group." if source == "group" else "") + ".".join(path)
+criterion_key = printed_key
+"""The builder key of a criterion: its dotted path; a group trait's under ``group.``."""
 
 
 def plain(identity: ValueId) -> Any:

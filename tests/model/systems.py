@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import msgspec
 
 from harness.abtasty import AbTasty
+from harness.abtasty.segments import ConditionRequest
 from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import ManualClock
 from harness.core.errors import HarnessError
@@ -168,7 +169,17 @@ class ServiceSystem:
     def create_segment(
         self, account_id: str, name: str, match: str, conditions: list[dict[str, Any]]
     ) -> Answer:
-        rows = [(c["connector_id"], c["trait"], c["operator"], c.get("value")) for c in conditions]
+        rows = [
+            ConditionRequest(
+                c["connector_id"],
+                c["trait"],
+                c["operator"],
+                c.get("value"),
+                c.get("source"),
+                c.get("path"),
+            )
+            for c in conditions
+        ]
         return self._call(lambda: {"id": self.ab.create_segment(account_id, name, match, rows).id})
 
     def builder(self, account_id: str) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from tests.model.reference import (
+    ConditionRequest,
+    Outcome,
     ReferenceModel,
     as_text,
     day_exists,
@@ -136,6 +138,49 @@ def test_reference_group_traits_reach_members_apart_from_identify_traits() -> No
         ("identify", ("group.plan",)): {("text", "literal"): 1},
         ("group", ("plan",)): {("text", "pro"): 1},
     }
+
+
+def _literal_group_plan_shown(with_group_trait: bool) -> ReferenceModel:
+    """The builder shows the identify trait literally named ``group.plan`` (and maybe the
+    group trait ``plan``, which prints ``group.plan`` too)."""
+    model = _model("2026-03-02T12:00:00+00:00")
+    model.see("shop", "v1", "anon-1", model.now)
+    _identify(model, "m1", {"group.plan": "literal"})
+    if with_group_trait:
+        member = {"type": "group", "messageId": "m2", "anonymousId": "anon-1", "groupId": "acme"}
+        model.webhook(
+            "key", {**member, "traits": {"plan": "pro"}, "timestamp": "2026-03-02T12:00:00Z"}
+        )
+    model.move_to(t("2026-03-03T03:00:00+00:00"))
+    return model
+
+
+def _exists(key: str, source: str | None = None) -> tuple[ConditionRequest, ...]:
+    return (ConditionRequest("con", key, "exists", None, source),)
+
+
+def test_reference_printed_key_alone_means_the_one_shown_trait_that_prints_it() -> None:
+    """The discrepancy a long model run found (the machine's, not the fake's): with only the
+    identify trait literally named ``group.plan`` shown, a condition on ``group.plan`` by
+    key alone means that trait (docs/traits.md), not the absent group trait ``plan``."""
+    model = _literal_group_plan_shown(with_group_trait=False)
+    assert model.create_segment("shop", "s", "all", _exists("group.plan")) == Outcome(201)
+    (segment,) = model.segments
+    assert segment.conditions[0].criterion == ("identify", ("group.plan",))
+
+
+def test_reference_printed_key_with_an_absent_source_is_not_available() -> None:
+    model = _literal_group_plan_shown(with_group_trait=False)
+    outcome = model.create_segment("shop", "s", "all", _exists("group.plan", "group"))
+    assert outcome == Outcome(400, "criterion_not_available")
+
+
+def test_reference_printed_key_shown_twice_is_ambiguous_until_source_says() -> None:
+    model = _literal_group_plan_shown(with_group_trait=True)
+    ambiguous = model.create_segment("shop", "s1", "all", _exists("group.plan"))
+    assert ambiguous == Outcome(400, "ambiguous_trait")
+    assert model.create_segment("shop", "s2", "all", _exists("group.plan", "group")) == Outcome(201)
+    assert model.segments[-1].conditions[0].criterion == ("group", ("plan",))
 
 
 @pytest.mark.parametrize(

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from litestar import Litestar
 from schemathesis import GenerationMode
 
 from harness import ManualClock
 from harness.runtime.asgi import AsgiClient, Reply
 from harness.runtime.stack import Harness
+from harness.testing import AccountHandle, SourceHandle
 from tests.support import START, basic
 
 EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "70"))
@@ -37,51 +41,55 @@ def _report_requests() -> Any:
     print("\n" + summary)  # shown with -s / -rA; the closing note quotes it
 
 
+def _schema(app: Litestar) -> Any:
+    """The app's OpenAPI schema as it serves it at /schema/openapi.json (no request made)."""
+    return schemathesis.openapi.from_dict(
+        msgspec.json.decode(msgspec.json.encode(app.openapi_schema.to_schema()))
+    )
+
+
+def _operations() -> list[tuple[str, Any]]:
+    """Every operation of both fakes, read at collection time from apps that serve nothing."""
+    harness = Harness(ManualClock(START))
+    schemas = {"abtasty": _schema(harness.abtasty_app()), "segment": _schema(harness.segment_app())}
+    return [
+        (fake, operation.ok())
+        for fake, schema in schemas.items()
+        for operation in schema.get_all_operations()
+    ]
+
+
+OPERATIONS = _operations()
+
+
+@dataclass(frozen=True)
 class Target:
-    """Both fakes in-process, with a real account, key and source to aim at."""
+    """Both fakes in-process (the plugin's), with a real account, key and source to aim at."""
 
-    def __init__(self) -> None:
-        self.harness = Harness(ManualClock(START))
-        self.clients = {
-            "abtasty": AsgiClient(self.harness.abtasty_app()),
-            "segment": AsgiClient(self.harness.segment_app()),
-        }
-        self.setup()
-
-    def setup(self) -> None:
-        self.harness.restart(START)
-        ab = self.clients["abtasty"]
-        self.account = ab.request("POST", "/api/accounts", json={"name": "Fuzz"}).json()["id"]
-        ab.request(
-            "POST",
-            f"/api/accounts/{self.account}/integrations/pull/segment",
-            json={"name": "Segment"},
-        )
-        self.api_key = ab.request(
-            "POST", f"/api/accounts/{self.account}/settings/integrations/api-key"
-        ).json()["api_key"]
-        source = (
-            self.clients["segment"]
-            .request("POST", "/_segment/sources", json={"name": "web"})
-            .json()
-        )
-        self.source, self.write_key = source["id"], source["write_key"]
-
-    def schema(self, fake: str) -> Any:
-        return schemathesis.openapi.from_dict(
-            self.clients[fake].request("GET", "/schema/openapi.json").json()
-        )
+    clients: dict[str, AsgiClient]
+    account: str
+    api_key: str
+    source: str
+    write_key: str
 
 
-TARGET = Target()
-OPERATIONS = [
-    (fake, operation.ok())
-    for fake in ("abtasty", "segment")
-    for operation in TARGET.schema(fake).get_all_operations()
-]
+@pytest.fixture
+def target(
+    abtasty_client: AsgiClient,
+    segment_client: AsgiClient,
+    abtasty_account: AccountHandle,
+    simulated_segment: SourceHandle,
+) -> Target:
+    return Target(
+        {"abtasty": abtasty_client, "segment": segment_client},
+        abtasty_account.id,
+        abtasty_account.api_key,
+        simulated_segment.source_id,
+        simulated_segment.write_key,
+    )
 
 
-def _send(fake: str, kwargs: dict[str, Any]) -> Reply:
+def _send(target: Target, fake: str, kwargs: dict[str, Any]) -> Reply:
     url = urlsplit(kwargs["url"])
     body = kwargs.get("data")
     if "json" in kwargs:
@@ -92,22 +100,22 @@ def _send(fake: str, kwargs: dict[str, Any]) -> Reply:
         body = body.encode("utf-8", "surrogatepass")
     params = {k: str(v) for k, v in (kwargs.get("params") or {}).items()}
     headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items()}
-    return TARGET.clients[fake].request(
+    return target.clients[fake].request(
         kwargs["method"], url.path, content=body or b"", headers=headers, params=params
     )
 
 
-def _aim(case: Any, fake: str, aim_at_real: bool) -> None:
+def _aim(target: Target, case: Any, aim_at_real: bool) -> None:
     """Point half of the cases at real resources so they get past 404 and 401."""
     if not aim_at_real:
         return
-    for name, value in (("account_id", TARGET.account), ("source_id", TARGET.source)):
+    for name, value in (("account_id", target.account), ("source_id", target.source)):
         if name in (case.path_parameters or {}):
             case.path_parameters[name] = value
     if case.path in ("/segment/webhook",):
-        case.headers = {**(case.headers or {}), "Authorization": basic(TARGET.api_key)}
+        case.headers = {**(case.headers or {}), "Authorization": basic(target.api_key)}
     if case.path.startswith("/v1/"):
-        case.headers = {**(case.headers or {}), "Authorization": basic(TARGET.write_key)}
+        case.headers = {**(case.headers or {}), "Authorization": basic(target.write_key)}
 
 
 @pytest.mark.parametrize(
@@ -118,8 +126,9 @@ def _aim(case: Any, fake: str, aim_at_real: bool) -> None:
     OPERATIONS,
     ids=[f"{f}:{o.method.upper()} {o.path}" for f, o in OPERATIONS],
 )
-def test_fuzz_route_never_5xx(fake: str, operation: Any, mode: GenerationMode) -> None:
-    TARGET.setup()
+def test_fuzz_route_never_5xx(
+    target: Target, fake: str, operation: Any, mode: GenerationMode
+) -> None:
     strategy = operation.as_strategy(mode)
 
     @settings(
@@ -127,8 +136,8 @@ def test_fuzz_route_never_5xx(fake: str, operation: Any, mode: GenerationMode) -
     )
     @given(case=strategy, aim=st.booleans())
     def fuzz(case: Any, aim: bool) -> None:
-        _aim(case, fake, aim)
-        reply = _send(fake, case.as_transport_kwargs(base_url="http://harness.local"))
+        _aim(target, case, aim)
+        reply = _send(target, fake, case.as_transport_kwargs(base_url="http://harness.local"))
         SENT[fake] += 1
         STATUSES[reply.status] += 1
 

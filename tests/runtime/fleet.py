@@ -1,7 +1,8 @@
-"""Helpers for tests of ``harness serve --workers N``: a receiver, worker pids, setup."""
+"""Helpers for tests of ``harness serve --workers N``: a receiver, worker pids, setup, a crash."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -126,6 +128,12 @@ class Pipeline:
             answer.raise_for_status()
             self.destinations.append(answer.json()["id"])
 
+    def via(self, url: str, segment_url: str) -> Pipeline:
+        """The same tenant, reached through another ``harness serve`` (another host)."""
+        other = copy.copy(self)
+        other.url, other.segment_url = url, segment_url
+        return other
+
     def track(self, http: requests.Session, body: dict[str, Any], call: str = "identify") -> bool:
         """One Tracking API call; True when Segment acknowledged it (200)."""
         answer = http.post(
@@ -191,3 +199,157 @@ def serving(*args: str, ports: tuple[int, int] | None = None) -> Iterator[ServeP
     finally:
         if server.process is not None and server.process.poll() is None:
             server.stop()
+
+
+START = "2026-03-02T08:00:00Z"
+FLEET_ARGS = ("--clock", "manual", "--now", START)
+
+
+def stream_message(index: int) -> dict[str, Any]:
+    """The index-th identify of a stream: 40 visitors, three plans, a timestamp each."""
+    return {
+        "type": "identify",
+        "messageId": f"m-{index:04d}",
+        "anonymousId": f"anon-{index % 40}",
+        "traits": {"plan": ["free", "pro", "team"][(index * 7) % 3], "n": index},
+        "timestamp": f"2026-03-02T09:{(index // 60) % 60:02d}:{index % 60:02d}Z",
+    }
+
+
+@dataclass
+class CrashOutcome:
+    """What a fleet killed mid-stream had acknowledged, and what became of it.
+
+    Attributes:
+        store: ``sqlite`` or ``postgresql``.
+        workers: Workers of the fleet.
+        sent: Messages the clients meant to send.
+        acknowledged: Indexes the Tracking API answered 200 before the kills.
+        records: Each messageId's delivery records after the restart and the queue's resumption.
+        receiver_accepted: Deliveries the integrator's receiver accepted, per messageId.
+        to_receiver: Delivery records to the receiver, per messageId.
+        refreshed: Messages the fake AB Tasty's nightly run took.
+        destinations: The source's destination ids (the fake AB Tasty's, the receiver's).
+    """
+
+    store: str
+    workers: int
+    sent: int
+    acknowledged: set[int]
+    records: dict[str, list[dict[str, Any]]]
+    receiver_accepted: Counter[str]
+    to_receiver: Counter[str]
+    refreshed: int
+    destinations: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        """Acknowledged messages not delivered to both destinations."""
+        return sum(
+            1
+            for index in self.acknowledged
+            if {r["stage"] for r in self.records.get(f"m-{index:04d}", [])} != {"delivered"}
+            or len(self.records.get(f"m-{index:04d}", [])) < len(self.destinations)
+        )
+
+    @property
+    def doubled(self) -> int:
+        """Acknowledged messages kept more than once per destination, plus messages the
+        nightly run took twice."""
+        kept_twice = sum(
+            1
+            for index in self.acknowledged
+            if len(self.records.get(f"m-{index:04d}", [])) > len(self.destinations)
+        )
+        return kept_twice + max(0, self.refreshed - self.sent)
+
+    @property
+    def resent_and_kept_twice(self) -> int:
+        """Messages committed by a worker killed before its 200 left: the client resent them,
+        so Segment kept them twice (its at-least-once delivery; AB Tasty's dedup absorbs it)."""
+        return sum(
+            1
+            for message_id, records in self.records.items()
+            if len(records) > len(self.destinations)
+            and int(message_id.removeprefix("m-")) not in self.acknowledged
+        )
+
+
+def kill_9_mid_stream(store: str, *, workers: int = 3, messages: int = 150) -> CrashOutcome:
+    """Stream identifies at ``harness serve --workers N``; kill -9 one worker, then all.
+
+    Three clients stream the messages (two destinations each: the fake AB Tasty, at once,
+    and an integrator's receiver that answers 503 for now, so those wait in Segment's
+    retry queue). A third of the way in one worker is killed, two thirds in every process
+    of the fleet. A new fleet on the same store then gets what the clients never saw
+    acknowledged, the receiver comes back and the clock moves past every retry and the
+    next night's run.
+    """
+    acknowledged: set[int] = set()
+    lock = threading.Lock()
+    with Receiver() as receiver:
+        server = ServeProcess("--store", store, "--workers", str(workers), *FLEET_ARGS).start(60)
+        try:
+            assert server.process is not None
+            tenant = Pipeline(server.url, server.segment_url, endpoints=(None, receiver.url))
+            progress = threading.Event()
+
+            def stream(offset: int) -> None:
+                http = requests.Session()
+                for index in range(offset, messages, 3):
+                    try:
+                        if tenant.track(http, stream_message(index)):
+                            with lock:
+                                acknowledged.add(index)
+                    except requests.RequestException:
+                        http = requests.Session()  # its worker died; the next call goes to another
+                    progress.set()
+
+            senders = [threading.Thread(target=stream, args=(i,)) for i in range(3)]
+            for sender in senders:
+                sender.start()
+            while len(acknowledged) < messages // 3:
+                progress.wait(0.01)
+            os.kill(worker_pids(server.process.pid)[0], signal.SIGKILL)  # one worker, mid-stream
+            while len(acknowledged) < 2 * messages // 3:
+                progress.wait(0.01)
+            kill_all(server)  # then all of them
+            for sender in senders:
+                sender.join(timeout=60)
+        finally:
+            server.stop()
+        before_kill = set(acknowledged)
+        ports = (server.port, server.segment_port)
+        with serving(
+            "--store", store, "--workers", str(workers), *FLEET_ARGS, ports=ports
+        ) as again:
+            http = requests.Session()
+            for index in sorted(set(range(messages)) - before_kill):  # what the clients resend
+                assert tenant.track(http, stream_message(index))
+            receiver.accept = True
+            requests.put(
+                f"{again.url}/_harness/clock", json={"now": "2026-03-02T14:00:00Z"}, timeout=60
+            ).raise_for_status()  # the queue resumes: every waiting retry is made
+            overview = tenant.overview()
+            requests.put(
+                f"{again.url}/_harness/clock", json={"now": "2026-03-03T03:00:00Z"}, timeout=60
+            ).raise_for_status()
+            runs = tenant.refreshes()
+    records: dict[str, list[dict[str, Any]]] = {}
+    for record in overview["messages"]:
+        records.setdefault(record["message_id"], []).append(record)
+    return CrashOutcome(
+        store.split(":")[0],
+        workers,
+        messages,
+        before_kill,
+        records,
+        Counter(receiver.accepted),
+        Counter(
+            r["message_id"]
+            for r in overview["messages"]
+            if r["destination_id"] == tenant.destinations[1]
+        ),
+        sum(run["messages"] for run in runs),
+        list(tenant.destinations),
+    )

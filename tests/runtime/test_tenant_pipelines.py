@@ -52,7 +52,16 @@ def _pipeline(server: Any, receiver: Receiver, index: int) -> dict[str, Any]:
     move(day_after - timedelta(seconds=1))
     shown_before = tenant.shown()
     move(day_after)
+    journals = {
+        "abtasty": http.get(
+            f"{server.url}/_harness/requests", params={"account_id": tenant.account}
+        ).json()["requests"],
+        "segment": http.get(
+            f"{server.segment_url}/_harness/requests", params={"account_id": tenant.source}
+        ).json()["requests"],
+    }
     return {
+        "journals": journals,
         "t0": t0,
         "first": (first["attempts"], due1),
         "second": (second["attempts"], due2),
@@ -95,4 +104,12 @@ def test_parallel_pipelines_each_see_their_own_3am_and_retry_schedule(postgres_u
         assert result["shown"] == {"plan": {f"p{index}": 1}}  # 03:00: exactly its own
         assert [r["scheduled_for"] for r in result["runs"]] == [format_instant(result["day_after"])]
         assert [r["messages"] for r in result["runs"]] == [1]
+        # One journal across both workers, each entry at its own tenant's time.
+        abtasty, segment = result["journals"]["abtasty"], result["journals"]["segment"]
+        webhooks = [e for e in abtasty if e["path"] == "/segment/webhook"]
+        assert [e["at"] for e in webhooks] == [format_instant(t0)]  # delivered once, at its t0
+        tracked = [e for e in segment if e["path"] == "/v1/identify"]
+        assert [e["at"] for e in tracked] == [format_instant(t0)]
+        for entry in abtasty + segment:
+            assert t0 <= parse_instant(entry["at"]) <= result["day_after"], entry["path"]
     assert global_now == "2026-03-01T00:00:00Z"  # nobody moved the global clock

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from harness.runtime.recording import RecordedRun
 from harness.scenarios import load_scenario, run_scenario, shared_in_process_driver
+from harness.scenarios.recorded import write_recorded_run
 from harness.simulate import FaultConfig, PopulationConfig, StreamConfig
 from harness.simulate.runner import Simulation, SimulationConfig
 
@@ -27,7 +29,7 @@ def test_recording_plays_back_to_same_result_even_with_faults(tmp_path: Path) ->
     simulation = Simulation(config, record=True)
     simulation.run()
     path = tmp_path / "recorded.yaml"
-    simulation.write_scenario(path)
+    write_recorded_run(path, simulation.recorded_run())
     scenario = load_scenario(path)
     result = run_scenario(scenario, shared_in_process_driver())
     assert result.passed, str(result.failure)
@@ -41,7 +43,7 @@ def test_recording_playback_detects_a_changed_result(tmp_path: Path) -> None:
     )
     simulation.run()
     path = tmp_path / "recorded.yaml"
-    simulation.write_scenario(path)
+    write_recorded_run(path, simulation.recorded_run())
     # Drop the first identify that reached AB Tasty: playback must notice the cohorts differ.
     document = yaml.safe_load(path.read_text())
     steps = document["steps"]
@@ -60,12 +62,10 @@ def test_recording_writes_format_2_with_typed_values_kept_apart(tmp_path: Path) 
     from datetime import UTC, datetime
 
     from harness.scenarios.specs import BuilderExpect, ExpectSpec
-    from harness.simulate.scenario_writer import write_scenario
 
     path = tmp_path / "typed.yaml"
     start = datetime(2026, 3, 2, tzinfo=UTC)
-    write_scenario(
-        path,
+    run = RecordedRun(
         name="typed",
         description="",
         start=start,
@@ -74,6 +74,7 @@ def test_recording_writes_format_2_with_typed_values_kept_apart(tmp_path: Path) 
         cohorts={"flag": [(True, 1), (1, 2), ("1", 3)], "plan": [("pro", 4)]},
         refreshes=0,
     )
+    write_recorded_run(path, run)
     scenario = load_scenario(path)
     assert scenario.format == 2
     expect = scenario.steps[-1].body

@@ -132,6 +132,16 @@ class Store(Protocol):
         """
         ...
 
+    def sightings_since(self, account_id: str, version: int) -> list[Sighting]:
+        """The sightings that changed after the account's input version was ``version``.
+
+        Every sighting recorded, or moved earlier, by a change that bumped
+        :meth:`input_version` past ``version`` is in the list (as it stands now); a
+        backend may return more, up to every sighting (the refresh takes a superset in
+        its stride). An incremental night reads only these.
+        """
+        ...
+
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
         """The visitor's sightings, one per anonymousId (earliest), oldest first."""
         ...

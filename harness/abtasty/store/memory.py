@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import sys
 import threading
+from array import array
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +45,10 @@ class _Tenant:
     activation: Activation | None = None
     segments: dict[str, Segment] = field(default_factory=dict)
     input_version: int = 0
+    # Every sighting change in order, with the input version it bumped to: the
+    # incremental night asks for the ones after a version (a bisection).
+    sighting_log: list[Sighting] = field(default_factory=list)
+    sighting_versions: array[int] = field(default_factory=lambda: array("q"))
 
 
 class MemoryStore:
@@ -155,6 +162,10 @@ class MemoryStore:
                 del arrivals[message_id]  # re-inserted at the back below
             self._seq += 1
             seq = message.seq = self._seq  # the store owns the message it was given
+            if message.anonymous_id is not None:
+                # One string per anonymousId, shared with its sightings and other messages
+                # (a profile's messages and its visitor's sighting: 60 bytes each).
+                message.anonymous_id = sys.intern(message.anonymous_id)
             tenant.messages[seq] = message
             tenant.pending[seq] = None
             tenant.input_version += 1
@@ -212,9 +223,28 @@ class MemoryStore:
                 seen = tenant.sightings[sighting.visitor_id] = {}
             earlier = seen.get(sighting.anonymous_id)
             if earlier is None or sighting.seen_at < earlier.seen_at:
-                seen[sighting.anonymous_id] = sighting
+                anonymous_id = sys.intern(sighting.anonymous_id)  # shared with its messages
+                if anonymous_id is not sighting.anonymous_id:
+                    sighting = Sighting(
+                        sighting.account_id, sighting.visitor_id, anonymous_id, sighting.seen_at
+                    )
+                seen[anonymous_id] = sighting
                 tenant.input_version += 1
+                tenant.sighting_log.append(sighting)
+                tenant.sighting_versions.append(tenant.input_version)
             return created
+
+    def sightings_since(self, account_id: str, version: int) -> list[Sighting]:
+        """The sightings changed after input version ``version``, as they stand now."""
+        tenant = self._tenant(account_id)
+        if tenant is None:
+            return []
+        with self._lock:
+            start = bisect.bisect_right(tenant.sighting_versions, version)
+            changed = tenant.sighting_log[start:]
+        sightings = tenant.sightings
+        # A pair moved earlier twice is in the log twice: only its current record counts.
+        return [s for s in changed if sightings[s.visitor_id][s.anonymous_id] is s]
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
         """The visitor's sightings, one per anonymousId."""

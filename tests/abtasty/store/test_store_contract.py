@@ -130,7 +130,7 @@ def test_store_commit_refresh_takes_messages_and_keeps_profiles(store: Store) ->
     _account(store)
     seq = store.add_message(_message(), DAY)
     assert seq is not None
-    profile = Profile("con_1", "a1", {"plan": TraitValue("pro", START, "m1")}, {"g1"})
+    profile = Profile("con_1", "a1", {"plan": TraitValue("pro", START, "m1")}, frozenset({"g1"}))
     run = RefreshRun("acc_1", START + DAY, START, 1, 1, 1, 1)
     activation = Activation(
         "acc_1", START + DAY, {"v1": {"con_1": {PLAN: ("pro",)}}}, frozenset({("con_1", "a1")})
@@ -167,6 +167,23 @@ def test_store_sightings_keep_earliest_per_pair_and_report_new_visitor(store: St
         Sighting("acc_1", "v1", "a2", START + DAY),
     ]
     assert len(store.sightings("acc_1")) == 2
+
+
+def test_store_sightings_since_holds_every_later_change(store: Store) -> None:
+    _account(store)
+    _account(store, "acc_2")
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START + DAY))
+    version = store.input_version("acc_1")
+    store.add_sighting(Sighting("acc_1", "v2", "a2", START))
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START))  # moved earlier
+    store.add_sighting(Sighting("acc_1", "v1", "a1", START + DAY))  # later: no change
+    store.add_sighting(Sighting("acc_2", "v9", "a9", START))
+    since = store.sightings_since("acc_1", version)
+    assert {Sighting("acc_1", "v2", "a2", START), Sighting("acc_1", "v1", "a1", START)} <= set(
+        since
+    )
+    assert set(since) <= set(store.sightings("acc_1"))  # current records of this account only
+    assert store.sightings_since("acc_1", 0) and not store.sightings_since("acc_3", 0)
 
 
 def test_store_segments_round_trip(store: Store) -> None:

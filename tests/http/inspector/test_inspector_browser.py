@@ -11,7 +11,7 @@ import re
 import requests
 from playwright.sync_api import expect
 
-from tests.http.inspector.conftest import Live, Tab
+from tests.http.inspector.conftest import ARTIFACTS, Live, Tab
 
 INSPECTOR = "/_inspector"
 
@@ -243,3 +243,31 @@ def test_inspector_tenant_clock_moved_from_a_form(live: Live, tab: Tab) -> None:
     expect(row).to_have_count(1)
     expect(row).to_contain_text("2026-05-03T03:00:00Z clock team-a")
     tab.shot("journal-tenant-clock")
+
+
+def test_inspector_builder_value_pages_follow_without_javascript(
+    live: Live, browser: object
+) -> None:
+    for index in range(21):
+        live.see(f"v{index}", f"anon-{index}")
+        live.track(
+            "identify", anonymousId=f"anon-{index}", messageId=f"m-{index}", traits={"n": index}
+        )
+    live.move_to("2026-03-03T03:00:00Z")
+    context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    try:
+        page = context.new_page()
+        page.goto(f"{live.url}{INSPECTOR}/accounts/{live.account_id}/builder")
+        trait = page.locator("[data-trait=n]")
+        expect(trait.locator("[data-value]")).to_have_count(20)
+        expect(trait.get_by_role("navigation")).to_contain_text("Values 1 to 20 of 21")
+        trait.get_by_role("link", name="Next values").focus()
+        page.keyboard.press("Enter")
+        trait = page.locator("[data-trait=n]")
+        expect(trait.get_by_role("navigation")).to_contain_text("Values 21 to 21 of 21")
+        expect(trait.locator("[data-value]")).to_have_count(1)
+        assert "values_page=2" in page.url
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "builder-values-page-2.png"), full_page=True)
+    finally:
+        context.close()
