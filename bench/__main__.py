@@ -7,6 +7,7 @@ import sys
 
 SUITES = [
     "bench.ingest",
+    "bench.webhook_app",
     "bench.refresh",
     "bench.simulate",
     "bench.suite_cost",

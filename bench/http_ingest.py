@@ -6,14 +6,17 @@ Three servers, each on loopback with one process: `harness serve` (the fake AB T
 request a new identify with a valid key), a bare Litestar endpoint that only parses the JSON
 (the ceiling), and pytest-httpserver answering the same request. wrk (Debian package `wrk`)
 drives each in turn: throughput at ``--connections``, then (for the fake and the ceiling) the
-latency percentiles at ``--latency-connections``. One JSON line per server and one with the
-ratios and the p99 latencies.
+latency percentiles at ``--latency-connections``. Each run also reads the server's own CPU
+time per request (from /proc): on a busy shared machine the rates move with everyone else's
+load, the CPU a request costs much less. One JSON line per server and one with the ratios
+and the p99 latencies.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,7 +47,16 @@ end
 """
 
 
-def run_wrk(port: int, auth: str, seconds: float, connections: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    port: int, auth: str, seconds: float, connections: int, server_pid: int | None = None
+) -> dict[str, float]:
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(f'AUTH = "{auth}"\n' + LUA)
     out = subprocess.run(
@@ -65,6 +77,10 @@ def run_wrk(port: int, auth: str, seconds: float, connections: int) -> dict[str,
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
     result["per_s"] = round(result["requests"] / result["seconds"])
+    if server_pid:
+        # the server's own CPU per request: what its throughput is on a quiet machine
+        used = cpu_seconds(server_pid) - cpu_before
+        result["cpu_us_per_request"] = round(used / max(result["requests"], 1) * 1e6, 1)
     return result
 
 
@@ -106,7 +122,7 @@ def measure(
             ).json()["api_key"]
             auth = basic_authorization(key)
         run_wrk(port, auth, 2, connections)  # warm-up
-        result: dict[str, Any] = dict(run_wrk(port, auth, seconds, connections))
+        result: dict[str, Any] = dict(run_wrk(port, auth, seconds, connections, server.pid))
         if name in LATENCY_SERVERS:
             loaded = run_wrk(port, auth, seconds, latency_connections)
             result[f"at_{latency_connections}_connections"] = {
@@ -162,9 +178,15 @@ def main() -> None:
         values = sorted(run[latency]["p99_ms"] for run in runs[name])
         return float(values[len(values) // 2])
 
+    def cpu(name: str) -> float:
+        # the median round's server CPU per request
+        values = sorted(run["cpu_us_per_request"] for run in runs[name])
+        return float(values[len(values) // 2])
+
     report(
         "http_ingest_ratios",
         share_of_ceiling=round(ours["per_s"] / ceiling["per_s"], 3),
+        cpu_share_of_ceiling=round(cpu("bare_litestar") / cpu("harness_serve"), 3),
         times_pytest_httpserver=round(ours["per_s"] / alternative["per_s"], 2),
         connections=args.connections,
         latency_connections=args.latency_connections,

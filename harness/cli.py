@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         "--segment-rate-limit",
         type=float,
         default=None,
-        help="answer 429 past this many Tracking API requests a second, as Segment does past about 1000 (default: off)",
+        help="answer 429 past this many Tracking API requests a second, as Segment does past about 1000; one limit for the workspace, shared by every worker (default: off)",
     )
     play = commands.add_parser(
         "play", help="play scenario files (YAML) and check their expectations"

@@ -669,6 +669,8 @@ def diff_cohorts(
                 left += _count(was)
     kept = sorted(changed) if len(changed) <= keep else heapq.nsmallest(keep, changed)
     changes: list[CohortChange] = []
+    wanted = set(kept)
+    built: dict[str, tuple[dict[CohortKey, JsonValue], dict[CohortKey, JsonValue]]] = {}
     for visitor_id in changed:
         was, now = old.get(visitor_id), new.get(visitor_id)
         if was is None or now is None:
@@ -676,10 +678,15 @@ def diff_cohorts(
         previous, current = _memberships(was), _memberships(now)
         entered += sum(1 for key in current if key not in previous)
         left += sum(1 for key in previous if key not in current)
+        if visitor_id in wanted:
+            built[visitor_id] = (previous, current)
     for visitor_id in kept:
         if len(changes) >= keep:
             break
-        previous, current = _memberships(old.get(visitor_id)), _memberships(new.get(visitor_id))
+        previous, current = built.get(visitor_id) or (
+            _memberships(old.get(visitor_id)),
+            _memberships(new.get(visitor_id)),
+        )
         found = [(key, value, "entered") for key, value in current.items() if key not in previous]
         found += [(key, value, "left") for key, value in previous.items() if key not in current]
         found.sort(key=lambda item: (item[0][0], item[0][1], item[0][2][0], str(item[0][2][1])))

@@ -412,21 +412,24 @@ class AbTasty:
     def ingest(self, account_id: str, connector_id: str, message: SpecMessage) -> Receipt:
         """Store an already validated message (the webhook's work after auth and parsing)."""
         now = self.clock_for(account_id).now()
+        event_time = message.event_time
+        anonymous_id = message.anonymous_id
         stored = StoredMessage(  # positional: this runs for every message
             account_id,
             connector_id,
             message.message_id,
             message.type,
-            message.anonymous_id,
+            anonymous_id,
             message.user_id,
             message.group_id,
             message.traits,
-            message.event_time or now,
+            now if event_time is None else event_time,
             now,
-            engage=message.engage,
+            0,
+            message.engage,
         )
         seq = self.store.add_message(stored, DEDUP_WINDOW)
-        warning = "no_anonymous_id" if message.anonymous_id is None else None
+        warning = "no_anonymous_id" if anonymous_id is None else None
         return Receipt(account_id, "accepted" if seq is not None else "duplicate", warning)
 
     # the AB Tasty tag ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,7 +147,11 @@ def read_faults(faults: NamedDependency[ScriptedFaults]) -> FaultsOut:
 
 @put("/_harness/faults", sync_to_thread=False)
 def set_faults(data: JSONBody[FaultsIn], faults: NamedDependency[ScriptedFaults]) -> FaultsOut:
-    """Script delivery faults: an outage until a time, the next N delivered twice, the next N held back."""
+    """Script delivery faults: an outage until a time, the next N delivered twice, the next N held back.
+
+    Every field is checked before anything changes; the switches are then written at once.
+    """
+    changes: dict[str, Any] = {}
     if data.outage is not None:
         status = data.outage.status
         if status is not None and not (status == 429 or 400 <= status <= 599):
@@ -154,16 +159,17 @@ def set_faults(data: JSONBody[FaultsIn], faults: NamedDependency[ScriptedFaults]
                 ErrorCode.INVALID_BODY,
                 "outage.status must be an HTTP error status (4xx or 5xx), or null for a timeout.",
             )
-        faults.outage = Outage(status, body_instant(data.outage.until, "outage.until"))
+        changes["outage"] = Outage(status, body_instant(data.outage.until, "outage.until"))
     for name, value in (("duplicate_next", data.duplicate_next), ("hold_next", data.hold_next)):
         if value is not None:
             if not 0 <= value <= 1_000_000:
                 raise HarnessError(ErrorCode.INVALID_BODY, f"{name} must be from 0 to 1,000,000.")
-            setattr(faults, name, value)
+            changes[name] = value
     if data.hold_seconds is not None:
         if not 0 <= data.hold_seconds <= 30 * 86_400:
             raise HarnessError(ErrorCode.INVALID_BODY, "hold_seconds must be from 0 to 30 days.")
-        faults.hold_for = timedelta(seconds=data.hold_seconds)
+        changes["hold_for"] = timedelta(seconds=data.hold_seconds)
+    faults.rows.set(replace(faults.rows.settings(), **changes))
     return _faults_out(faults)
 
 

@@ -49,6 +49,10 @@ class Reply:
 class AsgiClient:
     """A synchronous HTTP client for one ASGI app, run on a private event loop.
 
+    A request returns once the app has sent its whole answer, streamed ones (files,
+    ``Stream``) included; like ``requests`` without ``stream=True``, an endless stream
+    (the inspector's live events) never returns: read those over a live server.
+
     Args:
         app: The app (its lifespan is not run: the fakes need none on a manual clock).
     """
@@ -135,13 +139,17 @@ class AsgiClient:
         status = 500
         response_headers: dict[str, str] = {}
         chunks: list[bytes] = []
+        answered = asyncio.Event()
 
         async def receive() -> dict[str, Any]:
             nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            # Like a client that waits for the whole answer: a streamed response (a file, a
+            # stream) listens for a disconnect while it sends, and would stop at once.
+            await answered.wait()
+            return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
             nonlocal status
@@ -153,6 +161,8 @@ class AsgiClient:
                     )
             elif message["type"] == "http.response.body":
                 chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    answered.set()
 
         await self.app(scope, receive, send)  # type: ignore[arg-type]
         return Reply(status, response_headers, b"".join(chunks))

@@ -11,6 +11,10 @@ Fixtures, from cheapest to most real:
 - ``harness_live``: both fakes on free loopback ports (uvicorn), for code that needs a URL.
 - ``segment_intercept``: Segment's real hosts answered by the in-process fake Segment.
 
+A crash inside either fake's app (an unexpected exception, answered with a 500) fails the
+test that caused it with the original traceback, as pytest-httpserver's
+``check_assertions`` does; ``harness.check()`` raises it earlier (see ``harness`` below).
+
 Mark a test with ``@pytest.mark.harness_clock("2026-03-02T12:00:00Z")`` to start the
 clock there, or override the ``harness_start`` fixture. While freezegun's ``freeze_time`` is
 active the clock follows it (see :mod:`harness.core.freezegun_clock`). Scenario files in a
@@ -107,14 +111,27 @@ class ScenarioItem(pytest.Item):
     """Plays one scenario file; a failure cites the file, line, expected and actual."""
 
     def runtest(self) -> None:
-        """Load and play the scenario."""
+        """Load and play the scenario; a crash inside a fake fails it (with its traceback)."""
+        from harness.http.errors import describe_crash
+        from harness.scenarios.driver import InProcessDriver
         from harness.scenarios.model import load_scenario
         from harness.scenarios.runner import run_scenario
 
         scenario = load_scenario(self.path)
-        result = run_scenario(scenario, self._driver())
+        driver = self._driver()
+        harness = driver.harness if isinstance(driver, InProcessDriver) else None
+        if harness is not None:
+            harness.crashes.clear()
+        result = run_scenario(scenario, driver)
         if result.failure is not None:
+            if harness is not None:  # the step saw a 500: say why
+                for crash in harness.crashes.take():
+                    result.failure.add_note(
+                        "A fake crashed during this scenario:\n" + describe_crash(crash)
+                    )
             raise result.failure
+        if harness is not None:
+            harness.check()
 
     def _driver(self) -> Driver:
         from harness.scenarios.driver import InProcessDriver, LiveDriver
@@ -149,7 +166,7 @@ class ScenarioItem(pytest.Item):
         from harness.scenarios.runner import StepFailure
 
         if isinstance(excinfo.value, StepFailure | ScenarioError):
-            return str(excinfo.value)
+            return "\n\n".join([str(excinfo.value), *getattr(excinfo.value, "__notes__", [])])
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:

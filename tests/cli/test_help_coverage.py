@@ -38,7 +38,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "--store": SERVE_ALL,
         "--journal-size": SERVE_ALL,
         "--segment-rate-limit": SERVE_ALL,
-        "--workers": "tests/runtime/test_workers.py::test_kill_9_one_worker_then_all_loses_and_doubles_nothing",
+        "--workers": "tests/runtime/test_workers.py::test_workers_share_engage_state_and_keep_it_across_kill_9",
     },
     "play": {
         "paths": PLAY + "test_play_passing_file_exits_0",

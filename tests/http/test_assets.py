@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-from harness import ManualClock
 from harness.http.assets import SWAGGER_UI_FILES, SWAGGER_UI_PATH
-from harness.runtime.stack import Harness
-from tests.support import START
+from harness.runtime.asgi import AsgiClient
 
 _URL_ATTRIBUTE = re.compile(r"""(?:src|href)\s*=\s*['"]([^'"]+)['"]""")
 
 
 @pytest.fixture(params=["abtasty", "segment"])
-def client(request: pytest.FixtureRequest) -> Iterator[TestClient[Any]]:
-    harness = Harness(ManualClock(START))
-    app = harness.abtasty_app() if request.param == "abtasty" else harness.segment_app()
-    with TestClient(app) as client:
-        yield client
+def client(request: pytest.FixtureRequest) -> AsgiClient:
+    """The plugin's in-process client of each fake in turn."""
+    chosen: AsgiClient = request.getfixturevalue(f"{request.param}_client")
+    return chosen
 
 
-def test_swagger_page_loads_nothing_from_another_host(client: TestClient[Any]) -> None:
+def test_swagger_page_loads_nothing_from_another_host(client: AsgiClient) -> None:
     page = client.get("/schema/swagger").text
     urls = _URL_ATTRIBUTE.findall(page)
     assert urls, page
@@ -33,19 +27,19 @@ def test_swagger_page_loads_nothing_from_another_host(client: TestClient[Any]) -
     assert "http://" not in page and "https://" not in page
 
 
-def test_swagger_files_served_by_the_fake(client: TestClient[Any]) -> None:
+def test_swagger_files_served_by_the_fake(client: AsgiClient) -> None:
     for name in SWAGGER_UI_FILES:
         response = client.get(f"{SWAGGER_UI_PATH}/{name}")
         assert response.status_code == 200, name
         assert len(response.content) > 500, name
 
 
-def test_swagger_files_missing_file_is_json_not_found(client: TestClient[Any]) -> None:
+def test_swagger_files_missing_file_is_json_not_found(client: AsgiClient) -> None:
     response = client.get(f"{SWAGGER_UI_PATH}/no-such-file.js")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
 
 
-def test_swagger_files_kept_out_of_the_journal(client: TestClient[Any]) -> None:
+def test_swagger_files_kept_out_of_the_journal(client: AsgiClient) -> None:
     client.get(f"{SWAGGER_UI_PATH}/swagger-ui.css")
     assert client.get("/_harness/requests").json()["requests"] == []

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-from harness import ManualClock
+from harness.runtime.asgi import AsgiClient
 from harness.runtime.stack import Harness
 from tests.http.conftest import assert_error
-from tests.support import START
 
 
 class Workspace:
-    def __init__(
-        self, harness: Harness, abtasty: TestClient[Any], segment: TestClient[Any]
-    ) -> None:
+    def __init__(self, harness: Harness, abtasty: AsgiClient, segment: AsgiClient) -> None:
         self.harness, self.abtasty, self.segment = harness, abtasty, segment
         account = abtasty.post("/api/accounts", json={"name": "Shop"}).json()["id"]
         abtasty.post(f"/api/accounts/{account}/integrations/pull/segment", json={"name": "Segment"})
@@ -44,10 +39,9 @@ class Workspace:
 
 
 @pytest.fixture
-def ws() -> Iterator[Workspace]:
-    harness = Harness(ManualClock(START))
-    with TestClient(harness.abtasty_app()) as abtasty, TestClient(harness.segment_app()) as segment:
-        yield Workspace(harness, abtasty, segment)
+def ws(harness: Harness, abtasty_client: AsgiClient, segment_client: AsgiClient) -> Workspace:
+    """The plugin's in-process fakes, set up over HTTP: an account with a key, a source."""
+    return Workspace(harness, abtasty_client, segment_client)
 
 
 @pytest.mark.parametrize("call", ["identify", "group", "track", "page", "screen", "alias"])
@@ -188,3 +182,31 @@ def test_segment_schema_served(ws: Workspace) -> None:
     paths = ws.segment.get("/schema/openapi.json").json()["paths"]
     assert "/v1/batch" in paths
     assert "/_segment/sources/{source_id}/delivery-overview" in paths
+
+
+def test_faults_put_with_one_bad_field_changes_nothing(ws: Workspace) -> None:
+    response = ws.segment.put(
+        "/_harness/faults",
+        json={"outage": {"status": 503, "until": "2026-03-02T23:00:00Z"}, "hold_next": -1},
+    )
+    assert_error(response, 400, "invalid_body")
+    faults = ws.segment.get("/_harness/faults").json()
+    assert (faults["outage_status"], faults["hold_next"]) == (None, 0)
+
+
+def test_faults_put_sets_every_field_at_once(ws: Workspace) -> None:
+    body = {
+        "outage": {"status": None, "until": "2026-03-02T23:00:00Z"},
+        "duplicate_next": 2,
+        "hold_next": 1,
+        "hold_seconds": 60,
+    }
+    assert ws.segment.put("/_harness/faults", json=body).status_code == 200
+    assert ws.segment.get("/_harness/faults").json() == {
+        "outage_status": None,
+        "outage_until": "2026-03-02T23:00:00Z",
+        "duplicate_next": 2,
+        "hold_next": 1,
+        "hold_seconds": 60.0,
+        "held": 0,
+    }

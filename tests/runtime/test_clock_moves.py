@@ -8,6 +8,9 @@ it several times: the window in which two unserialised moves would trample each 
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +23,7 @@ import pytest
 from harness.core.clock import ClockRows, ManualClock, MemoryClockRows, StoredClock
 from harness.core.errors import HarnessError
 from harness.core.timeline import advance_clock, move_clock
-from harness.runtime.stores import PostgresSharedRows, SqliteSharedRows
+from harness.runtime.stores import PostgresSharedRows, SqliteSharedRows, open_stores
 from tests.postgres import migrated_pool
 from tests.support import t
 
@@ -132,3 +135,60 @@ def test_clock_moves_manual_clock_advances_from_threads_add_up() -> None:
     ]
     assert _in_parallel(calls) == [None] * 20
     assert clock.now() == START + timedelta(minutes=20)
+
+
+HOLDER = """
+import sys, time
+from harness.runtime.stores import open_stores
+stores = open_stores(sys.argv[1])
+with stores.shared.lock_clock("tenant-c"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'harness.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def _try_lock(rows: ClockRows, got: threading.Event) -> None:
+    with rows.lock_clock("tenant-c"):
+        got.set()
+
+
+def test_clock_moves_lock_excludes_another_process_and_dies_with_it(store_spec: str) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, store_spec], stdout=subprocess.PIPE, text=True
+    )
+    stores = open_stores(store_spec)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert stores.shared is not None
+        got = threading.Event()
+        waiter = threading.Thread(target=_try_lock, args=(stores.shared, got), daemon=True)
+        waiter.start()
+        assert not got.wait(1.0)  # the other process's move holds the clock
+        holder.send_signal(signal.SIGKILL)  # killed mid-move
+        assert got.wait(30)  # its lock went with it
+        waiter.join(30)
+    finally:
+        holder.kill()
+        holder.wait()
+        stores.close()
+
+
+def test_clock_moves_lock_is_reentrant_in_a_thread(store_spec: str) -> None:
+    stores = open_stores(store_spec)
+    try:
+        assert stores.shared is not None
+        stores.shared.write_clock("tenant-d", START, forward_only=False)
+        clock = StoredClock(stores.shared, "tenant-d")
+        with clock.moving(), clock.moving():
+            clock.advance(60)  # takes the clock again inside its own move
+        assert clock.now() == START + timedelta(minutes=1)
+    finally:
+        stores.close()

@@ -164,3 +164,47 @@ def test_tracks(harness, simulated_segment, segment_client, monkeypatch):
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*StoreBroke: segment lost its queue*"])
+
+
+SCENARIO = """
+name: An account, then its builder
+steps:
+  - account: {name: shop}
+  - expect:
+      builder: {account: shop, exactly: {}}
+"""
+
+BROKEN_SERVICE = """
+from harness.abtasty.service import AbTasty
+
+
+class StoreBroke(Exception):
+    pass
+
+
+def _create_account(self, *args, **kwargs):
+    raise StoreBroke("the accounts table is gone")
+
+
+AbTasty.create_account = _create_account  # this subprocess only
+"""
+
+
+def test_plugin_crash_during_a_scenario_file_is_shown_with_the_step(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(BROKEN_SERVICE)
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios" / "story.yaml").write_text(SCENARIO)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*A fake crashed during this scenario:*", "*StoreBroke: the accounts table is gone*"]
+    )
+
+
+def test_plugin_clean_scenario_file_passes(pytester: pytest.Pytester) -> None:
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios" / "story.yaml").write_text(SCENARIO)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

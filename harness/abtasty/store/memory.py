@@ -35,9 +35,15 @@ class _Tenant:
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     pending: dict[int, None] = field(default_factory=dict)  # insertion-ordered set
     first_arrival: dict[str, datetime] = field(default_factory=dict)  # messageId -> first arrival
-    sightings: dict[str, dict[str, Sighting]] = field(
-        default_factory=dict
-    )  # visitor -> anon -> first
+    # The dedup index's entries in arrival order, consumed from ``arrival_head``: a dict
+    # deleted from the front keeps its dead slots there until it resizes, and finding its
+    # first live entry walked them all on every message (quadratic after a burst expired).
+    arrival_ids: list[str] = field(default_factory=list)
+    arrival_times: list[datetime] = field(default_factory=list)
+    arrival_head: int = 0
+    # visitor -> its earliest sighting per anonymousId: the Sighting itself while there is
+    # one (most visitors: a dict of one costs 232 bytes), a dict anon -> Sighting beyond.
+    sightings: dict[str, Sighting | dict[str, Sighting]] = field(default_factory=dict)
     profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
     groups: dict[tuple[str, str], GroupProfile] = field(default_factory=dict)
     refreshes: list[RefreshRun] = field(default_factory=list)
@@ -49,6 +55,22 @@ class _Tenant:
     # incremental night asks for the ones after a version (a bisection).
     sighting_log: list[Sighting] = field(default_factory=list)
     sighting_versions: array[int] = field(default_factory=lambda: array("q"))
+
+
+def _sighting_of(seen: Sighting | dict[str, Sighting] | None, anonymous_id: str) -> Sighting | None:
+    """A visitor's sighting of ``anonymous_id`` in its stored form, if any."""
+    if seen is None:
+        return None
+    if isinstance(seen, dict):
+        return seen.get(anonymous_id)
+    return seen if seen.anonymous_id == anonymous_id else None
+
+
+def _records(seen: Sighting | dict[str, Sighting] | None) -> Sequence[Sighting]:
+    """A visitor's sightings, whatever their stored form."""
+    if seen is None:
+        return ()
+    return list(seen.values()) if isinstance(seen, dict) else (seen,)
 
 
 class MemoryStore:
@@ -170,21 +192,28 @@ class MemoryStore:
             tenant.pending[seq] = None
             tenant.input_version += 1
             arrivals[message_id] = received
+            tenant.arrival_ids.append(message_id)
+            tenant.arrival_times.append(received)
             # Most messages find nothing to forget: look at the oldest entry before walking.
-            if received - arrivals[next(iter(arrivals))] >= dedup_window:
+            if received - tenant.arrival_times[tenant.arrival_head] >= dedup_window:
                 self._forget_old_arrivals(tenant, received - dedup_window)
             return seq
 
     @staticmethod
     def _forget_old_arrivals(tenant: _Tenant, horizon: datetime) -> None:
-        # Keep the dedup index bounded: entries are inserted in arrival order, so the
-        # oldest sit at the front. Reinserted ids move to the back.
-        arrivals = tenant.first_arrival
-        while arrivals:
-            message_id = next(iter(arrivals))
-            if arrivals[message_id] > horizon:
-                break
-            del arrivals[message_id]
+        # Keep the dedup index bounded: entries are queued in arrival order, so the oldest
+        # sit at the head. An id stored again later has a newer entry further back.
+        ids, times, arrivals = tenant.arrival_ids, tenant.arrival_times, tenant.first_arrival
+        head, end = tenant.arrival_head, len(ids)
+        while head < end and times[head] <= horizon:
+            message_id = ids[head]
+            if arrivals.get(message_id) == times[head]:  # not stored again since
+                del arrivals[message_id]
+            head += 1
+        if head >= 4096 and head * 2 >= end:  # drop the consumed half: amortised O(1)
+            del ids[:head], times[:head]
+            head = 0
+        tenant.arrival_head = head
 
     def pending_messages(self, account_id: str, cutoff: datetime) -> list[StoredMessage]:
         """Untaken messages received before the cutoff, in arrival order."""
@@ -217,18 +246,22 @@ class MemoryStore:
         """Record a sighting; True when the visitor is new."""
         with self._lock:
             tenant = self._require(sighting.account_id)
-            seen = tenant.sightings.get(sighting.visitor_id)
+            visitor = sighting.visitor_id
+            seen = tenant.sightings.get(visitor)
             created = seen is None
-            if seen is None:
-                seen = tenant.sightings[sighting.visitor_id] = {}
-            earlier = seen.get(sighting.anonymous_id)
+            earlier = _sighting_of(seen, sighting.anonymous_id)
             if earlier is None or sighting.seen_at < earlier.seen_at:
                 anonymous_id = sys.intern(sighting.anonymous_id)  # shared with its messages
                 if anonymous_id is not sighting.anonymous_id:
                     sighting = Sighting(
                         sighting.account_id, sighting.visitor_id, anonymous_id, sighting.seen_at
                     )
-                seen[anonymous_id] = sighting
+                if seen is None or seen is earlier:  # its first, or its only one moved earlier
+                    tenant.sightings[visitor] = sighting
+                elif isinstance(seen, dict):
+                    seen[anonymous_id] = sighting
+                else:  # a second anonymousId for this visitor
+                    tenant.sightings[visitor] = {seen.anonymous_id: seen, anonymous_id: sighting}
                 tenant.input_version += 1
                 tenant.sighting_log.append(sighting)
                 tenant.sighting_versions.append(tenant.input_version)
@@ -244,21 +277,21 @@ class MemoryStore:
             changed = tenant.sighting_log[start:]
         sightings = tenant.sightings
         # A pair moved earlier twice is in the log twice: only its current record counts.
-        return [s for s in changed if sightings[s.visitor_id][s.anonymous_id] is s]
+        return [s for s in changed if _sighting_of(sightings[s.visitor_id], s.anonymous_id) is s]
 
     def visitor_sightings(self, account_id: str, visitor_id: str) -> list[Sighting]:
         """The visitor's sightings, one per anonymousId."""
         tenant = self._tenant(account_id)
         if tenant is None:
             return []
-        return sorted(tenant.sightings.get(visitor_id, {}).values(), key=lambda s: s.seen_at)
+        return sorted(_records(tenant.sightings.get(visitor_id)), key=lambda s: s.seen_at)
 
     def sightings(self, account_id: str) -> list[Sighting]:
         """Every sighting in the account."""
         tenant = self._tenant(account_id)
         if tenant is None:
             return []
-        return [s for seen in tenant.sightings.values() for s in seen.values()]
+        return [s for seen in tenant.sightings.values() for s in _records(seen)]
 
     # nightly refresh
     def profiles(self, account_id: str) -> list[Profile]:
@@ -386,7 +419,7 @@ class MemoryStore:
                     *(
                         sighting.seen_at
                         for by_anon in tenant.sightings.values()
-                        for sighting in by_anon.values()
+                        for sighting in _records(by_anon)
                     ),
                     *(run.scheduled_for for run in tenant.refreshes),
                     *(segment.created_at for segment in tenant.segments.values()),
