@@ -176,6 +176,21 @@ def normalize_visitor_id(visitor_id: str) -> str:
     return visitor_id.lower()
 
 
+@dataclass(slots=True)
+class _AuthMemo:
+    """A webhook key already seen live, and what it led to.
+
+    It holds while the account's input version is still ``version`` (a key or connector
+    change, or the account's reset, moves it, in whichever worker sharing the store it
+    happens) and the clock is before ``due``, the next nightly run as then known.
+    """
+
+    account: Account
+    connector: Connector
+    version: int
+    due: datetime
+
+
 def _check_name(name: str, code: ErrorCode, what: str) -> str:
     if not isinstance(name, str):
         raise HarnessError(code, f"The {what} name must be a string.")
@@ -227,6 +242,11 @@ class AbTasty:
         # account id -> (activation version, the unmatched profiles' cohorts): profiles
         # change only at a refresh, so a new sighting only recounts who joins next.
         self._tallies: dict[str, tuple[object, insight.ProfileTally]] = {}
+        # Authorization header -> the account and connector its key led to, and account id
+        # -> the same memo: a repeated webhook call costs one input-version read instead of
+        # the key, account, last-run and connector reads (see _AuthMemo for when it holds).
+        self._auth_memo: dict[str, _AuthMemo] = {}
+        self._auth_of_account: dict[str, _AuthMemo] = {}
 
     # accounts --------------------------------------------------------------------------
     def create_account(
@@ -393,7 +413,20 @@ class AbTasty:
         Raises:
             HarnessError: ``missing_api_key``, ``invalid_api_key`` or ``no_segment_connector``.
         """
+        if authorization is not None:
+            memo = self._auth_memo.get(authorization)
+            if memo is not None:
+                account = memo.account
+                if (
+                    self.store.input_version(account.id) == memo.version
+                    and self.clock_for(account.id).now() < memo.due
+                ):
+                    return account, memo.connector
+                self._auth_memo.pop(authorization, None)
         record = self._live_key(authorization)
+        # The version is read before what it vouches for: a change racing with these reads
+        # leaves the memo behind the store's version, so it is never used.
+        version = self.store.input_version(record.account_id)
         account = self.account(record.account_id)
         connector = self._segment_connector(account.id)
         if connector is None:
@@ -402,6 +435,14 @@ class AbTasty:
                 "The API key is valid, but the account has no Segment pull connector; set one up "
                 "in Integration Hub > Pull > Segment before sending.",
             )
+        if authorization is not None and self.store.find_api_key(record.digest) == record:
+            previous = self.store.last_refresh(account.id)
+            due = schedule.refresh_after(account, previous.cutoff if previous else None)
+            if len(self._auth_memo) >= 1_024:
+                self._auth_memo.clear()
+                self._auth_of_account.clear()
+            memo = _AuthMemo(account, connector, version, due.scheduled_for)
+            self._auth_memo[authorization] = self._auth_of_account[account.id] = memo
         return account, connector
 
     def receive(self, authorization: str | None, body: bytes) -> Receipt:
@@ -429,6 +470,13 @@ class AbTasty:
             message.engage,
         )
         seq = self.store.add_message(stored, DEDUP_WINDOW)
+        memo = self._auth_of_account.get(account_id)
+        if memo is not None:
+            # The memo still holds if this message is the only change since it was checked
+            # (a duplicate changes nothing); any other change makes the version run ahead.
+            expected = memo.version + (seq is not None)
+            if self.store.input_version(account_id) == expected:
+                memo.version = expected
         warning = "no_anonymous_id" if anonymous_id is None else None
         return Receipt(account_id, "accepted" if seq is not None else "duplicate", warning)
 
@@ -1016,6 +1064,8 @@ class AbTasty:
     def reset(self, account_id: str | None = None) -> None:
         """Forget all state, or one account's; the clock is never touched."""
         self.store.reset(account_id)
+        self._auth_memo.clear()
+        self._auth_of_account.clear()
         if account_id is None:
             self._nights.clear()  # what the last nights left would only hold memory
         else:

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from harness.abtasty.service import AbTasty
+from harness.abtasty.spec import parse_webhook_message
 from harness.core.errors import HarnessError
 from tests.support import World, basic, message
 
@@ -115,3 +117,69 @@ def test_key_auth_status_shows_last4_never_key(world: World) -> None:
     status = world.service.api_key_status(world.account.id)
     assert status.exists
     assert status.last4 == world.api_key[-4:]
+
+
+# A repeated call with one key is served from a memo; these warm it first (several calls,
+# a duplicate among them) so that a memo that outlived its key or connector would answer.
+def _warm(world: World, service: AbTasty | None = None) -> None:
+    service = service or world.service
+    same = json.dumps(message(message_id="memo-dup")).encode()
+    for body in (same, same, json.dumps(message()).encode()):
+        service.receive(world.auth, body)
+
+
+def test_key_auth_memo_revoked_key_refused_at_once(world: World) -> None:
+    _warm(world)
+    world.service.revoke_api_key(world.account.id)
+    assert _code(world, world.auth) == "invalid_api_key"
+
+
+def test_key_auth_memo_rotated_key_refused_at_once(world: World) -> None:
+    _warm(world)
+    old = world.auth
+    world.api_key = world.service.regenerate_api_key(world.account.id)
+    assert _code(world, old) == "invalid_api_key"
+
+
+def test_key_auth_memo_deleted_connector_refused_at_once(world: World) -> None:
+    _warm(world)
+    world.service.delete_connector(world.account.id, world.connector.id)
+    assert _code(world, world.auth) == "no_segment_connector"
+
+
+def test_key_auth_memo_reset_account_refused_at_once(world: World) -> None:
+    _warm(world)
+    world.service.reset(world.account.id)
+    assert _code(world, world.auth) == "invalid_api_key"
+
+
+def test_key_auth_memo_key_revoked_by_other_worker_refused_at_once(world: World) -> None:
+    other = AbTasty(world.service.store, world.clock)  # a second worker on the shared store
+    _warm(world)
+    _warm(world, other)
+    other.revoke_api_key(world.account.id)
+    assert _code(world, world.auth) == "invalid_api_key"
+
+
+def test_key_auth_memo_connector_deleted_by_other_worker_refused_at_once(world: World) -> None:
+    other = AbTasty(world.service.store, world.clock)
+    _warm(world)
+    other.delete_connector(world.account.id, world.connector.id)
+    assert _code(world, world.auth) == "no_segment_connector"
+
+
+def test_key_auth_memo_refresh_falling_due_still_runs(world: World) -> None:
+    _warm(world)
+    assert world.service.refreshes(world.account.id) == []
+    world.clock.advance(24 * 3600)  # past the account's 03:00 run
+    _receive(world, world.auth)
+    assert len(world.service.store.refreshes(world.account.id)) == 1
+
+
+def test_key_auth_memo_key_revoked_while_message_in_flight_refused_next(world: World) -> None:
+    _warm(world)
+    account, connector = world.service.authenticate(world.auth)
+    world.service.revoke_api_key(world.account.id)  # while the body is still being read
+    parsed = parse_webhook_message(json.dumps(message()).encode())
+    world.service.ingest(account.id, connector.id, parsed)
+    assert _code(world, world.auth) == "invalid_api_key"
