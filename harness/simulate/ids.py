@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import random
 
-_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_SET = (0x8000 << 48) | (4 << 76)  # the RFC 4122 variant, version 4
+UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+"""Mask clearing the variant and version bits of a 128-bit integer."""
+UUID4_SET = (0x8000 << 48) | (4 << 76)
+"""The RFC 4122 variant and version 4, to OR in after :data:`UUID4_CLEAR`."""
 
 
 def uuid4_from_bits(bits: int) -> str:
     """``str(uuid.UUID(int=bits, version=4))`` for 128 random bits, built without the UUID object."""
-    text = f"{bits & _CLEAR | _SET:032x}"
+    text = f"{bits & UUID4_CLEAR | UUID4_SET:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 

@@ -44,7 +44,8 @@ def minutes_of_day() -> tuple[str, ...]:
 @cache
 def seconds_of_minute() -> tuple[str, ...]:
     """``SS.mmmZ`` of each millisecond of a minute (60,000 short strings, made once a process)."""
-    return tuple(f"{ms // 1_000:02d}.{ms % 1_000:03d}Z" for ms in range(MS_PER_MINUTE))
+    fractions = [f".{ms:03d}Z" for ms in range(1_000)]
+    return tuple(f"{second:02d}" + fraction for second in range(60) for fraction in fractions)
 
 
 class IsoText:

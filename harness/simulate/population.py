@@ -16,8 +16,14 @@ from typing import Any
 
 from faker import Faker
 
-from harness.simulate.ids import uuid4_from_bits
-from harness.simulate.instants import MS_PER_DAY, MS_PER_MINUTE, IsoText, collector_paused, epoch_ms
+from harness.simulate.ids import UUID4_CLEAR, UUID4_SET
+from harness.simulate.instants import (
+    MS_PER_DAY,
+    IsoText,
+    collector_paused,
+    epoch_ms,
+    minutes_of_day,
+)
 
 POOL_SIZE = 128
 DEFAULT_PLAN_WEIGHTS = {"free": 0.6, "pro": 0.3, "enterprise": 0.1}
@@ -123,7 +129,9 @@ def _pools(seed: int) -> _Pools:
 
 _COMPANY_SIZES = (5, 12, 40, 120, 500, 2_000)
 _COMPANY_EPOCH_DAY = epoch_ms(datetime(2020, 1, 1, tzinfo=UTC)) // MS_PER_DAY
-_SIGN_UP_EPOCH = epoch_ms(datetime(2021, 1, 1, tzinfo=UTC))
+_SIGN_UP_EPOCH_DAY = epoch_ms(datetime(2021, 1, 1, tzinfo=UTC)) // MS_PER_DAY
+_SIGN_UP_MINUTES = 2_000_000
+"""Users signed up within this many minutes (about 3.8 years) from 2021-01-01."""
 
 
 def build_population(config: PopulationConfig) -> Population:
@@ -171,6 +179,11 @@ def _build(config: PopulationConfig, pools: _Pools) -> Population:
     unmatched, shared = config.unmatched_share, config.shared_device_share
     late = config.late_identify_share
     bits = rng.getrandbits
+    sign_up_days = [
+        iso.date(_SIGN_UP_EPOCH_DAY + day) for day in range(_SIGN_UP_MINUTES // 1_440 + 1)
+    ]
+    sign_up_minutes = [f"{minute}00Z" for minute in minutes_of_day()]
+
     users: list[SyntheticUser] = []
     append = users.append
     for index in range(config.users):
@@ -180,7 +193,8 @@ def _build(config: PopulationConfig, pools: _Pools) -> Population:
         anonymous_id = None
         visitors: tuple[str, ...] = ()
         if not server_only:
-            anonymous_id = uuid4_from_bits(bits(128))
+            uuid = f"{bits(128) & UUID4_CLEAR | UUID4_SET:032x}"
+            anonymous_id = f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:]}"
             if rand() >= unmatched:
                 visitor = f"v{index:07d}"
                 visitors = (visitor, visitor + "-shared") if rand() < shared else (visitor,)
@@ -195,7 +209,8 @@ def _build(config: PopulationConfig, pools: _Pools) -> Population:
                 "city": cities[int(rand() * n_cities)],
                 "country": countries[int(rand() * n_countries)],
             },
-            "createdAt": iso.to_minute(_SIGN_UP_EPOCH + int(rand() * 2_000_000) * MS_PER_MINUTE),
+            "createdAt": sign_up_days[(signed_up := int(rand() * _SIGN_UP_MINUTES)) // 1_440]
+            + sign_up_minutes[signed_up % 1_440],
             "age": 18 + int(rand() * 63),
         }
         user_id = f"user-{index:07d}" if server_only or rand() < 0.7 else None

@@ -2,8 +2,8 @@
 
 ``requests`` costs about a millisecond of client CPU a POST here (sessions, hooks, the
 environment looked up per request, urllib3's pool) and writes headers and body in two
-``send`` calls; this sender writes each request in one ``send`` on one kept-alive
-``http.client`` connection. Where the environment routes the URL through a proxy, the
+``send`` calls; this sender writes each request in one ``send`` on one kept-alive socket
+and reads the answer with a small HTTP/1.x reader (:func:`read_answer`). Where the environment routes the URL through a proxy, the
 run uses a ``requests`` session instead (see :func:`keep_alive_session`).
 """
 
@@ -58,7 +58,7 @@ class KeepAliveSender:
     """A transport to one receiver (``http`` or ``https``) on one persistent connection.
 
     Each request goes out in one ``sendall`` (request line, headers and body together),
-    and ``http.client`` parses the answer. Not thread-safe: one per sending thread. A
+    and :func:`read_answer` reads the answer. Not thread-safe: one per sending thread. A
     timeout or refused connection answers ``status=None`` (Segment retries those), as the
     ``requests`` transport does. When a kept-alive connection turns out closed by the
     receiver, the request is sent once more on a new connection (what HTTP clients do; at
@@ -125,9 +125,7 @@ class KeepAliveSender:
             try:
                 sock = self._socket or self._connect()
                 sock.sendall(request)
-                response = http.client.HTTPResponse(sock, method="POST")
-                response.begin()
-                text = response.read().decode("utf-8", "replace")
+                status, answer, will_close = read_answer(sock)
             except TimeoutError:
                 self.close()
                 return TransportResponse(None, "", "timeout")
@@ -140,7 +138,97 @@ class KeepAliveSender:
                 self.close()
                 return TransportResponse(None, "", f"connection failed: {type(error).__name__}")
             self._used = True
-            if response.will_close:
+            if will_close:
                 self.close()
-            return TransportResponse(response.status, text)
+            return TransportResponse(status, answer.decode("utf-8", "replace"))
         return TransportResponse(None, "", "connection failed: closed by the receiver")
+
+
+def read_answer(sock: socket.socket) -> tuple[int, bytes, bool]:
+    """Read one HTTP/1.x response to a POST: status, body, and whether the connection ends.
+
+    ``http.client``'s reader costs a buffered file and an ``email`` header parser per
+    answer (a fifth of a delivery's client time); this one splits the head itself and
+    reads a ``Content-Length``, chunked or until-close body. 1xx answers are skipped.
+
+    Raises:
+        http.client.RemoteDisconnected: closed before an answer.
+        http.client.HTTPException: not an HTTP answer, or cut short.
+    """
+    buffer = b""
+    while True:
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            chunk = sock.recv(65_536)
+            if not chunk:
+                if buffer:
+                    raise http.client.IncompleteRead(buffer)
+                raise http.client.RemoteDisconnected("closed without an answer")
+            buffer += chunk
+        lines = buffer[:end].split(b"\r\n")
+        buffer = buffer[end + 4 :]
+        version, _, rest = lines[0].partition(b" ")
+        code = rest[:3]
+        if not version.startswith(b"HTTP/1.") or not code.isdigit():
+            raise http.client.BadStatusLine(lines[0][:80].decode("latin-1"))
+        status = int(code)
+        if status >= 200:
+            break
+    fields: dict[bytes, bytes] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        fields[name.strip().lower()] = value.strip()
+    connection = fields.get(b"connection", b"").lower()
+    will_close = b"close" in connection or (
+        version == b"HTTP/1.0" and b"keep-alive" not in connection
+    )
+    if status in (204, 304):
+        return status, b"", will_close
+    if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+        body, buffer = _read_chunked(sock, buffer)
+        return status, body, will_close
+    length = fields.get(b"content-length")
+    if length is None:  # the body runs until the receiver closes
+        while chunk := sock.recv(65_536):
+            buffer += chunk
+        return status, buffer, True
+    if not length.isdigit():
+        raise http.client.HTTPException(f"bad Content-Length {length[:20]!r}")
+    size = int(length)
+    while len(buffer) < size:
+        chunk = sock.recv(max(65_536, size - len(buffer)))
+        if not chunk:
+            raise http.client.IncompleteRead(buffer, size - len(buffer))
+        buffer += chunk
+    return status, buffer[:size], will_close
+
+
+def _read_chunked(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
+    """A chunked body (and what followed it) from ``buffer`` and the socket."""
+    parts: list[bytes] = []
+    while True:
+        while (line_end := buffer.find(b"\r\n")) < 0:
+            buffer += _more(sock, buffer)
+        size_text = buffer[:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise http.client.HTTPException(f"bad chunk size {size_text[:20]!r}") from None
+        buffer = buffer[line_end + 2 :]
+        if size == 0:
+            while (trailer_end := buffer.find(b"\r\n")) != 0:  # trailers, then an empty line
+                if trailer_end < 0:
+                    buffer += _more(sock, buffer)
+                else:
+                    buffer = buffer[trailer_end + 2 :]
+            return b"".join(parts), buffer[2:]
+        while len(buffer) < size + 2:
+            buffer += _more(sock, buffer)
+        parts.append(buffer[:size])
+        buffer = buffer[size + 2 :]
+
+
+def _more(sock: socket.socket, buffer: bytes) -> bytes:
+    chunk = sock.recv(65_536)
+    if not chunk:
+        raise http.client.IncompleteRead(buffer)
+    return chunk

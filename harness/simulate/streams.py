@@ -9,8 +9,8 @@ originalTimestamp and sentAt are skewed alike, and Segment's correction undoes i
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -24,7 +24,6 @@ from harness.simulate.instants import (
     IsoText,
     collector_paused,
     epoch_ms,
-    instant,
     minutes_of_day,
     seconds_of_minute,
 )
@@ -113,15 +112,12 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
     formatter = IsoText()
     iso, date, dates = formatter.text, formatter.date, formatter.days
     minutes, seconds = minutes_of_day(), seconds_of_minute()
-    moments: dict[int, datetime] = {}  # every call and sighting falls on a whole second
-
-    def moment(ms: int) -> datetime:
-        made = moments[ms] = instant(ms)
-        return made
-
+    when = datetime.fromtimestamp  # of whole seconds: exact, and the cheapest way to a datetime
+    start = epoch_ms(config.start)
+    fraction = start % MS_PER_SECOND  # every call and sighting lies whole seconds after the start
     companies = {c.group_id: c for c in population.companies}
     max_skew = int(config.max_clock_skew.total_seconds() * MS_PER_SECOND)
-    days = [epoch_ms(config.start) + day * MS_PER_DAY for day in range(config.days)]
+    days = [start - fraction + day * MS_PER_DAY for day in range(config.days)]
     hour_starts = [hour * MS_PER_HOUR for hour in _HOUR_TABLE]
     n_hours = len(hour_starts)
     skew_share, active_share = config.clock_skew_share, config.daily_active_share
@@ -147,7 +143,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                 midnight + hour_starts[int(rand() * n_hours)] + int(rand() * 3_600) * MS_PER_SECOND
             )
             if browser and user.visitor_ids:
-                seen = moments.get(visit) or moment(visit)
+                seen = when(visit // MS_PER_SECOND, UTC)
                 for visitor_id in user.visitor_ids:
                     append(VisitorSeen(seen, visitor_id, anonymous_id))  # type: ignore[arg-type]
             if day_index < identify_day:
@@ -168,7 +164,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                 continue
             for kind, payload in payloads:
                 # Both timestamps share the date and minute, unless sentAt crosses into the next.
-                client_time = at + skew
+                client_time = at + fraction + skew
                 day, in_day = divmod(client_time, MS_PER_DAY)
                 minute, in_minute = divmod(in_day, MS_PER_MINUTE)
                 prefix = (dates.get(day) or date(day)) + minutes[minute]
@@ -176,7 +172,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                 message_id = bits(128)
                 append(
                     ClientCall(
-                        moments.get(at) or moment(at),
+                        when(at // MS_PER_SECOND, UTC),
                         {
                             "type": kind,
                             "messageId": f"ajs-{message_id:032x}"
@@ -194,5 +190,8 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                     )
                 )
                 at += MS_PER_SECOND  # the group call follows its identify a second later
+    if fraction:  # a start between two seconds: move every event by the fraction
+        late = timedelta(milliseconds=fraction)
+        events = [replace(event, at=event.at + late) for event in events]
     events.sort(key=attrgetter("at"))
     return events

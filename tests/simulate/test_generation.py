@@ -152,3 +152,13 @@ def test_collector_paused_restores_the_collector() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_stream_start_between_two_seconds_moves_every_event_by_the_fraction() -> None:
+    population = build_population(PopulationConfig(users=50))
+    start = datetime(2026, 3, 2, 0, 0, 0, 250_000, tzinfo=UTC)
+    events = generate_events(population, StreamConfig(start=start, clock_skew_share=0))
+    whole = generate_events(population, StreamConfig(clock_skew_share=0))
+    assert [e.at for e in events] == [e.at + timedelta(milliseconds=250) for e in whole]
+    for call in (e for e in events if isinstance(e, ClientCall)):
+        assert datetime.fromisoformat(call.body["originalTimestamp"]) == call.at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.runtime.server import free_port
-from harness.simulate.sender import KeepAliveSender
+from harness.simulate.sender import KeepAliveSender, read_answer
 
 HEADERS = {"Authorization": "Basic a2V5Og==", "Content-Type": "application/json"}
 
@@ -129,3 +130,53 @@ def test_sender_header_with_a_line_break_is_refused() -> None:
 def test_sender_refuses_a_url_that_is_not_http() -> None:
     with pytest.raises(ValueError, match="not an http"):
         KeepAliveSender("ftp://example.com/hook")
+
+
+def _answer_of(*pieces: bytes, close: bool = False) -> tuple[int, bytes, bool]:
+    """What read_answer makes of the receiver's bytes, written in ``pieces``."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        for piece in pieces:
+            theirs.sendall(piece)
+        if close:
+            theirs.shutdown(socket.SHUT_WR)
+        return read_answer(ours)
+
+
+def test_read_answer_content_length_keeps_the_connection() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: application/json\r\n\r\n"
+    answer = _answer_of(head[:10], head[10:] + b'{"status":', b'"a"}')
+    assert answer == (200, b'{"status":"', False)
+
+
+def test_read_answer_chunked_body_in_pieces() -> None:
+    head = b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: Chunked\r\n\r\n"
+    body = b'5;ext=1\r\n{"cod\r\n4\r\ne":1\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n'
+    assert _answer_of(head, body[:7], body[7:20], body[20:]) == (401, b'{"code":1}', False)
+
+
+def test_read_answer_http_1_0_until_close() -> None:
+    assert _answer_of(b"HTTP/1.0 503 Busy\r\n\r\nbusy", close=True) == (503, b"busy", True)
+
+
+def test_read_answer_connection_close_and_no_content() -> None:
+    assert _answer_of(b"HTTP/1.1 204 No Content\r\nConnection: Close\r\n\r\n") == (204, b"", True)
+
+
+def test_read_answer_skips_an_interim_answer() -> None:
+    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    assert _answer_of(answer) == (200, b"{}", False)
+
+
+@pytest.mark.parametrize(
+    ("sent", "error"),
+    [
+        (b"", http.client.RemoteDisconnected),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", http.client.BadStatusLine),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}", http.client.IncompleteRead),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", http.client.HTTPException),
+    ],
+)
+def test_read_answer_broken_answers_raise(sent: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        _answer_of(sent, close=True)
