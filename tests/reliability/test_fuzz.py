@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,9 +22,9 @@ from litestar import Litestar
 from schemathesis import GenerationMode
 
 from harness import ManualClock
-from harness.runtime.asgi import AsgiClient, Reply
+from harness.runtime.asgi import Reply
 from harness.runtime.stack import Harness
-from harness.testing import AccountHandle, SourceHandle
+from tests.reliability.conftest import Target
 from tests.support import START, basic
 
 EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "70"))
@@ -62,33 +61,6 @@ def _operations() -> list[tuple[str, Any]]:
 OPERATIONS = _operations()
 
 
-@dataclass(frozen=True)
-class Target:
-    """Both fakes in-process (the plugin's), with a real account, key and source to aim at."""
-
-    clients: dict[str, AsgiClient]
-    account: str
-    api_key: str
-    source: str
-    write_key: str
-
-
-@pytest.fixture
-def target(
-    abtasty_client: AsgiClient,
-    segment_client: AsgiClient,
-    abtasty_account: AccountHandle,
-    simulated_segment: SourceHandle,
-) -> Target:
-    return Target(
-        {"abtasty": abtasty_client, "segment": segment_client},
-        abtasty_account.id,
-        abtasty_account.api_key,
-        simulated_segment.source_id,
-        simulated_segment.write_key,
-    )
-
-
 def _send(target: Target, fake: str, kwargs: dict[str, Any]) -> Reply:
     url = urlsplit(kwargs["url"])
     body = kwargs.get("data")
@@ -109,7 +81,7 @@ def _aim(target: Target, case: Any, aim_at_real: bool) -> None:
     """Point half of the cases at real resources so they get past 404 and 401."""
     if not aim_at_real:
         return
-    for name, value in (("account_id", target.account), ("source_id", target.source)):
+    for name, value in (("account_id", target.account_id), ("source_id", target.source_id)):
         if name in (case.path_parameters or {}):
             case.path_parameters[name] = value
     if case.path in ("/segment/webhook",):

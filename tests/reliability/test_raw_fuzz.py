@@ -13,7 +13,6 @@ import json
 import os
 import socket
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,41 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.runtime.asgi import AsgiClient
-from harness.testing import AccountHandle, SourceHandle
 from harness.testing.plugin import LiveHarness
+from tests.reliability.conftest import Target
 from tests.support import basic
 
 EXAMPLES = int(os.environ.get("HARNESS_RAW_FUZZ_EXAMPLES", "2500"))
 COVERAGE_FROM = 500
 """From this many requests on, the fuzz must also show it got past the door (see below)."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """The two in-process apps, and real ids and keys so that some requests go deep."""
-
-    clients: dict[str, AsgiClient]
-    account_id: str
-    api_key: str
-    source_id: str
-    write_key: str
-
-
-@pytest.fixture
-def target(
-    abtasty_client: AsgiClient,
-    segment_client: AsgiClient,
-    abtasty_account: AccountHandle,
-    simulated_segment: SourceHandle,
-) -> Target:
-    return Target(
-        {"abtasty": abtasty_client, "segment": segment_client},
-        abtasty_account.id,
-        abtasty_account.api_key,
-        simulated_segment.source_id,
-        simulated_segment.write_key,
-    )
 
 
 TEMPLATES = {

@@ -24,15 +24,16 @@ from harness.runtime.stack import Harness
 from harness.testing.handles import AccountHandle, basic_auth
 from tests.conftest import empty_schema_url
 from tests.runtime.fleet import (
+    FLEET_ARGS,
+    START,
     Pipeline,
     kill_9_mid_stream,
     kill_all,
     serving,
+    stream_message,
     worker_pids,
 )
 from tests.support import t
-
-START = "2026-03-02T08:00:00Z"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,9 +43,6 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:{tmp_path / 'harness.sqlite'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
-
-
-FLEET_ARGS = ("--clock", "manual", "--now", START)
 
 
 def _fleet(store: str, workers: int = 3, ports: tuple[int, int] | None = None) -> Any:
@@ -162,16 +160,6 @@ def test_workers_catch_up_each_night_once_under_thirty_parallel_requests(
     assert tenant.shown() == {"plan": {"pro": 20}}
 
 
-def _stream(index: int) -> dict[str, Any]:
-    return {
-        "type": "identify",
-        "messageId": f"m-{index:04d}",
-        "anonymousId": f"anon-{index % 40}",
-        "traits": {"plan": ["free", "pro", "team"][(index * 7) % 3], "n": index},
-        "timestamp": f"2026-03-02T09:{(index // 60) % 60:02d}:{index % 60:02d}Z",
-    }
-
-
 def _in_process_view(messages: list[dict[str, Any]]) -> dict[str, dict[Any, int]]:
     handle = AccountHandle.create(Harness(ManualClock(t(START))))
     for index in range(40):
@@ -184,7 +172,7 @@ def _in_process_view(messages: list[dict[str, Any]]) -> dict[str, dict[Any, int]
 
 def test_two_workers_fed_one_stream_show_what_one_process_shows(fleet: ServeProcess) -> None:
     server = fleet
-    messages = [_stream(i) for i in range(400)]
+    messages = [stream_message(i) for i in range(400)]
     _tenant_clock(server, "stream")
     tenant = Pipeline(server.url, server.segment_url, clock="stream")
     for index in range(40):
@@ -316,7 +304,7 @@ def test_workers_share_scripted_faults(shared_store: str) -> None:
         tenant = Pipeline(server.url, server.segment_url)
 
         def track(index: int) -> bool:  # a fresh connection each: both workers deliver some
-            return tenant.track(requests.Session(), _stream(index))
+            return tenant.track(requests.Session(), stream_message(index))
 
         faults = f"{server.segment_url}/_harness/faults"
         requests.put(faults, json={"duplicate_next": 3}, timeout=10).raise_for_status()
@@ -359,7 +347,7 @@ def test_workers_share_one_rate_limit(shared_store: str) -> None:
         def call(index: int) -> int:
             return requests.post(  # a fresh connection each: both workers take some
                 f"{server.segment_url}/v1/identify",
-                json=_stream(index),
+                json=stream_message(index),
                 headers={"Authorization": basic_auth(tenant.write_key)},
                 timeout=30,
             ).status_code

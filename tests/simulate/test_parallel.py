@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from harness.simulate import FaultConfig, PopulationConfig, StreamConfig, Visito
 from harness.simulate.audiences import AudienceChange
 from harness.simulate.parallel import ParallelSimulation, lane_of
 from harness.simulate.runner import SimulationConfig
-from tests.cli.receivers import receiver
+from tests.cli.receivers import receiver, serving
 
 CONFIG = SimulationConfig(
     PopulationConfig(users=40, seed=2), StreamConfig(days=2, seed=2), FaultConfig(seed=2)
@@ -48,16 +48,9 @@ def meeting_receiver(parties: int) -> Iterator[dict[str, Any]]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base:
+        seen["url"] = f"{base}/hook"
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def test_parallel_lanes_have_requests_in_flight_at_once() -> None:

@@ -7,13 +7,14 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from harness.runtime.server import free_port
 from harness.simulate.sender import KeepAliveSender, read_answer
+from tests.cli.receivers import serving
 
 HEADERS = {"Authorization": "Basic a2V5Og==", "Content-Type": "application/json"}
 
@@ -39,16 +40,9 @@ def keep_alive_receiver() -> Iterator[dict[str, Any]]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook?x=1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base:
+        seen["url"] = f"{base}/hook?x=1"
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 @contextmanager
