@@ -25,25 +25,32 @@ CONFIG = SimulationConfig(
 
 @contextmanager
 def meeting_receiver(parties: int) -> Iterator[dict[str, Any]]:
-    """Answers only once ``parties`` requests are in flight together (else after 5 s, 503)."""
+    """Holds requests until ``parties`` are in flight together (else after 5 s, 503).
+
+    Once they have met, it answers everything at once: a lane left alone at the end (the
+    other lanes done) would otherwise wait 5 s and be retried, request after request.
+    """
     barrier = threading.Barrier(parties, timeout=5)
     seen: dict[str, Any] = {"met": 0, "timed_out": 0}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
-            try:
-                barrier.wait()
-                seen["met"] += 1
-                status = 200
-            except threading.BrokenBarrierError:
-                seen["timed_out"] += 1
-                barrier.reset()
-                status = 503
+            status = 200 if seen["met"] >= parties else self._meet()
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"{}")
+
+        def _meet(self) -> int:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                seen["timed_out"] += 1
+                barrier.reset()
+                return 503
+            seen["met"] += 1
+            return 200
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
