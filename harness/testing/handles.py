@@ -231,7 +231,7 @@ class SourceHandle:
 
     def call(self, kind: str, **fields: Any) -> None:
         """One Tracking API call (``identify``, ``group``, ``track``, ``page``, ...), camelCase fields."""
-        self.harness.segment.track(kind, basic_auth(self.write_key), msgspec.json.encode(fields))
+        self.harness.segment.ingest(kind, basic_auth(self.write_key), msgspec.json.encode(fields))
 
     def identify(self, anonymous_id: str | None = "anon-1", **traits: Any) -> None:
         """identify through the Tracking API."""
