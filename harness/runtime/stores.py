@@ -23,6 +23,7 @@ from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import ClockRows, NamedLocks, outermost
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
+from harness.core.sqlite import SqliteFile
 from harness.http.journal import JournalRows
 from harness.segment.engage import EngageStore, MemoryEngageStore
 from harness.segment.ratelimit import RateBucket
@@ -94,7 +95,7 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-class SqliteSharedRows(SharedRows):
+class SqliteSharedRows(SqliteFile, SharedRows):
     """Clocks and the journal in the SQLite store's file.
 
     Args:
@@ -102,13 +103,7 @@ class SqliteSharedRows(SharedRows):
     """
 
     def __init__(self, path: str | Path) -> None:
-        self._conn = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=60
-        )
-        self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(SQLITE_SHARED_SCHEMA)
+        super().__init__(path, schema=SQLITE_SHARED_SCHEMA)
         # Clock moves: a byte-range lock per clock on a file beside the database (other
         # processes; the kernel drops it with a dead process) and a thread lock per clock,
         # shared by every opening of the same file in this process (fcntl locks are not).
@@ -118,9 +113,9 @@ class SqliteSharedRows(SharedRows):
         self._depth: dict[str, int] = {}
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and the clock-move lock file."""
         with self._lock:
-            self._conn.close()
+            super().close()
             self._moves_file.close()
 
     def lock_clock(self, name: str) -> AbstractContextManager[object]:
@@ -136,21 +131,9 @@ class SqliteSharedRows(SharedRows):
         finally:
             fcntl.lockf(self._moves_file, fcntl.LOCK_UN, 1, offset)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
     def read_clock(self, name: str) -> datetime | None:
         """The clock's time."""
-        with self._lock:
-            row = self._conn.execute("SELECT now FROM clocks WHERE name = ?", (name,)).fetchone()
+        row = self._one("SELECT now FROM clocks WHERE name = ?", name)
         return _instant(row[0]) if row else None
 
     def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
@@ -164,8 +147,7 @@ class SqliteSharedRows(SharedRows):
 
     def clock_names(self) -> list[tuple[str, datetime]]:
         """Every clock by name."""
-        with self._lock:
-            rows = self._conn.execute("SELECT name, now FROM clocks ORDER BY name").fetchall()
+        rows = self._all("SELECT name, now FROM clocks ORDER BY name")
         return [(r[0], _instant(r[1])) for r in rows]
 
     def delete_clock(self, name: str) -> bool:
@@ -186,11 +168,11 @@ class SqliteSharedRows(SharedRows):
         where, args = "fake = ?", [fake]
         if account_id is not None:
             where, args = "fake = ? AND account_id = ?", [fake, account_id]
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT entry FROM journal WHERE {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - constant clauses
-                (*args, -1 if limit is None else limit),
-            ).fetchall()
+        rows = self._all(
+            f"SELECT entry FROM journal WHERE {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - constant clauses
+            *args,
+            -1 if limit is None else limit,
+        )
         return [bytes(r[0]) for r in reversed(rows)]
 
     def delete_entries(self, fake: str, account_id: str | None) -> None:
