@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-import psycopg
-from psycopg_pool import ConnectionPool
 
 from harness.abtasty.records import (
     Account,
@@ -41,6 +39,7 @@ from harness.abtasty.store.sqlite import (
     _visitors_json,
     _visitors_of,
 )
+from harness.core.postgres import PostgresRows
 
 MESSAGE_COLUMNS = (
     "seq, account_id, connector_id, message_id, type, anonymous_id, user_id, group_id, traits,"
@@ -59,30 +58,15 @@ def _account(row: Any) -> Account:
     return Account(row[0], row[1], row[2], row[3], row[4], row[5] or None)
 
 
-class PostgresStore:
+class PostgresStore(PostgresRows):
     """The fake AB Tasty's state in PostgreSQL, shared by every worker that opens it.
 
     Args:
         pool: Connections to a database whose schema is migrated.
     """
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
-        self._pool = pool
-
     def close(self) -> None:
         """Nothing of its own to release (the pool belongs to whoever opened it)."""
-
-    def _all(self, sql: str, *args: Any) -> list[Any]:
-        with self._pool.connection() as db:
-            return db.execute(sql, args).fetchall()
-
-    def _one(self, sql: str, *args: Any) -> Any:
-        with self._pool.connection() as db:
-            return db.execute(sql, args).fetchone()
-
-    def _run(self, sql: str, *args: Any) -> int:
-        with self._pool.connection() as db:
-            return db.execute(sql, args).rowcount
 
     # accounts and setup
     def add_account(self, account: Account) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from harness.core.postgres import PostgresRows
 from harness.segment.records import STAGES, DeliveryPage, DeliveryRecord, Destination, Source
 from harness.segment.store.sqlite import (
     HELD_BY,
@@ -78,7 +79,7 @@ def _values(record: DeliveryRecord) -> tuple[Any, ...]:
     )
 
 
-class PostgresSegmentStore:
+class PostgresSegmentStore(PostgresRows):
     """The fake Segment's workspace in PostgreSQL.
 
     Args:
@@ -87,7 +88,7 @@ class PostgresSegmentStore:
     """
 
     def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]], url: str) -> None:
-        self._pool = pool
+        super().__init__(pool)
         self._url = url
         self._nonce = secrets.token_hex(4)
         self._alive: psycopg.Connection[Any] | None = None
@@ -115,14 +116,6 @@ class PostgresSegmentStore:
             if self._alive is not None and self._alive_pid == os.getpid():
                 self._alive.close()
             self._alive = None
-
-    def _all(self, sql: str, *args: Any) -> list[Any]:
-        with self._pool.connection() as db:
-            return db.execute(sql, args).fetchall()
-
-    def _one(self, sql: str, *args: Any) -> Any:
-        with self._pool.connection() as db:
-            return db.execute(sql, args).fetchone()
 
     # sources and destinations
     def add_source(self, source: Source) -> None:
