@@ -6,6 +6,7 @@ taken once (``BEGIN IMMEDIATE``), and the rate limit one token bucket on the wal
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -155,8 +156,11 @@ class SqliteFaultRows(SqliteFile):
             db.execute("DELETE FROM segment_held")
 
 
-class SqliteRateBucket(SqliteFile):
+class SqliteRateBucket:
     """The rate limit's token bucket in a SQLite file, on the wall clock (one per machine).
+
+    The file is opened at the first take, so a worker with no rate limit set (which never
+    takes) holds no connection for it.
 
     Args:
         path: The database file.
@@ -164,13 +168,39 @@ class SqliteRateBucket(SqliteFile):
     """
 
     def __init__(self, path: str | Path, wall: Callable[[], float] = time.time) -> None:
-        super().__init__(path, "normal", SCHEMA)
+        self.path = Path(path)
         self._wall = wall
+        self._file: _BucketFile | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def opened(self) -> bool:
+        """Whether the file is open (after the first take, until :meth:`close`)."""
+        return self._file is not None
 
     def take(self, name: str, rate: float) -> float:
         """Take a token: 0 when admitted, else the seconds until one is free."""
+        with self._lock:
+            if self._file is None:
+                self._file = _BucketFile(self.path)
+            file = self._file
+        return file.take(name, rate, self._wall)
+
+    def close(self) -> None:
+        """Close the file, if it was opened."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class _BucketFile(SqliteFile):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "normal", SCHEMA)
+
+    def take(self, name: str, rate: float, wall: Callable[[], float]) -> float:
         with self._tx() as db:
-            now = self._wall()
+            now = wall()
             row = db.execute(
                 "SELECT tokens, last FROM rate_buckets WHERE name = ?", (name,)
             ).fetchone()
