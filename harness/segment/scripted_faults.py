@@ -17,7 +17,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from harness.core.clock import Clock
 from harness.segment.delivery import Transport, TransportResponse, is_delivered
@@ -86,6 +86,15 @@ class HeldDeliveries:
 Counter = Literal["duplicate_next", "hold_next"]
 
 
+class FaultChanges(TypedDict, total=False):
+    """Some of the switches of :class:`FaultSettings`, to set and leave the rest."""
+
+    outage: Outage | None
+    duplicate_next: int
+    hold_next: int
+    hold_for: timedelta
+
+
 @dataclass(frozen=True, slots=True)
 class FaultSettings:
     """The switches in force.
@@ -122,6 +131,14 @@ class FaultRows(Protocol):
 
     def set(self, settings: FaultSettings) -> None:
         """Replace the switches."""
+        ...
+
+    def update(self, changes: FaultChanges) -> FaultSettings:
+        """Set these switches and leave the others as they are, at once; the switches after.
+
+        Two updates at once, through two workers, both hold: neither writes back a stale
+        copy of a switch the other changed.
+        """
         ...
 
     def take(self, counter: Counter) -> FaultSettings | None:
@@ -168,6 +185,11 @@ class MemoryFaultRows:
     def set(self, settings: FaultSettings) -> None:
         with self._lock:
             self._settings = settings
+
+    def update(self, changes: FaultChanges) -> FaultSettings:
+        with self._lock:
+            self._settings = replace(self._settings, **changes)
+            return self._settings
 
     def take(self, counter: Counter) -> FaultSettings | None:
         with self._lock:
@@ -234,7 +256,7 @@ class ScriptedFaults:
 
     @outage.setter
     def outage(self, outage: Outage | None) -> None:
-        self.rows.set(replace(self.rows.settings(), outage=outage))
+        self.rows.update({"outage": outage})
 
     @property
     def duplicate_next(self) -> int:
@@ -243,7 +265,7 @@ class ScriptedFaults:
 
     @duplicate_next.setter
     def duplicate_next(self, count: int) -> None:
-        self.rows.set(replace(self.rows.settings(), duplicate_next=count))
+        self.rows.update({"duplicate_next": count})
 
     @property
     def hold_next(self) -> int:
@@ -252,7 +274,7 @@ class ScriptedFaults:
 
     @hold_next.setter
     def hold_next(self, count: int) -> None:
-        self.rows.set(replace(self.rows.settings(), hold_next=count))
+        self.rows.update({"hold_next": count})
 
     @property
     def hold_for(self) -> timedelta:
@@ -261,7 +283,7 @@ class ScriptedFaults:
 
     @hold_for.setter
     def hold_for(self, delay: timedelta) -> None:
-        self.rows.set(replace(self.rows.settings(), hold_for=delay))
+        self.rows.update({"hold_for": delay})
 
     @property
     def held(self) -> int:

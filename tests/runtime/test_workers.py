@@ -337,6 +337,31 @@ def test_workers_share_scripted_faults(shared_store: str) -> None:
         assert stages == {"retrying": 8}  # every worker's attempts failed
 
 
+PUT_ROUNDS = 100
+
+
+def test_workers_keep_both_of_two_concurrent_fault_changes(shared_store: str) -> None:
+    # Two PUTs at once, each setting its own field, through fresh connections (either worker
+    # answers each): after every round both changes are in force, none overwritten by the
+    # other's stale copy of the switches.
+    with _fleet(shared_store, workers=2) as server:
+        faults = f"{server.segment_url}/_harness/faults"
+        barrier = threading.Barrier(2)
+
+        def put(body: dict[str, Any]) -> None:
+            barrier.wait(timeout=30)
+            requests.put(faults, json=body, timeout=30).raise_for_status()
+
+        lost = []
+        with ThreadPoolExecutor(2) as pool:
+            for round_ in range(1, PUT_ROUNDS + 1):
+                list(pool.map(put, [{"duplicate_next": round_}, {"hold_seconds": float(round_)}]))
+                now = requests.get(faults, timeout=10).json()
+                if (now["duplicate_next"], now["hold_seconds"]) != (round_, round_):
+                    lost.append((round_, now["duplicate_next"], now["hold_seconds"]))
+    assert lost == []
+
+
 def test_workers_share_one_rate_limit(shared_store: str) -> None:
     rate = 5
     with serving(

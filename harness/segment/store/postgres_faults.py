@@ -15,13 +15,32 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from harness.segment.ratelimit import refill
-from harness.segment.scripted_faults import Counter, FaultSettings, HeldMessage
+from harness.segment.scripted_faults import Counter, FaultChanges, FaultSettings, HeldMessage
 from harness.segment.store.sqlite_faults import settings_of
 
 SETTINGS = (
     "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
     " FROM segment_faults WHERE id = 1"
 )
+
+COLUMNS_OF = {
+    "outage": ("outage_status", "outage_until"),
+    "duplicate_next": ("duplicate_next",),
+    "hold_next": ("hold_next",),
+    "hold_for": ("hold_seconds",),
+}
+"""The ``segment_faults`` columns of each switch."""
+
+
+def _columns(settings: FaultSettings) -> tuple[Any, ...]:
+    outage = settings.outage
+    return (
+        outage.status if outage else None,
+        outage.until if outage else None,
+        settings.duplicate_next,
+        settings.hold_next,
+        settings.hold_for.total_seconds(),
+    )
 
 
 class PostgresFaultRows:
@@ -41,21 +60,27 @@ class PostgresFaultRows:
 
     def set(self, settings: FaultSettings) -> None:
         """Replace the switches."""
-        outage = settings.outage
         with self._pool.connection() as db:
             db.execute(
                 "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"
                 " UPDATE SET outage_status = EXCLUDED.outage_status, outage_until ="
                 " EXCLUDED.outage_until, duplicate_next = EXCLUDED.duplicate_next, hold_next ="
                 " EXCLUDED.hold_next, hold_seconds = EXCLUDED.hold_seconds",
-                (
-                    outage.status if outage else None,
-                    outage.until if outage else None,
-                    settings.duplicate_next,
-                    settings.hold_next,
-                    settings.hold_for.total_seconds(),
-                ),
+                _columns(settings),
             )
+
+    def update(self, changes: FaultChanges) -> FaultSettings:
+        """Set only these switches' columns, in one upsert; the switches after."""
+        values = _columns(FaultSettings(**changes))
+        changed = [column for name in changes for column in COLUMNS_OF[name]]
+        with self._pool.connection() as db:
+            row = db.execute(
+                "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"  # noqa: S608 - constant column names
+                f" UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in changed)}"
+                " RETURNING outage_status, outage_until, duplicate_next, hold_next, hold_seconds",
+                values,
+            ).fetchone()
+        return settings_of(row)
 
     def take(self, counter: Counter) -> FaultSettings | None:
         """Count one off ``counter`` when above zero; the settings before, or None."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ import msgspec
 from harness.core.clock import format_instant, parse_instant
 from harness.core.sqlite import SqliteFile, Synchronous
 from harness.segment.ratelimit import refill
-from harness.segment.scripted_faults import Counter, FaultSettings, HeldMessage, Outage
+from harness.segment.scripted_faults import (
+    Counter,
+    FaultChanges,
+    FaultSettings,
+    HeldMessage,
+    Outage,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segment_faults (
@@ -30,6 +37,11 @@ CREATE TABLE IF NOT EXISTS segment_held (
 CREATE INDEX IF NOT EXISTS segment_held_due ON segment_held (due, seq);
 CREATE TABLE IF NOT EXISTS rate_buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, last REAL NOT NULL);
 """
+
+SETTINGS = (
+    "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
+    " FROM segment_faults WHERE id = 1"
+)
 
 
 def _due(when: datetime) -> str:
@@ -60,17 +72,19 @@ class SqliteFaultRows(SqliteFile):
 
     def settings(self) -> FaultSettings:
         """The switches in force."""
-        return settings_of(
-            self._one(
-                "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
-                " FROM segment_faults WHERE id = 1"
-            )
-        )
+        return settings_of(self._one(SETTINGS))
 
     def set(self, settings: FaultSettings) -> None:
         """Replace the switches."""
         with self._tx() as db:
             self._write(db, settings)
+
+    def update(self, changes: FaultChanges) -> FaultSettings:
+        """Set these switches and leave the others, read and written in one ``BEGIN IMMEDIATE``."""
+        with self._tx() as db:
+            after = replace(settings_of(db.execute(SETTINGS).fetchone()), **changes)
+            self._write(db, after)
+        return after
 
     @staticmethod
     def _write(db: Any, settings: FaultSettings) -> None:
@@ -89,12 +103,7 @@ class SqliteFaultRows(SqliteFile):
     def take(self, counter: Counter) -> FaultSettings | None:
         """Count one off ``counter`` when above zero; the settings before, or None."""
         with self._tx() as db:
-            before = settings_of(
-                db.execute(
-                    "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
-                    " FROM segment_faults WHERE id = 1"
-                ).fetchone()
-            )
+            before = settings_of(db.execute(SETTINGS).fetchone())
             if getattr(before, counter) <= 0:
                 return None
             db.execute(

@@ -58,6 +58,35 @@ def test_fault_rows_settings_round_trip(rows: FaultRows) -> None:
     assert rows.settings() == FaultSettings(Outage(503, NOW))
 
 
+def test_fault_rows_update_sets_only_the_fields_given(rows: FaultRows) -> None:
+    rows.set(FaultSettings(Outage(503, NOW), 2, 3, timedelta(seconds=90)))
+    after = rows.update({"hold_next": 7})
+    assert after == FaultSettings(Outage(503, NOW), 2, 7, timedelta(seconds=90))
+    assert rows.settings() == after
+    assert rows.update({"outage": None, "hold_for": timedelta(0)}) == FaultSettings(None, 2, 7)
+
+
+def test_fault_rows_update_on_no_row_yet_starts_from_all_off(rows: FaultRows) -> None:
+    assert rows.update({"duplicate_next": 4}) == FaultSettings(duplicate_next=4)
+
+
+def test_fault_rows_updates_at_once_of_different_fields_both_hold(rows: FaultRows) -> None:
+    def change(index: int) -> None:
+        if index % 2:
+            rows.update({"duplicate_next": index})
+        else:
+            rows.update({"hold_for": timedelta(seconds=index)})
+
+    for start in range(0, 40, 2):  # bounded: 20 rounds of two updates at once
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(change, [start, start + 1]))
+        settings = rows.settings()
+        assert (settings.duplicate_next, settings.hold_for) == (
+            start + 1,
+            timedelta(seconds=start),
+        )
+
+
 def test_fault_rows_take_counts_down_to_zero_once_each(rows: FaultRows) -> None:
     rows.set(FaultSettings(duplicate_next=5, hold_next=1, hold_for=timedelta(hours=1)))
     with ThreadPoolExecutor(8) as pool:
