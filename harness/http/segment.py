@@ -235,6 +235,7 @@ def create_segment_app(
     app = Litestar(
         route_handlers=[routes, control, *common_routes()],
         middleware=fake_middleware(journal, segment.clock_for_source, admin_token),
+        lifespan=list(lifespan),
         **app_settings("Fake Segment (segment-abtasty-harness)"),
     )
     app.state.segment = segment
