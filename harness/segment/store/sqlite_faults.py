@@ -1,14 +1,17 @@
 """Scripted faults and the Tracking API's rate limit in the fakes' SQLite file.
 
 Shared by every worker on the file: the switches are one row, each held message a row
-taken once (``BEGIN IMMEDIATE``), and the rate limit one token bucket on the wall clock.
+claimed by one process while it is handed over (``BEGIN IMMEDIATE``, freed if that
+process dies), and the rate limit one token bucket on the wall clock.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +29,7 @@ from harness.segment.scripted_faults import (
     HeldMessage,
     Outage,
 )
+from harness.segment.store.sqlite import new_holder_nonce, release_dead_holders
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segment_faults (
@@ -33,7 +37,7 @@ CREATE TABLE IF NOT EXISTS segment_faults (
     duplicate_next INTEGER NOT NULL, hold_next INTEGER NOT NULL, hold_seconds REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_held (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, due TEXT NOT NULL, url TEXT NOT NULL,
-    headers BLOB NOT NULL, body BLOB NOT NULL);
+    headers BLOB NOT NULL, body BLOB NOT NULL, held_by TEXT);
 CREATE INDEX IF NOT EXISTS segment_held_due ON segment_held (due, seq);
 CREATE TABLE IF NOT EXISTS rate_buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, last REAL NOT NULL);
 """
@@ -42,6 +46,9 @@ SETTINGS = (
     "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
     " FROM segment_faults WHERE id = 1"
 )
+
+HELD_COLUMNS_ADDED = {"held_by": "TEXT"}
+"""Columns of ``segment_held`` added after it was first released; old files gain them."""
 
 
 def _due(when: datetime) -> str:
@@ -68,7 +75,13 @@ class SqliteFaultRows(SqliteFile):
     """
 
     def __init__(self, path: str | Path, synchronous: Synchronous = "full") -> None:
-        super().__init__(path, synchronous, SCHEMA)
+        super().__init__(path, synchronous, SCHEMA, {"segment_held": HELD_COLUMNS_ADDED})
+        self._nonce = new_holder_nonce()
+
+    @property
+    def holder(self) -> str:
+        """This process's mark on the held messages it is handing over (read per call)."""
+        return f"{os.getpid()}:{self._nonce}"
 
     def settings(self) -> FaultSettings:
         """The switches in force."""
@@ -143,20 +156,39 @@ class SqliteFaultRows(SqliteFile):
         row = self._one("SELECT MIN(due) FROM segment_held")
         return parse_instant(row[0]) if row and row[0] is not None else None
 
-    def take_held(self, now: datetime) -> HeldMessage | None:
-        """Remove and return the earliest message due by ``now``."""
+    @contextmanager
+    def claim_held(self, now: datetime) -> Iterator[HeldMessage | None]:
+        """Hold the earliest free message due by ``now``; removed when the block ends.
+
+        Marked with this process's holder id inside ``BEGIN IMMEDIATE``, as a delivery
+        attempt is; a message whose holder process is gone is free again.
+        """
+        holder = self.holder
         with self._tx() as db:
+            release_dead_holders(db, "segment_held", holder)
             row = db.execute(
-                "SELECT seq, due, url, headers, body FROM segment_held WHERE due <= ?"
-                " ORDER BY due, seq LIMIT 1",
+                "SELECT seq, due, url, headers, body FROM segment_held"
+                " WHERE due <= ? AND held_by IS NULL ORDER BY due, seq LIMIT 1",
                 (_due(now),),
             ).fetchone()
-            if row is None:
-                return None
-            db.execute("DELETE FROM segment_held WHERE seq = ?", (row[0],))
-        return HeldMessage(
-            parse_instant(row[1]), row[2], msgspec.json.decode(row[3]), bytes(row[4])
-        )
+            if row is not None:
+                db.execute("UPDATE segment_held SET held_by = ? WHERE seq = ?", (holder, row[0]))
+        if row is None:
+            yield None
+            return
+        try:
+            yield HeldMessage(
+                parse_instant(row[1]), row[2], msgspec.json.decode(row[3]), bytes(row[4])
+            )
+        except BaseException:
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE segment_held SET held_by = NULL WHERE seq = ? AND held_by = ?",
+                    (row[0], holder),
+                )
+            raise
+        with self._tx() as db:
+            db.execute("DELETE FROM segment_held WHERE seq = ? AND held_by = ?", (row[0], holder))
 
     def clear(self) -> None:
         """Switch everything off and drop held messages."""
