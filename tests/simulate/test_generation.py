@@ -154,6 +154,25 @@ def test_collector_paused_restores_the_collector() -> None:
         gc.enable()
 
 
+def test_collector_paused_hands_what_was_built_over_as_old_objects() -> None:
+    with collector_paused():
+        built = [[index] for index in range(5_000)]
+    old = {id(obj) for obj in gc.get_objects(generation=2)}
+    assert all(id(item) in old for item in built)
+
+
+def test_collector_paused_leaves_the_process_frozen_objects_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            built = [[index] for index in range(100)]
+        assert gc.get_freeze_count() >= frozen > 0
+        assert built
+    finally:
+        gc.unfreeze()
+
+
 def test_stream_start_between_two_seconds_moves_every_event_by_the_fraction() -> None:
     population = build_population(PopulationConfig(users=50))
     start = datetime(2026, 3, 2, 0, 0, 0, 250_000, tzinfo=UTC)
