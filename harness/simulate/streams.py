@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+import msgspec
+
 from harness.core.clock import SIMULATION_START, parse_instant
 from harness.simulate.ids import uuid4_from_bits
 from harness.simulate.instants import (
@@ -63,9 +65,13 @@ class StreamConfig:
     plans: tuple[str, ...] = field(default=("free", "pro", "enterprise"))
 
 
-@dataclass(frozen=True, slots=True)
-class ClientCall:
-    """A call a client library makes to the Tracking API at ``at`` (true time)."""
+class ClientCall(msgspec.Struct, frozen=True):
+    """A call a client library makes to the Tracking API at ``at`` (true time).
+
+    Events are frozen msgspec structs rather than frozen dataclasses: the same immutable
+    value with the same fields, made in a C call (about 40 ns) where a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__`` (about 220 ns).
+    """
 
     at: datetime
     body: dict[str, Any]
@@ -77,8 +83,7 @@ class ClientCall:
         return kind
 
 
-@dataclass(frozen=True, slots=True)
-class VisitorSeen:
+class VisitorSeen(msgspec.Struct, frozen=True):
     """The AB Tasty tag reads the ajs_anonymous_id cookie on a visitor at ``at``."""
 
     at: datetime
