@@ -36,6 +36,9 @@ from harness.simulate.population import Population
 HOURLY_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 9, 10, 11, 11, 9, 6, 3]
 BROWSER_LIBRARY = {"name": "analytics.js", "version": "2.11.1"}
 SERVER_LIBRARY = {"name": "analytics-python", "version": "2.3.2"}
+_BROWSER_CONTEXT = {"library": BROWSER_LIBRARY}
+_SERVER_CONTEXT = {"library": SERVER_LIBRARY}
+_NO_INTEGRATIONS: dict[str, Any] = {}
 
 
 FIRST_DAY = parse_instant(SIMULATION_START)
@@ -67,6 +70,9 @@ class StreamConfig:
 
 class ClientCall(msgspec.Struct, frozen=True):
     """A call a client library makes to the Tracking API at ``at`` (true time).
+
+    A body's nested ``context``, ``integrations`` and ``traits`` are shared with other calls
+    (of the same library, the same user): read bodies, do not change them.
 
     Events are frozen msgspec structs rather than frozen dataclasses: the same immutable
     value with the same fields, made in a C call (about 40 ns) where a frozen dataclass's
@@ -119,17 +125,24 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
     rng = random.Random(config.seed * 1_000_003 + 17)
     rand, bits = rng.random, rng.getrandbits
     formatter = IsoText()
-    iso, date, dates = formatter.text, formatter.date, formatter.days
+    iso, date = formatter.text, formatter.date
     minutes, seconds = minutes_of_day(), seconds_of_minute()
     start = epoch_ms(config.start)
     fraction = start % MS_PER_SECOND  # every call and sighting lies whole seconds after the start
     companies = {c.group_id: c for c in population.companies}
     max_skew = int(config.max_clock_skew.total_seconds() * MS_PER_SECOND)
-    days = [start - fraction + day * MS_PER_DAY for day in range(config.days)]
+    # Client times are counted from ``origin``, midnight a whole number of days before the
+    # first day (earlier than any skewed clock): small integers (one machine digit for runs up
+    # to ten days) divide several times faster than milliseconds since 1970, and a day's text
+    # is a list item.
+    margin = max_skew // MS_PER_DAY + 1
+    origin = start - fraction - margin * MS_PER_DAY
+    day_texts = [date(origin // MS_PER_DAY + day) for day in range(config.days + 2 * margin + 1)]
+    days = [(margin + day) * MS_PER_DAY for day in range(config.days)]
     # An event's datetime is the start of its hour (made once) plus a whole number of seconds
     # from a table: one C addition, where ``datetime.fromtimestamp`` cost six times as much.
     hour_times = [
-        [instant(midnight + hour * MS_PER_HOUR + fraction) for hour in range(24)]
+        [instant(origin + midnight + hour * MS_PER_HOUR + fraction) for hour in range(24)]
         for midnight in days
     ]
     steps = _SECOND_STEPS
@@ -144,7 +157,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
         identify_day, anonymous_id = user.identify_day, user.anonymous_id
         # What every call of this user carries besides its type, id, times and payload.
         browser = anonymous_id is not None
-        library = BROWSER_LIBRARY if browser else SERVER_LIBRARY
+        context = _BROWSER_CONTEXT if browser else _SERVER_CONTEXT
         ids: dict[str, str] = {}
         if anonymous_id is not None:
             ids["anonymousId"] = anonymous_id
@@ -182,7 +195,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                 client_time = at + fraction + skew
                 day, in_day = divmod(client_time, MS_PER_DAY)
                 minute, in_minute = divmod(in_day, MS_PER_MINUTE)
-                prefix = (dates.get(day) or date(day)) + minutes[minute]
+                prefix = day_texts[day] + minutes[minute]
                 sent_in_minute = in_minute + int(rand() * 2_000)
                 message_id = bits(128)
                 append(
@@ -196,9 +209,9 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                             "originalTimestamp": prefix + seconds[in_minute],
                             "sentAt": prefix + seconds[sent_in_minute]
                             if sent_in_minute < MS_PER_MINUTE
-                            else iso(client_time - in_minute + sent_in_minute),
-                            "context": {"library": library},
-                            "integrations": {},
+                            else iso(origin + client_time - in_minute + sent_in_minute),
+                            "context": context,
+                            "integrations": _NO_INTEGRATIONS,
                             **ids,
                             **payload,
                         },

@@ -115,6 +115,18 @@ def test_stream_timestamps_have_milliseconds_and_sent_at_follows() -> None:
         assert abs(skew) <= stream.max_clock_skew
 
 
+def test_stream_timestamps_follow_clocks_skewed_by_days() -> None:
+    population = build_population(PopulationConfig(users=100))
+    stream = StreamConfig(days=2, clock_skew_share=1.0, max_clock_skew=timedelta(days=3))
+    skews = []
+    for call in (e for e in generate_events(population, stream) if isinstance(e, ClientCall)):
+        original, sent = call.body["originalTimestamp"], call.body["sentAt"]
+        assert timedelta(0) <= datetime.fromisoformat(sent) - datetime.fromisoformat(original)
+        skews.append(datetime.fromisoformat(original) - call.at)
+    assert max(skews) > timedelta(days=1) and min(skews) < -timedelta(days=1)
+    assert all(abs(skew) <= stream.max_clock_skew for skew in skews)
+
+
 def test_stream_first_identify_keeps_its_traits_after_a_plan_change() -> None:
     population = build_population(PopulationConfig(users=300, late_identify_share=0))
     events = generate_events(population, StreamConfig(days=6, trait_change_share=0.9))
