@@ -42,7 +42,6 @@ from harness.abtasty.records import (
 from harness.abtasty.segments import (
     ConditionInput,
     ConditionRequest,
-    as_text,
     condition_holds,
     make_condition,
     resolve_condition,
@@ -1086,8 +1085,8 @@ def _parsed_key(authorization: str | None) -> tuple[str, bytes]:
     return api_key, key_digest(api_key)
 
 
-def _sort_key(key: tuple[str, JsonValue]) -> tuple[str, str]:
-    return (key[0], as_text(key[1]))
+def _sort_key(key: tuple[str, JsonValue]) -> audience.ValueOrder:
+    return audience.value_order(key[1])
 
 
 def _show(values: Sequence[JsonValue]) -> str:
