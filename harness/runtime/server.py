@@ -13,10 +13,13 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import uvicorn
 from litestar import Litestar
+
+if TYPE_CHECKING:
+    import requests
 
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
@@ -207,6 +210,36 @@ def wait_until_serving(
             if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
                 raise RuntimeError(f"nothing is serving {url}") from None
             time.sleep(0.02)
+
+
+def live_session() -> requests.Session:
+    """A ``requests`` session for a live ``harness serve``, safe on kept-alive connections.
+
+    uvicorn closes a connection idle for 5 s; a request sent on it at that very instant is
+    reset before the server reads it (``ConnectionResetError``, ``RemoteDisconnected``).
+    This session sends GET, HEAD, PUT, DELETE and OPTIONS again on a new connection, twice
+    at most: they are idempotent, so a copy changes nothing. It never sends a POST twice: a
+    Tracking API call, a webhook or a clock advance made twice would count twice.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=2,
+        redirect=0,
+        status=0,
+        other=0,
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 class ServeProcess:

@@ -25,6 +25,7 @@ from harness.core.errors import HarnessError
 from harness.core.freezegun_clock import FreezegunClock
 from harness.runtime.asgi import AsgiClient, Reply
 from harness.runtime.requests_routing import forward_to, route_requests
+from harness.runtime.server import live_session
 from harness.runtime.stack import Harness
 
 Fake = Literal["abtasty", "segment"]
@@ -217,7 +218,7 @@ class LiveDriver:
             "abtasty": abtasty_url.rstrip("/"),
             "segment": (segment_url or _next_port(abtasty_url)).rstrip("/"),
         }
-        self.session = requests.Session()
+        self.session = live_session()
         self.admin_token = admin_token
         self.timeout = timeout
         self.restart = restart

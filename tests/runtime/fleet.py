@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from harness.runtime.server import ServeProcess, free_port
+from harness.runtime.server import ServeProcess, free_port, live_session
 from harness.testing.handles import basic_auth
 
 
@@ -132,7 +132,7 @@ class Pipeline:
         timezone: str = "UTC",
     ) -> None:
         self.url, self.segment_url = url, segment_url
-        self.http = requests.Session()
+        self.http = live_session()  # resends a GET or PUT on a connection reset as it left
         body: dict[str, Any] = {"name": "Shop", "timezone": timezone}
         if clock is not None:
             body["clock"] = clock
