@@ -203,7 +203,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                         hour_time + steps[second],
                         {
                             "type": kind,
-                            "messageId": f"ajs-{message_id:032x}"
+                            "messageId": "ajs-" + message_id.to_bytes(16, "big").hex()
                             if browser
                             else uuid4_from_bits(message_id),
                             "originalTimestamp": prefix + seconds[in_minute],
