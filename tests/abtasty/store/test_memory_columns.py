@@ -68,7 +68,7 @@ def _run(cutoff: datetime) -> RefreshRun:
 
 def test_memory_columns_traits_read_back_as_sent() -> None:
     store = _store()
-    sent = [
+    sent: list[dict[str, Any]] = [
         {},
         {"plan": "pro", "seats": 3, "ratio": 0.1, "big": 2**70, "ok": True, "none": None},
         {"address": {"geo": {"lat": -33.865143, "tags": ["a", "é", "😀"]}}},
