@@ -82,6 +82,15 @@ def test_memory_columns_traits_read_back_as_sent() -> None:
     assert [row[4] for row in fold_rows(pending)] == sent
 
 
+def test_memory_columns_traits_read_in_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "_DECODED_AT_ONCE", 3)  # runs of 3, 3, 3 and 1
+    store = _store()
+    sent = [{"n": index, "s": "x" * index} if index % 4 else {} for index in range(10)]
+    for index, traits in enumerate(sent):
+        store.add_message(_message(f"m{index}", START, traits), DAY)
+    assert [row[4] for row in fold_rows(store.pending_messages("acc_1", START + DAY))] == sent
+
+
 def test_memory_columns_batch_reads_as_records() -> None:
     store = _store()
     messages = [
