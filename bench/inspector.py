@@ -167,6 +167,31 @@ def _count_full_collections(phase: str, info: dict[str, Any]) -> None:
         FULL_COLLECTIONS[0] += 1
 
 
+def full_collection_cost(rounds: int = 3) -> dict[str, float | int]:
+    """CPU seconds of one full collection of the heap as built, and with it frozen.
+
+    Interleaved, ``rounds`` times each: ``gc.collect()`` walks every tracked object;
+    after ``gc.freeze()`` it walks only those made since (none here). The heap is left
+    unfrozen, as the server runs it.
+    """
+    plain: list[float] = []
+    frozen: list[float] = []
+    for _ in range(rounds):
+        started = time.process_time()
+        gc.collect()
+        plain.append(time.process_time() - started)
+        gc.freeze()
+        started = time.process_time()
+        gc.collect()
+        frozen.append(time.process_time() - started)
+        gc.unfreeze()
+    return {
+        "tracked_objects": len(gc.get_objects()),
+        "full_gc_cpu_seconds": round(statistics.median(plain), 3),
+        "frozen_full_gc_cpu_seconds": round(statistics.median(frozen), 4),
+    }
+
+
 def timed(client: TestClient[Any], path: str) -> tuple[float, float, int]:
     """Wall and CPU seconds of one GET (CPU of this process: the app runs in a thread of
     it), and how many full garbage collections ran meanwhile."""
@@ -197,6 +222,17 @@ def main() -> None:
     parser.add_argument("--messages-per-profile", type=int, default=10)
     parser.add_argument("--deliveries", type=int, default=None, help="default: every message")
     parser.add_argument("--nights", type=int, default=30, help="idle nights after the first")
+    parser.add_argument(
+        "--freeze",
+        action="store_true",
+        help="gc.freeze() the built heap before rendering (to compare full_gc_during)",
+    )
+    parser.add_argument(
+        "--gen2-threshold",
+        type=int,
+        default=None,
+        help="gc.set_threshold's third value while rendering (CPython's default: 10)",
+    )
     args = parser.parse_args()
     messages = args.profiles * args.messages_per_profile
     deliveries = messages if args.deliveries is None else args.deliveries
@@ -205,6 +241,12 @@ def main() -> None:
     built = time.perf_counter() - started
     size = {"profiles": args.profiles, "messages": messages, "deliveries": deliveries}
     gc.collect()  # the build's garbage: a full collection of this heap is not a view's cost
+    report("inspector_full_gc", **full_collection_cost(), **size)
+    if args.freeze:
+        gc.freeze()
+    if args.gen2_threshold is not None:
+        first, second, _ = gc.get_threshold()
+        gc.set_threshold(first, second, args.gen2_threshold)
     gc.callbacks.append(_count_full_collections)
     with TestClient(harness.abtasty_app()) as client:
         for name, path in views(ids).items():
@@ -242,6 +284,8 @@ def main() -> None:
         "inspector_tenant",
         **size,
         nights=args.nights + 1,
+        frozen=args.freeze,
+        gen2_threshold=gc.get_threshold()[2],
         journal_entries=len(harness.abtasty_journal.entries())
         + len(harness.segment_journal.entries()),
         build_seconds=round(built, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,3 +28,15 @@ def test_ci_runs_the_readme_test_command() -> None:
     ]
     assert ci_lines[-1] == test_command.removeprefix(INSTALL)
     assert "pip install --quiet -e '.[test]'" in (ROOT / ".ci/run").read_text()
+
+
+def test_readme_test_command_checks_the_format_of_every_python_file() -> None:
+    checks = _commands()[1].removeprefix(INSTALL).split(" && ")
+    assert "ruff format --check ." in checks
+    exclude = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["format"]
+    assert not any(pattern.startswith("bench") for pattern in exclude["exclude"])
+
+
+def test_mypy_checks_the_benchmarks() -> None:
+    files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    assert "bench" in files

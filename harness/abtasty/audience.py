@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import json
 from collections import ChainMap
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -207,6 +208,27 @@ def value_key(value: JsonValue) -> tuple[str, JsonValue]:
     if kind is bool:
         return ("b", value)
     return ("n", value) if kind is int or kind is float else ("s", value)
+
+
+ValueOrder = tuple[int, int | float, str]
+
+
+def value_order(value: JsonValue) -> ValueOrder:
+    """Where a trait value sorts among a trait's values (the segment builder's order).
+
+    Numbers first, by value (``2`` before ``9`` before ``10``; ``1`` and ``1.0`` are one
+    cohort), a NaN after every number; then strings by code point; then ``false`` and
+    ``true``; then anything else by its JSON text. The order is total, so a trait's values
+    page the same way every time (docs/traits.md).
+    """
+    kind = value.__class__
+    if kind is int or kind is float:
+        return (0, value, "") if value == value else (1, 0, "")
+    if kind is str:
+        return (2, 0, value)
+    if kind is bool:
+        return (3, int(value), "")
+    return (4, 0, json.dumps(value, sort_keys=True, default=str))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from harness.abtasty.records import (
     TraitKey,
     TraitSource,
 )
-from harness.abtasty.segments import as_text
 from harness.core.clock import format_instant
 
 HiddenReason = Literal["unmatched", "not_activated", "no_anonymous_id", "no_member"]
@@ -94,16 +93,19 @@ class _Tally:
     groups: set[str] = field(default_factory=set)
 
 
-def _cohort_sort_key(
-    cohort: HiddenCohort,
-) -> tuple[str, str, str, tuple[str, ...], str, str]:
+CohortOrder = tuple[str, str, str, tuple[str, ...], str, audience.ValueOrder]
+"""Hidden cohorts are listed by connector, printed key, source, path, reason, then value
+(in :func:`audience.value_order`, as the builder lists a trait's values)."""
+
+
+def _cohort_sort_key(cohort: HiddenCohort) -> CohortOrder:
     return (
         cohort.connector_id,
         cohort.trait,
         cohort.source,
         cohort.path,
         cohort.reason,
-        as_text(cohort.value),
+        audience.value_order(cohort.value),
     )
 
 
@@ -239,9 +241,9 @@ def tally_profiles(
                 tallies[cohort] = (value, [anonymous_id])
             else:
                 tally[1].append(anonymous_id)
-    found: list[tuple[tuple[str, str, str, tuple[str, ...], str, str], Any]] = [
+    found: list[tuple[CohortOrder, Any]] = [
         (
-            (connector, key.label, key.source, key.path, "unmatched", as_text(value)),
+            (connector, key.label, key.source, key.path, "unmatched", audience.value_order(value)),
             _Unmatched(connector, key, value, tuple(anonymous_ids)),
         )
         for (connector, key, _), (value, anonymous_ids) in tallies.items()

@@ -43,13 +43,13 @@ from harness.abtasty.records import (
 from harness.abtasty.segments import (
     ConditionInput,
     ConditionRequest,
-    as_text,
     condition_holds,
     make_condition,
     resolve_condition,
 )
 from harness.abtasty.spec import SpecMessage, parse_webhook_message
 from harness.abtasty.store import MemoryStore, Store
+from harness.abtasty.store.base import KeyCounter
 from harness.core.clock import Clock, ClockBook, SystemClock, format_instant
 from harness.core.codes import ErrorCode
 from harness.core.errors import HarnessError, mask_secret
@@ -60,6 +60,8 @@ MAX_CATCH_UP_ROUNDS = 1_000
 VISITOR_MESSAGES_SHOWN = 200
 NIGHT_STATES_KEPT = 16
 """Accounts whose last night's state is kept for an incremental next night."""
+KEY_OWNERS_KEPT = 1_024
+"""At most this many Authorization headers' owners are remembered (memory store only)."""
 COHORT_CHANGES_KEPT_PER_RUN = 10_000
 """Each run keeps who entered or left which cohort for this many changes (it counts them all)."""
 MAX_NAME_CHARS = 100
@@ -248,6 +250,10 @@ class AbTasty:
         # the key, account, last-run and connector reads (see _AuthMemo for when it holds).
         self._auth_memo: dict[str, _AuthMemo] = {}
         self._auth_of_account: dict[str, _AuthMemo] = {}
+        # Authorization header -> (the store's key count, the key's account): only for a
+        # store this process alone writes (a KeyCounter); a shared store is asked every time.
+        self._key_counter = self.store if isinstance(self.store, KeyCounter) else None
+        self._key_owners: dict[str, tuple[int, str | None]] = {}
 
     # accounts --------------------------------------------------------------------------
     def create_account(
@@ -390,7 +396,27 @@ class AbTasty:
 
     # the Segment destination webhook ---------------------------------------------------
     def key_owner(self, authorization: str | None) -> str | None:
-        """The account a webhook Authorization header's key belongs to, if it is live."""
+        """The account a webhook Authorization header's key belongs to, if it is live.
+
+        Over a store only this process writes (the memory store), the answer is remembered
+        until any key is put, removed or reset; over a shared store (SQLite, PostgreSQL)
+        the store is asked on every call, so a key revoked through any worker is refused
+        by every worker at once.
+        """
+        counter = self._key_counter
+        if counter is None or authorization is None:
+            return self._key_owner(authorization)
+        version = counter.key_version()  # read before the key: a racing change moves it
+        known = self._key_owners.get(authorization)
+        if known is not None and known[0] == version:
+            return known[1]
+        owner = self._key_owner(authorization)
+        if len(self._key_owners) >= KEY_OWNERS_KEPT:
+            self._key_owners.clear()
+        self._key_owners[authorization] = (version, owner)
+        return owner
+
+    def _key_owner(self, authorization: str | None) -> str | None:
         try:
             return self._live_key(authorization).account_id
         except HarnessError:
@@ -1087,8 +1113,8 @@ def _parsed_key(authorization: str | None) -> tuple[str, bytes]:
     return api_key, key_digest(api_key)
 
 
-def _sort_key(key: tuple[str, JsonValue]) -> tuple[str, str]:
-    return (key[0], as_text(key[1]))
+def _sort_key(key: tuple[str, JsonValue]) -> audience.ValueOrder:
+    return audience.value_order(key[1])
 
 
 def _show(values: Sequence[JsonValue]) -> str:

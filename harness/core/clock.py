@@ -57,6 +57,15 @@ class SerialClock(Protocol):
         ...
 
 
+@runtime_checkable
+class RecallingClock(Protocol):
+    """A clock that can say the latest instant it showed, even when reading it is refused."""
+
+    def shown(self) -> datetime:
+        """The latest instant the clock showed (never raises)."""
+        ...
+
+
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 """A manual clock stays in [EARLIEST, LATEST): a fake that jumped to the year 9999 would owe

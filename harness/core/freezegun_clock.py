@@ -18,7 +18,8 @@ The rules when both are used:
   (``harness_clock``, ``PUT /_harness/clock``) are refused with ``clock_not_manual``, and
   the clock reports ``mode = "system"`` (it follows the process's time, as freezegun shows it).
 - freezegun moved to an instant before the one the clock has shown is refused like a manual
-  move backwards: reading the clock raises ``clock_backwards`` (a 409 over HTTP).
+  move backwards: reading the clock raises ``clock_backwards`` (a 409 over HTTP), and the
+  journal files that call at the instant the clock last showed (:meth:`FreezegunClock.shown`).
 - When ``freeze_time`` ends, the clock stays where freezegun left it and moves manually again.
 """
 
@@ -136,6 +137,15 @@ class FreezegunClock:
             move_clock(self.manual, target, self._wakers)
         finally:
             self._catching_up.release()
+        return self.manual.now()
+
+    def shown(self) -> datetime:
+        """The latest instant the clock showed, even while reading it is refused.
+
+        A record of a call the clock refused (freezegun moved back: the call was answered
+        409) is filed at this instant, on the clock's own timeline, never at freezegun's
+        earlier time or the wall clock's.
+        """
         return self.manual.now()
 
     def move_to(self, when: datetime) -> None:

@@ -9,14 +9,14 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from harness.core.clock import Clock, format_instant
+from harness.core.clock import EARLIEST, Clock, RecallingClock, format_instant
 from harness.core.credentials import MASK, mask_authorization
 from harness.core.errors import HarnessError, mask_secret
 from harness.core.protocol import CONTROL_PATH_PREFIX
@@ -132,12 +132,15 @@ class RequestJournal:
         self._entries: deque[JournalEntry] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._seq = 0
+        self.last_at: datetime | None = None
+        """The time of the latest entry this process filed (None before the first)."""
 
     def record(self, entry: JournalEntry) -> None:
         """Add an entry (numbering it)."""
         with self._lock:
             self._seq += 1
             self._entries.append(msgspec.structs.replace(entry, seq=self._seq))
+            self.last_at = entry.at
 
     @property
     def last_seq(self) -> int:
@@ -225,6 +228,7 @@ class StoredJournal(RequestJournal):
             return
         self.rows.append_entry(self.fake, entry.account_id, _pack(entry))
         with self._lock:
+            self.last_at = entry.at
             self._recorded += 1
             trim = self._recorded % _TRIM_EVERY == 0
         if trim:
@@ -371,8 +375,9 @@ def _file(
         at = clock.now()
     except HarnessError:
         # A clock that refuses to be read (freezegun moved back: the call itself was answered
-        # 409) still gets its call filed, at the wall-clock time.
-        at = datetime.now(UTC)
+        # 409) still gets its call filed, on the clock's own timeline: at the latest instant
+        # it showed, else at the latest entry's (the journal never reads the wall clock).
+        at = _last_instant(journal, clock)
     journal.record(
         JournalEntry(
             at=at,
@@ -385,6 +390,12 @@ def _file(
             response=_kept(response),
         )
     )
+
+
+def _last_instant(journal: RequestJournal, clock: Clock) -> datetime:
+    if isinstance(clock, RecallingClock):
+        return clock.shown()
+    return journal.last_at or EARLIEST
 
 
 ClockFor = Callable[[str | None], Clock]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from faker import Faker
 
 from harness.simulate.ids import UUID4_CLEAR, UUID4_SET
@@ -54,17 +55,18 @@ class PopulationConfig:
     users_per_company: int = 20
 
 
-@dataclass(frozen=True, slots=True)
-class Company:
+class Company(msgspec.Struct, frozen=True):
     """A group, with reserved group traits."""
 
     group_id: str
     traits: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class SyntheticUser:
+class SyntheticUser(msgspec.Struct, frozen=True):
     """One person as Segment and the AB Tasty tag know them.
+
+    A frozen msgspec struct: made in one C call, where a frozen dataclass's ``__init__`` set
+    its seven fields through ``object.__setattr__`` (a sixth of the population's time).
 
     Attributes:
         anonymous_id: The ajs_anonymous_id (None for server-side-only users).

@@ -9,10 +9,12 @@ originalTimestamp and sentAt are skewed alike, and Segment's correction undoes i
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
+
+import msgspec
 
 from harness.core.clock import SIMULATION_START, parse_instant
 from harness.simulate.ids import uuid4_from_bits
@@ -24,6 +26,7 @@ from harness.simulate.instants import (
     IsoText,
     collector_paused,
     epoch_ms,
+    instant,
     minutes_of_day,
     seconds_of_minute,
 )
@@ -33,6 +36,9 @@ from harness.simulate.population import Population
 HOURLY_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 9, 10, 11, 11, 9, 6, 3]
 BROWSER_LIBRARY = {"name": "analytics.js", "version": "2.11.1"}
 SERVER_LIBRARY = {"name": "analytics-python", "version": "2.3.2"}
+_BROWSER_CONTEXT = {"library": BROWSER_LIBRARY}
+_SERVER_CONTEXT = {"library": SERVER_LIBRARY}
+_NO_INTEGRATIONS: dict[str, Any] = {}
 
 
 FIRST_DAY = parse_instant(SIMULATION_START)
@@ -62,9 +68,16 @@ class StreamConfig:
     plans: tuple[str, ...] = field(default=("free", "pro", "enterprise"))
 
 
-@dataclass(frozen=True, slots=True)
-class ClientCall:
-    """A call a client library makes to the Tracking API at ``at`` (true time)."""
+class ClientCall(msgspec.Struct, frozen=True):
+    """A call a client library makes to the Tracking API at ``at`` (true time).
+
+    A body's nested ``context``, ``integrations`` and ``traits`` are shared with other calls
+    (of the same library, the same user): read bodies, do not change them.
+
+    Events are frozen msgspec structs rather than frozen dataclasses: the same immutable
+    value with the same fields, made in a C call (about 40 ns) where a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__`` (about 220 ns).
+    """
 
     at: datetime
     body: dict[str, Any]
@@ -76,8 +89,7 @@ class ClientCall:
         return kind
 
 
-@dataclass(frozen=True, slots=True)
-class VisitorSeen:
+class VisitorSeen(msgspec.Struct, frozen=True):
     """The AB Tasty tag reads the ajs_anonymous_id cookie on a visitor at ``at``."""
 
     at: datetime
@@ -90,6 +102,9 @@ Event = ClientCall | VisitorSeen
 
 _HOUR_TABLE = [hour for hour, weight in enumerate(HOURLY_WEIGHTS) for _ in range(weight)]
 """One entry per unit of weight: a uniform index into it draws an hour with those weights."""
+_SECOND_STEPS = [timedelta(seconds=second) for second in range(3_600 + 300 + 1)]
+"""Seconds from the start of a visit's hour: the visit (< 3,600), its call up to 299 s later
+and the group call a second after that."""
 
 
 def generate_events(population: Population, config: StreamConfig) -> list[Event]:
@@ -110,16 +125,28 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
     rng = random.Random(config.seed * 1_000_003 + 17)
     rand, bits = rng.random, rng.getrandbits
     formatter = IsoText()
-    iso, date, dates = formatter.text, formatter.date, formatter.days
+    iso, date = formatter.text, formatter.date
     minutes, seconds = minutes_of_day(), seconds_of_minute()
-    when = datetime.fromtimestamp  # of whole seconds: exact, and the cheapest way to a datetime
     start = epoch_ms(config.start)
     fraction = start % MS_PER_SECOND  # every call and sighting lies whole seconds after the start
     companies = {c.group_id: c for c in population.companies}
     max_skew = int(config.max_clock_skew.total_seconds() * MS_PER_SECOND)
-    days = [start - fraction + day * MS_PER_DAY for day in range(config.days)]
-    hour_starts = [hour * MS_PER_HOUR for hour in _HOUR_TABLE]
-    n_hours = len(hour_starts)
+    # Client times are counted from ``origin``, midnight a whole number of days before the
+    # first day (earlier than any skewed clock): small integers (one machine digit for runs up
+    # to ten days) divide several times faster than milliseconds since 1970, and a day's text
+    # is a list item.
+    margin = max_skew // MS_PER_DAY + 1
+    origin = start - fraction - margin * MS_PER_DAY
+    day_texts = [date(origin // MS_PER_DAY + day) for day in range(config.days + 2 * margin + 1)]
+    days = [(margin + day) * MS_PER_DAY for day in range(config.days)]
+    # An event's datetime is the start of its hour (made once) plus a whole number of seconds
+    # from a table: one C addition, where ``datetime.fromtimestamp`` cost six times as much.
+    hour_times = [
+        [instant(origin + midnight + hour * MS_PER_HOUR + fraction) for hour in range(24)]
+        for midnight in days
+    ]
+    steps = _SECOND_STEPS
+    n_hours = len(_HOUR_TABLE)
     skew_share, active_share = config.clock_skew_share, config.daily_active_share
     change_share, plans = config.trait_change_share, config.plans
     events: list[Event] = []
@@ -130,7 +157,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
         identify_day, anonymous_id = user.identify_day, user.anonymous_id
         # What every call of this user carries besides its type, id, times and payload.
         browser = anonymous_id is not None
-        library = BROWSER_LIBRARY if browser else SERVER_LIBRARY
+        context = _BROWSER_CONTEXT if browser else _SERVER_CONTEXT
         ids: dict[str, str] = {}
         if anonymous_id is not None:
             ids["anonymousId"] = anonymous_id
@@ -139,16 +166,17 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
         for day_index, midnight in enumerate(days):
             if day_index and day_index != identify_day and rand() >= active_share:
                 continue
-            visit = (
-                midnight + hour_starts[int(rand() * n_hours)] + int(rand() * 3_600) * MS_PER_SECOND
-            )
+            hour = _HOUR_TABLE[int(rand() * n_hours)]
+            second = int(rand() * 3_600)  # of the visit, in its hour
+            hour_time = hour_times[day_index][hour]
             if browser and user.visitor_ids:
-                seen = when(visit // MS_PER_SECOND, UTC)
+                seen = hour_time + steps[second]
                 for visitor_id in user.visitor_ids:
                     append(VisitorSeen(seen, visitor_id, anonymous_id))  # type: ignore[arg-type]
             if day_index < identify_day:
                 continue
-            at = visit + (1 + int(rand() * 299)) * MS_PER_SECOND
+            second += 1 + int(rand() * 299)  # the call, up to five minutes after the visit
+            at = midnight + hour * MS_PER_HOUR + second * MS_PER_SECOND
             if day_index == identify_day:
                 payloads: list[tuple[str, dict[str, Any]]] = [("identify", {"traits": traits})]
                 if user.company_id is not None:
@@ -167,12 +195,12 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                 client_time = at + fraction + skew
                 day, in_day = divmod(client_time, MS_PER_DAY)
                 minute, in_minute = divmod(in_day, MS_PER_MINUTE)
-                prefix = (dates.get(day) or date(day)) + minutes[minute]
+                prefix = day_texts[day] + minutes[minute]
                 sent_in_minute = in_minute + int(rand() * 2_000)
                 message_id = bits(128)
                 append(
                     ClientCall(
-                        when(at // MS_PER_SECOND, UTC),
+                        hour_time + steps[second],
                         {
                             "type": kind,
                             "messageId": f"ajs-{message_id:032x}"
@@ -181,17 +209,15 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                             "originalTimestamp": prefix + seconds[in_minute],
                             "sentAt": prefix + seconds[sent_in_minute]
                             if sent_in_minute < MS_PER_MINUTE
-                            else iso(client_time - in_minute + sent_in_minute),
-                            "context": {"library": library},
-                            "integrations": {},
+                            else iso(origin + client_time - in_minute + sent_in_minute),
+                            "context": context,
+                            "integrations": _NO_INTEGRATIONS,
                             **ids,
                             **payload,
                         },
                     )
                 )
                 at += MS_PER_SECOND  # the group call follows its identify a second later
-    if fraction:  # a start between two seconds: move every event by the fraction
-        late = timedelta(milliseconds=fraction)
-        events = [replace(event, at=event.at + late) for event in events]
+                second += 1
     events.sort(key=attrgetter("at"))
     return events

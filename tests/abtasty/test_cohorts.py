@@ -187,3 +187,19 @@ def test_cohorts_deleted_connector_leaves_builder(world: World) -> None:
     world.at("2026-03-03T03:00:00Z")
     world.service.delete_connector(world.account.id, world.connector.id)
     assert world.service.criteria(world.account.id) == []
+
+
+def _values(world: World) -> list[object]:
+    return [v.value for v in world.service.criteria(world.account.id)[0].traits[0].values]
+
+
+def test_cohorts_numeric_values_listed_in_numeric_order(world: World) -> None:
+    world.identify("anon-1", seats=[2, 10, 9, 1.5, -3])
+    world.at("2026-03-03T03:00:00Z")
+    assert _values(world) == [-3, 1.5, 2, 9, 10]
+
+
+def test_cohorts_mixed_values_numbers_then_strings_then_booleans(world: World) -> None:
+    world.identify("anon-1", mixed=[True, "abc", 10, "10", False, "9", 2.5])
+    world.at("2026-03-03T03:00:00Z")
+    assert _values(world) == [2.5, 10, "10", "9", "abc", False, True]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
+from harness.abtasty.records import ApiKeyRecord
 from harness.abtasty.service import AbTasty
 from harness.abtasty.spec import parse_webhook_message
+from harness.abtasty.store import SqliteStore, Store
 from harness.core.errors import HarnessError
 from tests.support import World, basic, message
 
@@ -183,3 +186,69 @@ def test_key_auth_memo_key_revoked_while_message_in_flight_refused_next(world: W
     parsed = parse_webhook_message(json.dumps(message()).encode())
     world.service.ingest(account.id, connector.id, parsed)
     assert _code(world, world.auth) == "invalid_api_key"
+
+
+def _count_key_reads(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    reads: list[bytes] = []
+    find = store.find_api_key
+
+    def counting(digest: bytes) -> ApiKeyRecord | None:
+        reads.append(digest)
+        return find(digest)
+
+    monkeypatch.setattr(store, "find_api_key", counting)
+    return reads
+
+
+def test_key_owner_memory_store_reads_a_repeated_key_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = _count_key_reads(world.service.store, monkeypatch)
+    owners = [world.service.key_owner(world.auth) for _ in range(3)]
+    assert (owners, len(reads)) == ([world.account.id] * 3, 1)
+
+
+def test_key_owner_revoked_key_has_no_owner_at_once(world: World) -> None:
+    assert world.service.key_owner(world.auth) == world.account.id
+    world.service.revoke_api_key(world.account.id)
+    assert world.service.key_owner(world.auth) is None
+
+
+def test_key_owner_rotated_key_old_has_none_new_has_the_account(world: World) -> None:
+    old = world.auth
+    assert world.service.key_owner(old) == world.account.id
+    new = basic(world.service.regenerate_api_key(world.account.id))
+    assert (world.service.key_owner(old), world.service.key_owner(new)) == (None, world.account.id)
+
+
+def test_key_owner_unknown_key_found_once_it_is_issued(world: World) -> None:
+    world.service.revoke_api_key(world.account.id)
+    assert world.service.key_owner(world.auth) is None
+    issued = basic(world.service.generate_api_key(world.account.id))
+    assert world.service.key_owner(issued) == world.account.id
+
+
+def test_key_owner_reset_account_has_no_owner_at_once(world: World) -> None:
+    assert world.service.key_owner(world.auth) == world.account.id
+    world.service.reset(world.account.id)
+    assert world.service.key_owner(world.auth) is None
+
+
+def test_key_owner_key_revoked_by_another_service_on_the_store_has_no_owner(world: World) -> None:
+    other = AbTasty(world.service.store, world.clock)
+    assert world.service.key_owner(world.auth) == world.account.id
+    other.revoke_api_key(world.account.id)
+    assert world.service.key_owner(world.auth) is None
+
+
+def test_key_owner_shared_store_key_revoked_by_another_worker_has_no_owner_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "shared.sqlite"
+    world = World.build(store=SqliteStore(database))
+    other = AbTasty(SqliteStore(database), world.clock)  # another worker: its own connection
+    reads = _count_key_reads(world.service.store, monkeypatch)
+    assert world.service.key_owner(world.auth) == world.account.id
+    other.revoke_api_key(world.account.id)
+    assert world.service.key_owner(world.auth) is None
+    assert len(reads) == 2  # a shared store is asked on every call

@@ -115,6 +115,18 @@ def test_stream_timestamps_have_milliseconds_and_sent_at_follows() -> None:
         assert abs(skew) <= stream.max_clock_skew
 
 
+def test_stream_timestamps_follow_clocks_skewed_by_days() -> None:
+    population = build_population(PopulationConfig(users=100))
+    stream = StreamConfig(days=2, clock_skew_share=1.0, max_clock_skew=timedelta(days=3))
+    skews = []
+    for call in (e for e in generate_events(population, stream) if isinstance(e, ClientCall)):
+        original, sent = call.body["originalTimestamp"], call.body["sentAt"]
+        assert timedelta(0) <= datetime.fromisoformat(sent) - datetime.fromisoformat(original)
+        skews.append(datetime.fromisoformat(original) - call.at)
+    assert max(skews) > timedelta(days=1) and min(skews) < -timedelta(days=1)
+    assert all(abs(skew) <= stream.max_clock_skew for skew in skews)
+
+
 def test_stream_first_identify_keeps_its_traits_after_a_plan_change() -> None:
     population = build_population(PopulationConfig(users=300, late_identify_share=0))
     events = generate_events(population, StreamConfig(days=6, trait_change_share=0.9))
@@ -152,6 +164,25 @@ def test_collector_paused_restores_the_collector() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_collector_paused_hands_what_was_built_over_as_old_objects() -> None:
+    with collector_paused():
+        built = [[index] for index in range(5_000)]
+    old = {id(obj) for obj in gc.get_objects(generation=2)}
+    assert all(id(item) in old for item in built)
+
+
+def test_collector_paused_leaves_the_process_frozen_objects_frozen() -> None:
+    gc.freeze()
+    try:
+        assert gc.get_freeze_count() > 0
+        with collector_paused():
+            built = [[index] for index in range(100)]
+        assert built
+        assert gc.get_freeze_count() > 0  # unfreezing would have thawed them all: 0
+    finally:
+        gc.unfreeze()
 
 
 def test_stream_start_between_two_seconds_moves_every_event_by_the_fraction() -> None:

@@ -64,6 +64,23 @@ def test_live_server_answers_409_when_freezegun_moves_back(harness_live: LiveHar
     assert (answer.status_code, answer.json()["code"]) == (409, "clock_backwards")
 
 
+def test_live_server_files_a_call_refused_by_freezegun_at_the_clocks_last_instant(
+    harness_live: LiveHarness,
+) -> None:
+    url = harness_live.abtasty_url
+    with freeze_time("2026-03-02T23:00:00Z", real_asyncio=True) as frozen:
+        requests.get(f"{url}/_harness/clock", timeout=5)
+        frozen.move_to("2026-03-02T22:00:00Z")
+        refused = requests.get(f"{url}/_harness/clock?probe=back", timeout=5)
+        frozen.move_to("2026-03-02T23:30:00Z")
+        requests.get(f"{url}/_harness/clock?probe=after", timeout=5)
+    assert refused.status_code == 409
+    filed = requests.get(f"{url}/_harness/requests", timeout=5).json()["requests"]
+    at = {entry["path"]: entry["at"] for entry in filed}
+    assert at["/_harness/clock?probe=back"] == "2026-03-02T23:00:00Z"
+    assert at["/_harness/clock?probe=after"] == "2026-03-02T23:30:00Z"
+
+
 @pytest.mark.anyio
 async def test_async_test_reaches_the_live_server_under_freeze_time(
     harness_live: LiveHarness, abtasty_account: AccountHandle, simulated_segment: SourceHandle

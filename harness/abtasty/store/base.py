@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from harness.abtasty.records import (
     Account,
@@ -38,6 +38,20 @@ MESSAGE_RETENTION = timedelta(days=7)
 
 COHORT_CHANGE_RETENTION = timedelta(days=31)
 """How long the record of who entered or left which cohort is kept, from the run's cutoff."""
+
+
+@runtime_checkable
+class KeyCounter(Protocol):
+    """A store that only this process writes, counting every change to its API keys.
+
+    What such a store says about a key may be remembered until the count moves. A store
+    other processes share (SQLite, PostgreSQL) is no KeyCounter: a key revoked through one
+    worker must be refused by every other at once, so each call asks the store.
+    """
+
+    def key_version(self) -> int:
+        """A counter moved by every key put, removed or reset (never by anything else)."""
+        ...
 
 
 class Store(Protocol):

@@ -311,8 +311,13 @@ class MemoryStore:
     def __init__(self) -> None:
         self._tenants: dict[str, _Tenant] = {}
         self._keys: dict[bytes, ApiKeyRecord] = {}
+        self._key_version = 0
         self._seq = 0
         self._lock = threading.RLock()
+
+    def key_version(self) -> int:
+        """Moved by every key put, removed or reset (see :class:`~.base.KeyCounter`)."""
+        return self._key_version
 
     def _tenant(self, account_id: str) -> _Tenant | None:
         return self._tenants.get(account_id)
@@ -379,6 +384,7 @@ class MemoryStore:
             tenant.api_key = record
             tenant.input_version += 1
             self._keys[record.digest] = record
+            self._key_version += 1
 
     def get_api_key(self, account_id: str) -> ApiKeyRecord | None:
         """The account's key record."""
@@ -398,6 +404,7 @@ class MemoryStore:
             self._keys.pop(tenant.api_key.digest, None)
             tenant.api_key = None
             tenant.input_version += 1
+            self._key_version += 1
             return True
 
     # messages
@@ -680,6 +687,7 @@ class MemoryStore:
     def reset(self, account_id: str | None = None) -> None:
         """Forget everything, or one account."""
         with self._lock:
+            self._key_version += 1
             if account_id is None:
                 self._tenants.clear()
                 self._keys.clear()

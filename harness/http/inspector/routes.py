@@ -353,8 +353,34 @@ def journal(request: AnyRequest, ctx: Ctx) -> Response[Any]:
 
 @get(["/clock", "/clock.json"], sync_to_thread=False)
 def clock(request: AnyRequest, ctx: Ctx) -> Response[Any]:
-    """The global clock and every tenant clock, with move and advance controls (manual)."""
-    return _page(request, ctx, "clock.html", lambda: views.clocks_view(ctx))
+    """The global clock and every tenant clock, with move and advance controls (manual).
+
+    Tenant clocks are paged (``?page=N``), and so are each clock's accounts
+    (``?clock=<name>&accounts_page=N``).
+    """
+
+    def build() -> views.ClocksView:
+        page, per_page = views.paging(
+            _int_query(request, "page"),
+            _int_query(request, "per_page"),
+            default=views.CLOCKS_PER_PAGE,
+        )
+        accounts_page, accounts_per_page = views.paging(
+            _int_query(request, "accounts_page"),
+            _int_query(request, "accounts_per_page"),
+            default=views.ACCOUNTS_PER_CLOCK,
+            names=("accounts_page", "accounts_per_page"),
+        )
+        return views.clocks_view(
+            ctx,
+            page,
+            per_page,
+            clock=_query(request, "clock") or None,
+            accounts_page=accounts_page,
+            accounts_per_page=accounts_per_page,
+        )
+
+    return _page(request, ctx, "clock.html", build)
 
 
 # forms that change state ----------------------------------------------------------------

@@ -163,8 +163,13 @@ def clock_view(ctx: InspectorContext, name: str = "") -> ClockView:
     return ClockView(format_instant(clock.now()), clock.mode, name)
 
 
-CLOCK_PAGE_ACCOUNTS = 1_000
-"""The clock page looks through at most this many accounts (oldest first) for their clocks."""
+CLOCKS_PER_PAGE = 50
+"""The clock page shows this many tenant clocks per page (by name)."""
+ACCOUNTS_PER_CLOCK = 20
+"""Each tenant clock shows this many of its accounts; a clock's further accounts are paged."""
+ACCOUNTS_SCANNED_AT_ONCE = 1_000
+"""The clock page reads every account, this many at a time, to find each clock's accounts."""
+JUMPS_SHOWN = 20
 
 
 class JumpRow(msgspec.Struct, frozen=True):
@@ -180,8 +185,9 @@ class TenantClockRow(msgspec.Struct, frozen=True):
     """A tenant's own clock, and who follows it.
 
     Attributes:
-        accounts: (id, name) of the accounts bound to it (among the first
-            ``CLOCK_PAGE_ACCOUNTS``).
+        accounts: (id, name) of one page of the accounts bound to it, oldest first (the
+            first unless this clock's page was asked for).
+        accounts_pager: Where that page sits among all its accounts.
         sources: (id, name) of the Segment sources bound to it.
     """
 
@@ -189,35 +195,87 @@ class TenantClockRow(msgspec.Struct, frozen=True):
     now: str
     mode: str
     accounts: list[tuple[str, str]]
+    accounts_pager: Pager
     sources: list[tuple[str, str]]
 
 
 class ClocksView(msgspec.Struct, frozen=True):
-    """The clock page: the global clock, every tenant clock, and accounts' next refreshes."""
+    """The clock page: the global clock, tenant clocks (paged), and accounts' next refreshes.
+
+    Attributes:
+        tenants: One page of the tenant clocks, by name.
+        pager: Where that page sits among every tenant clock.
+        refreshes: The next refresh of the first accounts, to jump to.
+    """
 
     clock: ClockView
     tenants: list[TenantClockRow]
+    pager: Pager
     refreshes: list[JumpRow]
 
 
-def clocks_view(ctx: InspectorContext) -> ClocksView:
-    """The global clock, each tenant clock with its accounts and sources, and next refreshes."""
+def clocks_view(
+    ctx: InspectorContext,
+    page: int = 1,
+    per_page: int = CLOCKS_PER_PAGE,
+    clock: str | None = None,
+    accounts_page: int = 1,
+    accounts_per_page: int = ACCOUNTS_PER_CLOCK,
+) -> ClocksView:
+    """The global clock, one page of tenant clocks with their accounts and sources, and jumps.
+
+    Every account is read (``ACCOUNTS_SCANNED_AT_ONCE`` at a time) to find the accounts of
+    the tenant clocks on the page; each shows its first ``accounts_per_page`` accounts, and
+    the clock named ``clock`` shows page ``accounts_page`` of them instead.
+    """
     service = ctx.abtasty
-    accounts = service.accounts(0, CLOCK_PAGE_ACCOUNTS)
-    by_clock: dict[str, list[tuple[str, str]]] = {}
-    for account in accounts:
-        if account.clock:
-            by_clock.setdefault(account.clock, []).append((account.id, account.name))
+    named = service.clocks.named()
+    pager = Pager.of(page, per_page, len(named))
+    shown = named[pager.offset : pager.offset + per_page]
+    account_pagers: dict[str, Pager] = {}
+    wanted: dict[str, tuple[int, int]] = {}
+    for name, _ in shown:
+        first = (accounts_page - 1) * accounts_per_page if name == clock else 0
+        wanted[name] = (first, first + accounts_per_page)
+    counts = dict.fromkeys(wanted, 0)
+    by_clock: dict[str, list[tuple[str, str]]] = {name: [] for name in wanted}
+    jumps_from: list[Account] = []
+    offset = 0
+    while True:
+        batch = service.accounts(offset, ACCOUNTS_SCANNED_AT_ONCE)
+        if offset == 0:
+            jumps_from = batch[:JUMPS_SHOWN]
+        for account in batch:
+            bound = account.clock
+            if bound and bound in wanted:
+                seen = counts[bound]
+                low, high = wanted[bound]
+                if low <= seen < high:
+                    by_clock[bound].append((account.id, account.name))
+                counts[bound] = seen + 1
+        if len(batch) < ACCOUNTS_SCANNED_AT_ONCE:
+            break
+        offset += len(batch)
+    for name, _ in shown:
+        first = wanted[name][0]
+        account_pagers[name] = Pager.of(
+            first // accounts_per_page + 1, accounts_per_page, counts[name]
+        )
     sources: dict[str, list[tuple[str, str]]] = {}
     if ctx.segment is not None:
         for source in ctx.segment.sources():
-            if source.clock:
+            if source.clock in wanted:
                 sources.setdefault(source.clock, []).append((source.id, source.name))
     tenants = [
         TenantClockRow(
-            name, format_instant(now), "manual", by_clock.get(name, []), sources.get(name, [])
+            name,
+            format_instant(now),
+            "manual",
+            by_clock[name],
+            account_pagers[name],
+            sources.get(name, []),
         )
-        for name, now in service.clocks.named()
+        for name, now in shown
     ]
     jumps = [
         JumpRow(
@@ -226,9 +284,9 @@ def clocks_view(ctx: InspectorContext) -> ClocksView:
             format_instant(service.next_refresh(a.id).scheduled_for),
             a.clock or "",
         )
-        for a in accounts[:20]
+        for a in jumps_from
     ]
-    return ClocksView(clock_view(ctx), tenants, jumps)
+    return ClocksView(clock_view(ctx), tenants, pager, jumps)
 
 
 # home: accounts and sources ---------------------------------------------------------------

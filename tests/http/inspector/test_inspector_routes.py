@@ -135,6 +135,48 @@ def test_inspector_builder_value_page_links_work_without_javascript(fakes: Fakes
     assert 'data-value="plan-19"' not in following
 
 
+def test_inspector_builder_numeric_values_in_numeric_order(fakes: Fakes) -> None:
+    fakes.track(anonymousId="anon-1", traits={"seats": [2, 10, 9]})
+    fakes.harness.move_to(START.replace(day=3, hour=3))
+    view = fakes.abtasty.get(f"/_inspector/accounts/{fakes.account_id}/builder.json").json()
+    (trait,) = view["items"][0]["traits"]
+    assert [v["label"] for v in trait["values"]] == ["2", "9", "10"]
+
+
+def test_inspector_builder_mixed_values_numbers_then_strings_then_booleans(
+    fakes: Fakes,
+) -> None:
+    fakes.track(anonymousId="anon-1", traits={"mixed": [True, "b", 10, "10", False, 2.5]})
+    fakes.harness.move_to(START.replace(day=3, hour=3))
+    view = fakes.abtasty.get(f"/_inspector/accounts/{fakes.account_id}/builder.json").json()
+    (trait,) = view["items"][0]["traits"]
+    assert [v["value"] for v in trait["values"]] == [2.5, 10, "10", "b", False, True]
+
+
+def test_inspector_builder_numeric_value_pages_follow_numeric_order(fakes: Fakes) -> None:
+    numbers = [(index * 37) % 45 for index in range(45)]  # 0..44, shuffled
+    fakes.track(anonymousId="anon-1", traits={"seats": numbers})
+    fakes.harness.move_to(START.replace(day=3, hour=3))
+    base = f"/_inspector/accounts/{fakes.account_id}/builder.json"
+    ident = fakes.abtasty.get(base).json()["items"][0]["traits"][0]["id"]
+    shown = []
+    for page in (1, 2, 3):
+        view = fakes.abtasty.get(base, params={"trait": ident, "values_page": page}).json()
+        shown += [v["value"] for v in view["items"][0]["traits"][0]["values"]]
+    assert shown == list(range(45))
+
+
+def test_inspector_builder_hidden_cohorts_in_numeric_order(fakes: Fakes) -> None:
+    fakes.track(anonymousId="anon-unseen", traits={"seats": [10, 2, 9]})
+    fakes.harness.move_to(START.replace(day=3, hour=3))
+    view = fakes.abtasty.get(f"/_inspector/accounts/{fakes.account_id}/builder.json").json()
+    assert [(h["label"], h["reason"]) for h in view["hidden"]] == [
+        ("2", "unmatched"),
+        ("9", "unmatched"),
+        ("10", "unmatched"),
+    ]
+
+
 def test_inspector_builder_bad_values_page_is_invalid_body(fakes: Fakes) -> None:
     response = fakes.abtasty.get(
         f"/_inspector/accounts/{fakes.account_id}/builder.json", params={"values_page": "0"}

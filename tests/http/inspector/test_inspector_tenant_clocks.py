@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +69,11 @@ def test_inspector_clock_page_lists_each_tenant_clock_with_its_tenants(tenants: 
             "now": TEAM_START,
             "mode": "manual",
             "accounts": [[tenants.account_id, "Team A"]],
+            "accounts_pager": {"page": 1, "per_page": 20, "total": 1, "pages": 1},
             "sources": [[tenants.source_id, "web"]],
         }
     ]
+    assert view["pager"] == {"page": 1, "per_page": 50, "total": 1, "pages": 1}
 
 
 def test_inspector_clock_page_offers_controls_per_tenant_clock(tenants: Tenants) -> None:
@@ -159,3 +163,67 @@ def test_inspector_journal_untenanted_entry_has_no_clock_name(tenants: Tenants) 
     view = tenants.abtasty.get("/_inspector/journal.json", params={"status": "4xx"}).json()
     (row,) = view["requests"]
     assert (row["clock"], row["at"]) == ("", "2026-03-02T12:00:00Z")
+
+
+def test_inspector_clock_page_finds_accounts_past_the_first_thousand(tenants: Tenants) -> None:
+    service = tenants.harness.abtasty
+    for index in range(1_000):
+        service.create_account(f"Global {index}")
+    late = service.create_account("Late", clock="team-a")
+    view = tenants.abtasty.get("/_inspector/clock.json").json()
+    (team,) = view["tenants"]
+    assert team["accounts"] == [[tenants.account_id, "Team A"], [late.id, "Late"]]
+    assert team["accounts_pager"]["total"] == 2
+
+
+def _team_accounts(tenants: Tenants, count: int) -> list[str]:
+    service = tenants.harness.abtasty
+    return [tenants.account_id] + [
+        service.create_account(f"Team {index:02d}", clock="team-a").id for index in range(count)
+    ]
+
+
+def test_inspector_clock_accounts_page_by_clock_name(tenants: Tenants) -> None:
+    ids = _team_accounts(tenants, 44)
+    view = tenants.abtasty.get(
+        "/_inspector/clock.json", params={"clock": "team-a", "accounts_page": 3}
+    ).json()
+    (team,) = view["tenants"]
+    assert [account_id for account_id, _ in team["accounts"]] == ids[40:]
+    assert team["accounts_pager"] == {"page": 3, "per_page": 20, "total": 45, "pages": 3}
+
+
+def test_inspector_clock_account_page_links_work_without_javascript(tenants: Tenants) -> None:
+    ids = _team_accounts(tenants, 44)
+    page = tenants.abtasty.get("/_inspector/clock").text
+    assert "Accounts 1 to 20 of 45" in page
+    link = re.search(r'<a href="([^"]+)" rel="next">Next accounts', page)
+    assert link is not None
+    following = tenants.abtasty.get(html.unescape(link.group(1)).split("#")[0]).text
+    assert "Accounts 21 to 40 of 45" in following
+    assert f"<code>{ids[20]}</code>" in following
+    assert f"<code>{ids[19]}</code>" not in following
+
+
+def test_inspector_clock_page_pages_tenant_clocks(tenants: Tenants) -> None:
+    for index in range(55):
+        created = tenants.abtasty.put(f"/_harness/clocks/t-{index:02d}", json={"now": TEAM_START})
+        assert created.status_code == 201
+    view = tenants.abtasty.get("/_inspector/clock.json", params={"page": 2}).json()
+    assert [t["name"] for t in view["tenants"]] == [
+        "t-50",
+        "t-51",
+        "t-52",
+        "t-53",
+        "t-54",
+        "team-a",
+    ]
+    assert view["pager"] == {"page": 2, "per_page": 50, "total": 56, "pages": 2}
+    page = tenants.abtasty.get("/_inspector/clock").text
+    assert 'href="/_inspector/clock?page=2" rel="next"' in page
+
+
+def test_inspector_clock_bad_accounts_page_is_invalid_body(tenants: Tenants) -> None:
+    response = tenants.abtasty.get("/_inspector/clock.json", params={"accounts_page": "0"})
+    assert_error(response, 400, "invalid_body")
+    assert "accounts_page" in response.json()["message"]
