@@ -707,7 +707,7 @@ def diff_cohorts(
         )
         found = [(key, value, "entered") for key, value in current.items() if key not in previous]
         found += [(key, value, "left") for key, value in previous.items() if key not in current]
-        found.sort(key=lambda item: (item[0][0], item[0][1], item[0][2][0], str(item[0][2][1])))
+        found.sort(key=lambda item: (item[0][0], item[0][1], value_order(item[1])))
         for (connector, trait, _), value, change in found[: keep - len(changes)]:
             changes.append(
                 CohortChange(

@@ -198,3 +198,11 @@ def test_accounts_paged_oldest_first(world: World) -> None:
     assert world.service.account_count() == 2
     assert [a.id for a in world.service.accounts(0, 10)] == [world.id, second.id]
     assert [a.id for a in world.service.accounts(1, 10)] == [second.id]
+
+
+def test_cohort_changes_of_a_visitor_list_values_in_the_builders_order(world: World) -> None:
+    world.see("v1", "anon-1")
+    world.identify(seats=[10, "10", 9, True, 2])
+    world.at("2026-03-03T03:00:00Z")
+    changes = world.service.cohort_changes(world.id, visitor_id="v1")
+    assert [c.value for c in changes] == [2, 9, 10, "10", True]
