@@ -46,10 +46,16 @@ class SqliteFile:
         if schema:
             self._conn.executescript(schema)
         for table, added in (added_columns or {}).items():
-            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-            for column, kind in added.items():
-                if column not in present:
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            if set(added) <= self._columns(table):
+                continue
+            with self._tx():  # another process may be adding them too: one at a time
+                present = self._columns(table)
+                for column, kind in added.items():
+                    if column not in present:
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         """Close the connection."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +39,7 @@ from harness.http.wire import (
     SuccessOut,
 )
 from harness.segment import FakeSegment
-from harness.segment.scripted_faults import Outage, ScriptedFaults
+from harness.segment.scripted_faults import FaultChanges, Outage, ScriptedFaults
 from harness.segment.tracking import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, inflate_gzip
 
 Segment = NamedDependency[FakeSegment]
@@ -145,13 +144,20 @@ def read_faults(faults: NamedDependency[ScriptedFaults]) -> FaultsOut:
     return _faults_out(faults)
 
 
+def _count(name: str, value: int) -> int:
+    if not 0 <= value <= 1_000_000:
+        raise HarnessError(ErrorCode.INVALID_BODY, f"{name} must be from 0 to 1,000,000.")
+    return value
+
+
 @put("/_harness/faults", sync_to_thread=False)
 def set_faults(data: JSONBody[FaultsIn], faults: NamedDependency[ScriptedFaults]) -> FaultsOut:
     """Script delivery faults: an outage until a time, the next N delivered twice, the next N held back.
 
-    Every field is checked before anything changes; the switches are then written at once.
+    Every field is checked before anything changes; then the fields given are set at once,
+    in one store transaction, and the others left as they are.
     """
-    changes: dict[str, Any] = {}
+    changes: FaultChanges = {}
     if data.outage is not None:
         status = data.outage.status
         if status is not None and not (status == 429 or 400 <= status <= 599):
@@ -160,16 +166,15 @@ def set_faults(data: JSONBody[FaultsIn], faults: NamedDependency[ScriptedFaults]
                 "outage.status must be an HTTP error status (4xx or 5xx), or null for a timeout.",
             )
         changes["outage"] = Outage(status, body_instant(data.outage.until, "outage.until"))
-    for name, value in (("duplicate_next", data.duplicate_next), ("hold_next", data.hold_next)):
-        if value is not None:
-            if not 0 <= value <= 1_000_000:
-                raise HarnessError(ErrorCode.INVALID_BODY, f"{name} must be from 0 to 1,000,000.")
-            changes[name] = value
+    if data.duplicate_next is not None:
+        changes["duplicate_next"] = _count("duplicate_next", data.duplicate_next)
+    if data.hold_next is not None:
+        changes["hold_next"] = _count("hold_next", data.hold_next)
     if data.hold_seconds is not None:
         if not 0 <= data.hold_seconds <= 30 * 86_400:
             raise HarnessError(ErrorCode.INVALID_BODY, "hold_seconds must be from 0 to 30 days.")
         changes["hold_for"] = timedelta(seconds=data.hold_seconds)
-    faults.rows.set(replace(faults.rows.settings(), **changes))
+    faults.rows.update(changes)
     return _faults_out(faults)
 
 
@@ -230,6 +235,7 @@ def create_segment_app(
     app = Litestar(
         route_handlers=[routes, control, *common_routes()],
         middleware=fake_middleware(journal, segment.clock_for_source, admin_token),
+        lifespan=list(lifespan),
         **app_settings("Fake Segment (segment-abtasty-harness)"),
     )
     app.state.segment = segment

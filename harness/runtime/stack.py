@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -45,6 +46,7 @@ from harness.segment.scripted_faults import FaultRows, ScriptedFaults
 from harness.segment.store import SegmentStore
 
 SYSTEM_CLOCK_TICK_SECONDS = 1.0
+LOG = logging.getLogger(__name__)
 
 
 class Harness:
@@ -221,15 +223,26 @@ class Harness:
             crashes=self.crashes,
         )
 
+    def _run_due_work(self) -> None:
+        # One failure (a store connection reset) must not end the ticker: the next tick
+        # tries again, and each piece of work is claimed, so none is lost or made twice.
+        try:
+            self.segment.run_all_due()
+            self.faults.run_due()
+        except Exception:
+            LOG.exception("running the work that fell due failed; retrying at the next tick")
+
     @contextlib.asynccontextmanager
     async def _retry_ticker(self, _: Litestar) -> AsyncIterator[None]:
         # With the system clock, time moves by itself, so a live server wakes up to make
-        # the retries that fell due. With a manual clock, clock moves make them; the ticker
-        # still finds attempts that are due but were never made: accepted by a server that
-        # died before its first attempt, or held by a worker that was killed mid-attempt.
+        # the retries and hand over the held messages that fell due. With a manual clock,
+        # clock moves make them; the ticker still finds work that is due but was never done:
+        # accepted by a server that died before its first attempt, or held by a worker that
+        # was killed mid-attempt or mid-handover.
         async def tick() -> None:
             while True:
-                self.segment.run_all_due()
+                # In a thread: a delivery may wait on its destination for seconds.
+                await asyncio.to_thread(self._run_due_work)
                 await asyncio.sleep(SYSTEM_CLOCK_TICK_SECONDS)
 
         task = asyncio.create_task(tick())

@@ -356,7 +356,7 @@ def _open_postgres(url: str) -> Stores:
         abtasty,
         segment,
         PostgresEngageStore(pool),
-        PostgresFaultRows(pool),
+        PostgresFaultRows(pool, segment.liveness),
         PostgresRateBucket(pool),
         PostgresSharedRows(pool),
         abtasty.latest_instant,

@@ -7,7 +7,9 @@ answers 503 until 23:00", "deliver the next 2 messages twice", "hold the next me
 
 The switches and the held messages live in :class:`FaultRows`: in memory for one process,
 in the shared store for ``harness serve --workers N``, so "deliver the next 2 twice"
-duplicates two deliveries in all, whichever workers make them.
+duplicates two deliveries in all, whichever workers make them. A held message is handed
+over as a delivery attempt is made: claimed by one worker, removed once posted, and freed
+for another worker if its own dies in between.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from harness.core.clock import Clock
 from harness.segment.delivery import Transport, TransportResponse, is_delivered
@@ -86,6 +90,15 @@ class HeldDeliveries:
 Counter = Literal["duplicate_next", "hold_next"]
 
 
+class FaultChanges(TypedDict, total=False):
+    """Some of the switches of :class:`FaultSettings`, to set and leave the rest."""
+
+    outage: Outage | None
+    duplicate_next: int
+    hold_next: int
+    hold_for: timedelta
+
+
 @dataclass(frozen=True, slots=True)
 class FaultSettings:
     """The switches in force.
@@ -124,6 +137,14 @@ class FaultRows(Protocol):
         """Replace the switches."""
         ...
 
+    def update(self, changes: FaultChanges) -> FaultSettings:
+        """Set these switches and leave the others as they are, at once; the switches after.
+
+        Two updates at once, through two workers, both hold: neither writes back a stale
+        copy of a switch the other changed.
+        """
+        ...
+
     def take(self, counter: Counter) -> FaultSettings | None:
         """Count one off ``counter`` when above zero; the settings before, or None when zero."""
         ...
@@ -144,8 +165,16 @@ class FaultRows(Protocol):
         """When the earliest held message falls due."""
         ...
 
-    def take_held(self, now: datetime) -> HeldMessage | None:
-        """Remove and return the earliest message due by ``now`` (each is taken once)."""
+    def claim_held(self, now: datetime) -> AbstractContextManager[HeldMessage | None]:
+        """Hold the earliest message due by ``now`` while it is handed over.
+
+        As a delivery attempt is claimed (:meth:`~harness.segment.store.base.SegmentStore.claim_due`):
+        a message another process holds is skipped; yields None when none is free. When the
+        block ends the message is removed, unless it raised: then it is let go, for any
+        process to hand over. A message held by a process that died is free again (at once
+        for SQLite and PostgreSQL), so a worker killed mid-handover loses nothing; the
+        destination may get it twice (AB Tasty's dedup window absorbs that).
+        """
         ...
 
     def clear(self) -> None:
@@ -159,6 +188,7 @@ class MemoryFaultRows:
     def __init__(self) -> None:
         self._settings = FaultSettings()
         self._held: list[_Held] = []
+        self._claimed: dict[int, _Held] = {}  # being handed over, by order
         self._order = itertools.count()
         self._lock = threading.Lock()
 
@@ -168,6 +198,11 @@ class MemoryFaultRows:
     def set(self, settings: FaultSettings) -> None:
         with self._lock:
             self._settings = settings
+
+    def update(self, changes: FaultChanges) -> FaultSettings:
+        with self._lock:
+            self._settings = replace(self._settings, **changes)
+            return self._settings
 
     def take(self, counter: Counter) -> FaultSettings | None:
         with self._lock:
@@ -191,23 +226,41 @@ class MemoryFaultRows:
             )
 
     def held_count(self) -> int:
-        return len(self._held)
+        with self._lock:
+            return len(self._held) + len(self._claimed)
 
     def next_held(self) -> datetime | None:
         with self._lock:
-            return self._held[0].due if self._held else None
+            dues = [held.due for held in self._claimed.values()]
+            if self._held:
+                dues.append(self._held[0].due)
+            return min(dues, default=None)
 
-    def take_held(self, now: datetime) -> HeldMessage | None:
+    @contextmanager
+    def claim_held(self, now: datetime) -> Iterator[HeldMessage | None]:
         with self._lock:
-            if not self._held or self._held[0].due > now:
-                return None
-            held = heapq.heappop(self._held)
-        return HeldMessage(held.due, held.url, held.headers, held.body)
+            held = None
+            if self._held and self._held[0].due <= now:
+                held = heapq.heappop(self._held)  # out of the heap: no other thread takes it
+                self._claimed[held.order] = held
+        if held is None:
+            yield None
+            return
+        try:
+            yield HeldMessage(held.due, held.url, held.headers, held.body)
+        except BaseException:
+            with self._lock:
+                if self._claimed.pop(held.order, None) is not None:  # not cleared meanwhile
+                    heapq.heappush(self._held, held)
+            raise
+        with self._lock:
+            self._claimed.pop(held.order, None)
 
     def clear(self) -> None:
         with self._lock:
             self._settings = FaultSettings()
             self._held.clear()
+            self._claimed.clear()
 
 
 class ScriptedFaults:
@@ -234,7 +287,7 @@ class ScriptedFaults:
 
     @outage.setter
     def outage(self, outage: Outage | None) -> None:
-        self.rows.set(replace(self.rows.settings(), outage=outage))
+        self.rows.update({"outage": outage})
 
     @property
     def duplicate_next(self) -> int:
@@ -243,7 +296,7 @@ class ScriptedFaults:
 
     @duplicate_next.setter
     def duplicate_next(self, count: int) -> None:
-        self.rows.set(replace(self.rows.settings(), duplicate_next=count))
+        self.rows.update({"duplicate_next": count})
 
     @property
     def hold_next(self) -> int:
@@ -252,7 +305,7 @@ class ScriptedFaults:
 
     @hold_next.setter
     def hold_next(self, count: int) -> None:
-        self.rows.set(replace(self.rows.settings(), hold_next=count))
+        self.rows.update({"hold_next": count})
 
     @property
     def hold_for(self) -> timedelta:
@@ -261,7 +314,7 @@ class ScriptedFaults:
 
     @hold_for.setter
     def hold_for(self, delay: timedelta) -> None:
-        self.rows.set(replace(self.rows.settings(), hold_for=delay))
+        self.rows.update({"hold_for": delay})
 
     @property
     def held(self) -> int:
@@ -306,8 +359,10 @@ class ScriptedFaults:
     def run_due(self) -> int:
         """Hand over the held messages that are due; each once, whichever worker runs it."""
         ran = 0
-        while (held := self.rows.take_held(self.clock.now())) is not None:
-            if not is_delivered(self.target.post(held.url, held.headers, held.body)):
-                self.failed += 1
-            ran += 1
-        return ran
+        while True:
+            with self.rows.claim_held(self.clock.now()) as held:
+                if held is None:
+                    return ran
+                if not is_delivered(self.target.post(held.url, held.headers, held.body)):
+                    self.failed += 1
+                ran += 1

@@ -25,12 +25,20 @@ class Receiver:
     """An integrator's own receiver on loopback: 503 until ``accept`` is set, then 200.
 
     Counts every attempt and every accepted delivery per messageId.
+
+    Args:
+        hang: A messageId whose first attempt is never answered: the receiver sets ``hung``
+            (with the sender's port in ``hung_port``), waits for ``release`` (at most 60 s),
+            then drops the connection.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, hang: str | None = None) -> None:
         self.accept = False
         self.attempts: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
+        self.hung = threading.Event()
+        self.hung_port = 0
+        self.release = threading.Event()
         self._lock = threading.Lock()
         receiver = self
 
@@ -38,6 +46,12 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 message_id = json.loads(body).get("messageId", "?")
+                if message_id == hang and not receiver.hung.is_set():
+                    receiver.hung_port = self.client_address[1]
+                    receiver.hung.set()
+                    receiver.release.wait(60)
+                    self.close_connection = True
+                    return  # no answer
                 with receiver._lock:
                     receiver.attempts[message_id] += 1
                     status = 200 if receiver.accept else 503
@@ -76,6 +90,24 @@ def worker_pids(supervisor: int) -> list[int]:
         if b"resource_tracker" not in command:
             pids.append(pid)
     return pids
+
+
+def pid_with_connection(local_port: int, pids: list[int]) -> int:
+    """Which of ``pids`` owns the loopback TCP connection from ``local_port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) in inodes:
+                    return pid
+            except OSError:
+                continue  # closed since it was listed
+    raise LookupError(f"no process of {pids} holds a connection from port {local_port}")
 
 
 def kill_all(server: ServeProcess) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,8 +28,10 @@ from tests.runtime.fleet import (
     FLEET_ARGS,
     START,
     Pipeline,
+    Receiver,
     kill_9_mid_stream,
     kill_all,
+    pid_with_connection,
     serving,
     stream_message,
     worker_pids,
@@ -335,6 +338,66 @@ def test_workers_share_scripted_faults(shared_store: str) -> None:
             m["stage"] for m in tenant.overview()["messages"] if m["message_id"] >= "m-0018"
         )
         assert stages == {"retrying": 8}  # every worker's attempts failed
+
+
+def test_workers_hand_over_a_held_message_whose_worker_was_killed_mid_handover(
+    shared_store: str,
+) -> None:
+    held = {"type": "identify", "messageId": "m-held", "anonymousId": "a", "traits": {}}
+    with Receiver(hang="m-held") as receiver, _fleet(shared_store, workers=2) as server:
+        assert server.process is not None
+        receiver.accept = True
+        tenant = Pipeline(server.url, server.segment_url, endpoints=(receiver.url,))
+        faults = f"{server.segment_url}/_harness/faults"
+        requests.put(
+            faults, json={"hold_next": 1, "hold_seconds": 3600}, timeout=10
+        ).raise_for_status()
+        assert tenant.track(requests.Session(), held)  # "delivered": held back for an hour
+        assert receiver.attempts["m-held"] == 0
+
+        def advance() -> None:
+            with contextlib.suppress(requests.RequestException):  # its worker may be killed
+                requests.post(
+                    f"{server.url}/_harness/clock/advance", json={"seconds": 3600}, timeout=60
+                )
+
+        mover = threading.Thread(target=advance, daemon=True)
+        mover.start()
+        assert receiver.hung.wait(30), "the held message was never handed over"
+        # kill -9 the worker in the instant it hands the message over.
+        os.kill(pid_with_connection(receiver.hung_port, worker_pids(server.process.pid)), 9)
+        receiver.release.set()
+        mover.join(60)
+        deadline = time.monotonic() + 30  # the other worker's (or the new one's) ticker
+        while not receiver.accepted["m-held"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert receiver.accepted["m-held"] >= 1  # at least once; AB Tasty dedups a second
+        assert requests.get(faults, timeout=10).json()["held"] == 0
+
+
+PUT_ROUNDS = 100
+
+
+def test_workers_keep_both_of_two_concurrent_fault_changes(shared_store: str) -> None:
+    # Two PUTs at once, each setting its own field, through fresh connections (either worker
+    # answers each): after every round both changes are in force, none overwritten by the
+    # other's stale copy of the switches.
+    with _fleet(shared_store, workers=2) as server:
+        faults = f"{server.segment_url}/_harness/faults"
+        barrier = threading.Barrier(2)
+
+        def put(body: dict[str, Any]) -> None:
+            barrier.wait(timeout=30)
+            requests.put(faults, json=body, timeout=30).raise_for_status()
+
+        lost = []
+        with ThreadPoolExecutor(2) as pool:
+            for round_ in range(1, PUT_ROUNDS + 1):
+                list(pool.map(put, [{"duplicate_next": round_}, {"hold_seconds": float(round_)}]))
+                now = requests.get(faults, timeout=10).json()
+                if (now["duplicate_next"], now["hold_seconds"]) != (round_, round_):
+                    lost.append((round_, now["duplicate_next"], now["hold_seconds"]))
+    assert lost == []
 
 
 def test_workers_share_one_rate_limit(shared_store: str) -> None:

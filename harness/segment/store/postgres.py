@@ -33,10 +33,6 @@ from harness.segment.store.sqlite import (
 )
 
 WAIT_SECONDS = 0.005
-_RELEASE_DEAD = (
-    "UPDATE segment_deliveries SET held_by = NULL WHERE held_by IS NOT NULL AND held_by <> %s"
-    " AND pg_try_advisory_xact_lock(hashtextextended(held_by, 0))"
-)
 
 
 def _record(row: Any) -> DeliveryRecord:
@@ -79,6 +75,63 @@ def _values(record: DeliveryRecord) -> tuple[Any, ...]:
     )
 
 
+def release_dead(table: str) -> str:
+    """The statement that frees the rows of ``table`` whose holder's session has ended.
+
+    Its one parameter is this worker's holder id (never freed). A holder's advisory lock is
+    free only once its session is gone: then ``pg_try_advisory_xact_lock`` takes it.
+    """
+    return (
+        f"UPDATE {table} SET held_by = NULL WHERE held_by IS NOT NULL AND held_by <> %s"  # noqa: S608 - a constant table
+        " AND pg_try_advisory_xact_lock(hashtextextended(held_by, 0))"
+    )
+
+
+class PostgresLiveness:
+    """This worker's holder id, and the one connection whose advisory lock says it is alive.
+
+    Rows a worker holds (``held_by``) carry its holder id; while the worker lives, a session
+    of its own holds the advisory lock named by that id. When the worker dies, the session
+    ends, the lock goes, and :func:`release_dead` frees its rows. Shared by every table whose
+    rows a worker holds (deliveries, held messages).
+
+    Args:
+        url: The database.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._nonce = secrets.token_hex(4)
+        self._alive: psycopg.Connection[Any] | None = None
+        self._alive_pid = 0
+        self._alive_lock = threading.Lock()
+
+    @property
+    def holder(self) -> str:
+        """This worker's mark on the rows it holds (host, process, nonce)."""
+        return f"{socket.gethostname()}:{os.getpid()}:{self._nonce}"
+
+    def ensure(self) -> str:
+        """This worker's holder id, its advisory lock taken first if not yet (also after a fork)."""
+        holder = self.holder
+        with self._alive_lock:
+            if self._alive is None or self._alive_pid != os.getpid() or self._alive.closed:
+                self._alive = psycopg.connect(self._url, autocommit=True)
+                self._alive.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (holder,))
+                self._alive_pid = os.getpid()
+        return holder
+
+    def close(self) -> None:
+        """Let go of the liveness connection."""
+        with self._alive_lock:
+            if self._alive is not None and self._alive_pid == os.getpid():
+                self._alive.close()
+            self._alive = None
+
+
+_RELEASE_DEAD_DELIVERIES = release_dead("segment_deliveries")
+
+
 class PostgresSegmentStore(PostgresRows):
     """The fake Segment's workspace in PostgreSQL.
 
@@ -89,33 +142,20 @@ class PostgresSegmentStore(PostgresRows):
 
     def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]], url: str) -> None:
         super().__init__(pool)
-        self._url = url
-        self._nonce = secrets.token_hex(4)
-        self._alive: psycopg.Connection[Any] | None = None
-        self._alive_pid = 0
-        self._alive_lock = threading.Lock()
+        self.liveness = PostgresLiveness(url)
+        """This worker's holder id and liveness lock (the scripted faults' rows share it)."""
 
     @property
     def holder(self) -> str:
         """This worker's mark on the records it holds (host, process, nonce)."""
-        return f"{socket.gethostname()}:{os.getpid()}:{self._nonce}"
+        return self.liveness.holder
 
     def _ensure_alive(self) -> str:
-        # Hold the advisory lock named by our holder id for as long as this process lives.
-        holder = self.holder
-        with self._alive_lock:
-            if self._alive is None or self._alive_pid != os.getpid() or self._alive.closed:
-                self._alive = psycopg.connect(self._url, autocommit=True)
-                self._alive.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (holder,))
-                self._alive_pid = os.getpid()
-        return holder
+        return self.liveness.ensure()
 
     def close(self) -> None:
         """Let go of the liveness connection (the pool belongs to whoever opened it)."""
-        with self._alive_lock:
-            if self._alive is not None and self._alive_pid == os.getpid():
-                self._alive.close()
-            self._alive = None
+        self.liveness.close()
 
     # sources and destinations
     def add_source(self, source: Source) -> None:
@@ -250,7 +290,7 @@ class PostgresSegmentStore(PostgresRows):
                 record = _record(row)
                 break
             with self._pool.connection() as db:
-                db.execute(_RELEASE_DEAD, (holder,))
+                db.execute(_RELEASE_DEAD_DELIVERIES, (holder,))
                 taken = db.execute(
                     "UPDATE segment_deliveries SET held_by = %s WHERE id = %s AND held_by IS NULL",
                     (holder, record_id),
@@ -268,7 +308,7 @@ class PostgresSegmentStore(PostgresRows):
         """Hold the earliest attempt due by ``now`` on ``clock`` (FOR UPDATE SKIP LOCKED)."""
         holder = self._ensure_alive()
         with self._pool.connection() as db:
-            db.execute(_RELEASE_DEAD, (holder,))
+            db.execute(_RELEASE_DEAD_DELIVERIES, (holder,))
             row = db.execute(
                 "UPDATE segment_deliveries SET held_by = %s WHERE id = ("  # noqa: S608 - constant columns
                 " SELECT id FROM segment_deliveries WHERE clock = %s AND stage = 'retrying'"

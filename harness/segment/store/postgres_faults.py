@@ -1,12 +1,15 @@
 """Scripted faults and the Tracking API's rate limit in the shared PostgreSQL database.
 
-The switches are one row, counted down in one statement; each held message is a row taken
-by one worker (``DELETE ... FOR UPDATE SKIP LOCKED``); the rate limit is one token bucket
-on the database server's clock, so workers on several hosts share one limit.
+The switches are one row, counted down in one statement; each held message is a row claimed
+by one worker while it is handed over, as a delivery attempt is (``FOR UPDATE SKIP
+LOCKED``, the worker's holder id, freed when its session ends); the rate limit is one
+token bucket on the database server's clock, so workers on several hosts share one limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +18,8 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from harness.segment.ratelimit import refill
-from harness.segment.scripted_faults import Counter, FaultSettings, HeldMessage
+from harness.segment.scripted_faults import Counter, FaultChanges, FaultSettings, HeldMessage
+from harness.segment.store.postgres import PostgresLiveness, release_dead
 from harness.segment.store.sqlite_faults import settings_of
 
 SETTINGS = (
@@ -23,16 +27,43 @@ SETTINGS = (
     " FROM segment_faults WHERE id = 1"
 )
 
+COLUMNS_OF = {
+    "outage": ("outage_status", "outage_until"),
+    "duplicate_next": ("duplicate_next",),
+    "hold_next": ("hold_next",),
+    "hold_for": ("hold_seconds",),
+}
+"""The ``segment_faults`` columns of each switch."""
+
+
+def _columns(settings: FaultSettings) -> tuple[Any, ...]:
+    outage = settings.outage
+    return (
+        outage.status if outage else None,
+        outage.until if outage else None,
+        settings.duplicate_next,
+        settings.hold_next,
+        settings.hold_for.total_seconds(),
+    )
+
+
+_RELEASE_DEAD_HELD = release_dead("segment_held")
+
 
 class PostgresFaultRows:
     """:class:`~harness.segment.scripted_faults.FaultRows` in PostgreSQL.
 
     Args:
         pool: Connections to the migrated database.
+        liveness: This worker's holder id and liveness lock, shared with its Segment store
+            (:attr:`~harness.segment.store.postgres.PostgresSegmentStore.liveness`).
     """
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+    def __init__(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], liveness: PostgresLiveness
+    ) -> None:
         self._pool = pool
+        self._liveness = liveness
 
     def settings(self) -> FaultSettings:
         """The switches in force."""
@@ -41,21 +72,27 @@ class PostgresFaultRows:
 
     def set(self, settings: FaultSettings) -> None:
         """Replace the switches."""
-        outage = settings.outage
         with self._pool.connection() as db:
             db.execute(
                 "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"
                 " UPDATE SET outage_status = EXCLUDED.outage_status, outage_until ="
                 " EXCLUDED.outage_until, duplicate_next = EXCLUDED.duplicate_next, hold_next ="
                 " EXCLUDED.hold_next, hold_seconds = EXCLUDED.hold_seconds",
-                (
-                    outage.status if outage else None,
-                    outage.until if outage else None,
-                    settings.duplicate_next,
-                    settings.hold_next,
-                    settings.hold_for.total_seconds(),
-                ),
+                _columns(settings),
             )
+
+    def update(self, changes: FaultChanges) -> FaultSettings:
+        """Set only these switches' columns, in one upsert; the switches after."""
+        values = _columns(FaultSettings(**changes))
+        changed = [column for name in changes for column in COLUMNS_OF[name]]
+        with self._pool.connection() as db:
+            row = db.execute(
+                "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"  # noqa: S608 - constant column names
+                f" UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in changed)}"
+                " RETURNING outage_status, outage_until, duplicate_next, hold_next, hold_seconds",
+                values,
+            ).fetchone()
+        return settings_of(row)
 
     def take(self, counter: Counter) -> FaultSettings | None:
         """Count one off ``counter`` when above zero; the settings before, or None."""
@@ -106,17 +143,37 @@ class PostgresFaultRows:
             row = db.execute("SELECT MIN(due) FROM segment_held").fetchone()
         return row[0] if row else None
 
-    def take_held(self, now: datetime) -> HeldMessage | None:
-        """Remove and return the earliest message due by ``now``; each taken by one worker."""
+    @contextmanager
+    def claim_held(self, now: datetime) -> Iterator[HeldMessage | None]:
+        """Hold the earliest free message due by ``now``; removed when the block ends.
+
+        Claimed as a delivery attempt is (``FOR UPDATE SKIP LOCKED``, marked with this
+        worker's holder id, committed before the handover); freed once its holder's session
+        ends.
+        """
+        holder = self._liveness.ensure()
         with self._pool.connection() as db:
+            db.execute(_RELEASE_DEAD_HELD, (holder,))
             row = db.execute(
-                "DELETE FROM segment_held WHERE seq = (SELECT seq FROM segment_held WHERE due <= %s"
-                " ORDER BY due, seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING due, url, headers, body",
-                (now,),
+                "UPDATE segment_held SET held_by = %s WHERE seq = (SELECT seq FROM segment_held"
+                " WHERE due <= %s AND held_by IS NULL ORDER BY due, seq LIMIT 1"
+                " FOR UPDATE SKIP LOCKED) RETURNING seq, due, url, headers, body",
+                (holder, now),
             ).fetchone()
         if row is None:
-            return None
-        return HeldMessage(row[0], row[1], msgspec.json.decode(bytes(row[2])), bytes(row[3]))
+            yield None
+            return
+        try:
+            yield HeldMessage(row[1], row[2], msgspec.json.decode(bytes(row[3])), bytes(row[4]))
+        except BaseException:
+            with self._pool.connection() as db:
+                db.execute(
+                    "UPDATE segment_held SET held_by = NULL WHERE seq = %s AND held_by = %s",
+                    (row[0], holder),
+                )
+            raise
+        with self._pool.connection() as db:
+            db.execute("DELETE FROM segment_held WHERE seq = %s AND held_by = %s", (row[0], holder))
 
     def clear(self) -> None:
         """Switch everything off and drop held messages."""

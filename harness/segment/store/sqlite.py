@@ -140,6 +140,27 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def new_holder_nonce() -> str:
+    """The random part of a holder id, drawn once per store (the process id is read per call)."""
+    return secrets.token_hex(4)
+
+
+def release_dead_holders(db: sqlite3.Connection, table: str, holder: str) -> None:
+    """Free the rows of ``table`` held (``held_by``) by processes that are gone.
+
+    A holder id is ``PID:NONCE``; ``holder`` is this process's, never freed here.
+    """
+    for (held_by,) in db.execute(
+        f"SELECT DISTINCT held_by FROM {table} WHERE held_by IS NOT NULL"  # noqa: S608 - a constant table
+    ).fetchall():
+        pid = int(held_by.partition(":")[0])
+        if held_by != holder and not process_alive(pid):
+            db.execute(
+                f"UPDATE {table} SET held_by = NULL WHERE held_by = ?",  # noqa: S608 - a constant table
+                (held_by,),
+            )
+
+
 @dataclass(slots=True)
 class SqliteClaim:
     """A record this process holds (see :class:`harness.segment.store.base.DeliveryClaim`)."""
@@ -162,7 +183,7 @@ class SqliteSegmentStore(SqliteFile):
 
     def __init__(self, path: str | Path, synchronous: Synchronous = "full") -> None:
         super().__init__(path, synchronous, SCHEMA, {"segment_deliveries": DELIVERY_COLUMNS_ADDED})
-        self._nonce = secrets.token_hex(4)
+        self._nonce = new_holder_nonce()
 
     @property
     def holder(self) -> str:
@@ -264,14 +285,7 @@ class SqliteSegmentStore(SqliteFile):
             return ids
 
     def _release_dead_holders(self, db: sqlite3.Connection) -> None:
-        for (holder,) in db.execute(
-            "SELECT DISTINCT held_by FROM segment_deliveries WHERE held_by IS NOT NULL"
-        ).fetchall():
-            pid = int(holder.partition(":")[0])
-            if holder != self.holder and not process_alive(pid):
-                db.execute(
-                    "UPDATE segment_deliveries SET held_by = NULL WHERE held_by = ?", (holder,)
-                )
+        release_dead_holders(db, "segment_deliveries", self.holder)
 
     @contextmanager
     def _holding(self, record: DeliveryRecord) -> Iterator[SqliteClaim]:

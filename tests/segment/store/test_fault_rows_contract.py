@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,10 +34,14 @@ def rows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaultRows]:
         yield sqlite
         sqlite.close()
         return
+    from harness.segment.store.postgres import PostgresLiveness
     from harness.segment.store.postgres_faults import PostgresFaultRows
 
-    with migrated_pool(request.getfixturevalue("postgres_url")) as pool:
-        yield PostgresFaultRows(pool)
+    url = request.getfixturevalue("postgres_url")
+    liveness = PostgresLiveness(url)
+    with migrated_pool(url) as pool:
+        yield PostgresFaultRows(pool, liveness)
+    liveness.close()
 
 
 def _held(minutes: int, body: bytes = b"{}") -> HeldMessage:
@@ -56,6 +60,35 @@ def test_fault_rows_settings_round_trip(rows: FaultRows) -> None:
     assert rows.settings() == settings
     rows.set(FaultSettings(Outage(503, NOW)))
     assert rows.settings() == FaultSettings(Outage(503, NOW))
+
+
+def test_fault_rows_update_sets_only_the_fields_given(rows: FaultRows) -> None:
+    rows.set(FaultSettings(Outage(503, NOW), 2, 3, timedelta(seconds=90)))
+    after = rows.update({"hold_next": 7})
+    assert after == FaultSettings(Outage(503, NOW), 2, 7, timedelta(seconds=90))
+    assert rows.settings() == after
+    assert rows.update({"outage": None, "hold_for": timedelta(0)}) == FaultSettings(None, 2, 7)
+
+
+def test_fault_rows_update_on_no_row_yet_starts_from_all_off(rows: FaultRows) -> None:
+    assert rows.update({"duplicate_next": 4}) == FaultSettings(duplicate_next=4)
+
+
+def test_fault_rows_updates_at_once_of_different_fields_both_hold(rows: FaultRows) -> None:
+    def change(index: int) -> None:
+        if index % 2:
+            rows.update({"duplicate_next": index})
+        else:
+            rows.update({"hold_for": timedelta(seconds=index)})
+
+    for start in range(0, 40, 2):  # bounded: 20 rounds of two updates at once
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(change, [start, start + 1]))
+        settings = rows.settings()
+        assert (settings.duplicate_next, settings.hold_for) == (
+            start + 1,
+            timedelta(seconds=start),
+        )
 
 
 def test_fault_rows_take_counts_down_to_zero_once_each(rows: FaultRows) -> None:
@@ -77,20 +110,63 @@ def test_fault_rows_end_outage_only_the_same_one(rows: FaultRows) -> None:
     assert rows.settings().outage is None
 
 
+def _take_held(rows: FaultRows, now: datetime) -> HeldMessage | None:
+    """Claim, hand over (nothing to do here) and so remove the earliest message due."""
+    with rows.claim_held(now) as held:
+        return held
+
+
 def test_fault_rows_held_messages_taken_once_earliest_first(rows: FaultRows) -> None:
     rows.hold(_held(30, b"late"))
     rows.hold(_held(10, b"early"))
     rows.hold(_held(10, b"early-too"))
     assert rows.held_count() == 3
     assert rows.next_held() == NOW + timedelta(minutes=10)
-    assert rows.take_held(NOW) is None
+    assert _take_held(rows, NOW) is None
     with ThreadPoolExecutor(4) as pool:
-        taken = list(pool.map(lambda _: rows.take_held(NOW + timedelta(minutes=20)), range(8)))
+        taken = list(pool.map(lambda _: _take_held(rows, NOW + timedelta(minutes=20)), range(8)))
     bodies = sorted(h.body for h in taken if h is not None)
     assert bodies == [b"early", b"early-too"]
     assert rows.held_count() == 1
-    last = rows.take_held(NOW + timedelta(hours=1))
+    last = _take_held(rows, NOW + timedelta(hours=1))
     assert last == _held(30, b"late")
+    assert rows.held_count() == 0
+
+
+def test_fault_rows_held_message_stays_held_while_it_is_handed_over(rows: FaultRows) -> None:
+    rows.hold(_held(10, b"early"))
+    rows.hold(_held(20, b"next"))
+    with rows.claim_held(NOW + timedelta(hours=1)) as first:
+        assert first is not None and first.body == b"early"
+        assert rows.held_count() == 2  # removed only once handed over
+        assert rows.next_held() == NOW + timedelta(minutes=10)
+        assert _take_held(rows, NOW + timedelta(hours=1)) == _held(20, b"next")  # skipped
+        assert _take_held(rows, NOW + timedelta(hours=1)) is None
+    assert rows.held_count() == 0
+    assert rows.next_held() is None
+
+
+def _interrupted_handover(rows: FaultRows, *, clear: bool = False) -> None:
+    with rows.claim_held(NOW + timedelta(hours=1)) as held:
+        assert held is not None
+        if clear:
+            rows.clear()
+        raise ConnectionError("the handover was interrupted")
+
+
+def test_fault_rows_held_message_let_go_when_its_handover_raises(rows: FaultRows) -> None:
+    rows.hold(_held(10, b"early"))
+    with pytest.raises(ConnectionError):
+        _interrupted_handover(rows)
+    assert rows.held_count() == 1
+    assert _take_held(rows, NOW + timedelta(hours=1)) == _held(10, b"early")
+
+
+def test_fault_rows_clear_during_a_handover_drops_the_message(rows: FaultRows) -> None:
+    rows.hold(_held(10))
+    with pytest.raises(ConnectionError):
+        _interrupted_handover(rows, clear=True)
+    assert rows.held_count() == 0
 
 
 def test_fault_rows_clear_switches_off_and_drops_held(rows: FaultRows) -> None:
