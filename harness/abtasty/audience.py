@@ -29,6 +29,7 @@ from harness.abtasty.records import (
     TraitSource,
     TraitValue,
     VisitorTraits,
+    fold_rows,
 )
 
 MAX_TRAIT_DEPTH = 4
@@ -85,9 +86,7 @@ def fold_messages(
     fresh_get, fresh_groups_get = fresh.get, fresh_groups.get
     profiles_get, groups_get = profiles.get, groups.get
     make = _trait_value
-    for message in messages:
-        anonymous_id = message.anonymous_id
-        connector = message.connector_id
+    for connector, anonymous_id, kind, group_id, traits, when, message_id in fold_rows(messages):
         profile = None
         if anonymous_id is not None:
             key = (connector, anonymous_id)
@@ -101,12 +100,11 @@ def fold_messages(
                 else:
                     profile = Profile(connector, old.anonymous_id, dict(old.traits), old.groups)
                 profiles[key] = fresh[key] = profile
-        if message.type == "identify":
+        if kind == "identify":
             if profile is None:
                 continue
             target = profile.traits
         else:
-            group_id = message.group_id
             if group_id is None:
                 continue
             group_key = (connector, group_id)
@@ -115,16 +113,14 @@ def fold_messages(
                 old_group = groups_get(group_key)
                 if replaced_groups is not None:
                     replaced_groups[group_key] = old_group
-                traits = dict(old_group.traits) if old_group is not None else {}
-                group = GroupProfile(connector, group_id, traits)
+                kept = dict(old_group.traits) if old_group is not None else {}
+                group = GroupProfile(connector, group_id, kept)
                 groups[group_key] = fresh_groups[group_key] = group
             if profile is not None and group_id not in profile.groups:
                 profile.groups = profile.groups | {group_id}
             target = group.traits
-        when = message.timestamp
-        message_id = message.message_id
         target_get = target.get
-        for name, value in message.traits.items():
+        for name, value in traits.items():
             current = target_get(name)
             if (
                 current is None

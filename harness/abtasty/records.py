@@ -7,9 +7,11 @@ Records are values: a store hands out copies (or immutable objects), never live 
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import msgspec
 
@@ -139,6 +141,75 @@ class StoredMessage(msgspec.Struct, gc=False):
     seq: int = 0
     engage: str | None = None
     """``<computation_class>:<key>`` when Segment Engage sent it (from ``context.personas``)."""
+
+
+FoldRow = tuple[str, str | None, MessageType, str | None, dict[str, JsonValue], datetime, str]
+"""What the refresh reads of a message: (connector id, anonymousId, type, groupId, traits,
+timestamp, messageId)."""
+
+
+class MessageBatch(Sequence[StoredMessage]):
+    """Messages a store keeps column by column, handed out without a record per message.
+
+    It reads as a sequence of :class:`StoredMessage` (each made when asked for), and
+    offers the refresh the two things it needs at scale without making them: the fold's
+    rows and the messages' sequence numbers. A store that keeps records hands out a
+    plain list instead; :func:`fold_rows` and :func:`message_seqs` take either.
+    """
+
+    @abstractmethod
+    def fold_rows(self) -> Iterator[FoldRow]:
+        """The messages as the fold reads them, in order."""
+
+    @abstractmethod
+    def seqs(self) -> Sequence[int]:
+        """The messages' sequence numbers, in order."""
+
+    @abstractmethod
+    def message(self, index: int) -> StoredMessage:
+        """The message at ``index`` (0 <= index < len), as a record."""
+
+    @overload
+    def __getitem__(self, index: int) -> StoredMessage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[StoredMessage]: ...
+
+    def __getitem__(self, index: int | slice) -> StoredMessage | list[StoredMessage]:
+        if isinstance(index, slice):
+            return [self.message(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.message(index)
+
+    def __iter__(self) -> Iterator[StoredMessage]:
+        return map(self.message, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # a mutable-looking sequence, like a list
+
+
+def fold_rows(messages: Iterable[StoredMessage]) -> Iterator[FoldRow]:
+    """The fold's rows of ``messages``, from their columns when a store kept them so."""
+    if isinstance(messages, MessageBatch):
+        return messages.fold_rows()
+    return (
+        (m.connector_id, m.anonymous_id, m.type, m.group_id, m.traits, m.timestamp, m.message_id)
+        for m in messages
+    )
+
+
+def message_seqs(messages: Sequence[StoredMessage]) -> Sequence[int]:
+    """The sequence numbers of ``messages``, in order (from their columns when kept so)."""
+    if isinstance(messages, MessageBatch):
+        return messages.seqs()
+    return [m.seq for m in messages]
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from harness.abtasty.records import (
     TraitKey,
     TraitSource,
     VisitorTraits,
+    message_seqs,
 )
 from harness.abtasty.segments import (
     ConditionInput,
@@ -632,7 +633,7 @@ class AbTasty:
         self,
         account: Account,
         due: schedule.ScheduledRefresh,
-        pending: list[StoredMessage],
+        pending: Sequence[StoredMessage],
         sightings: list[Sighting],
         previous: RefreshRun | None,
         version: int,
@@ -679,7 +680,7 @@ class AbTasty:
         )
         committed = self.store.commit_refresh(
             run,
-            [m.seq for m in pending],
+            message_seqs(pending),
             changed_profiles,
             changed_groups,
             result.activation,

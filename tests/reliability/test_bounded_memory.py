@@ -30,9 +30,12 @@ def test_bounded_memory_after_three_simulated_weeks() -> None:
     tenant = store._tenants[world.account.id]
     assert sent == 21 * 24 * 20
     assert len(tenant.first_arrival) <= 25 * 20  # the dedup index holds about one day
-    assert len(tenant.arrival_ids) - tenant.arrival_head <= 25 * 20  # and its queue
-    assert len(tenant.arrival_ids) == len(tenant.arrival_times) < sent / 2  # the front is dropped
-    assert len(tenant.messages) <= 9 * 24 * 20  # retention: about 8 days of messages
+    columns = tenant.columns
+    assert columns.base + len(columns) - columns.arrival <= 25 * 20  # and its queue
+    kept = len(columns) - columns.state.count(2)  # not expired
+    assert kept <= 9 * 24 * 20  # retention: about 8 days of messages
+    # The expired front is cut once it is half the columns: at most twice what is kept.
+    assert len(columns.message_ids) == len(columns.received) <= 2 * 9 * 24 * 20 < sent
     assert len(tenant.profiles) == 50
 
 

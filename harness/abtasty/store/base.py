@@ -125,8 +125,12 @@ class Store(Protocol):
         """
         ...
 
-    def pending_messages(self, account_id: str, cutoff: datetime) -> list[StoredMessage]:
-        """Messages received before ``cutoff`` that no refresh has taken, in arrival order."""
+    def pending_messages(self, account_id: str, cutoff: datetime) -> Sequence[StoredMessage]:
+        """Messages received before ``cutoff`` that no refresh has taken, in arrival order.
+
+        A list, or a :class:`~harness.abtasty.records.MessageBatch` from a store that keeps
+        messages column by column (the refresh reads its columns, not records).
+        """
         ...
 
     def messages_for(

@@ -7,9 +7,12 @@ import itertools
 import sys
 import threading
 from array import array
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
 
 from harness.abtasty.records import (
     Account,
@@ -17,7 +20,10 @@ from harness.abtasty.records import (
     ApiKeyRecord,
     CohortChange,
     Connector,
+    FoldRow,
     GroupProfile,
+    MessageBatch,
+    MessageType,
     Profile,
     RefreshRun,
     Segment,
@@ -26,21 +32,247 @@ from harness.abtasty.records import (
 )
 from harness.abtasty.store.base import COHORT_CHANGE_RETENTION, MESSAGE_RETENTION
 
+_TYPES: tuple[MessageType, MessageType] = ("identify", "group")
+_TAKEN, _PENDING, _EXPIRED = 0, 1, 2
+"""A stored message's state, one byte each: a refresh took it, it waits, retention dropped it."""
+_COMPACT_AT = 4_096
+"""Expired messages at the front are cut from the columns once there are this many (and
+they are at least half of them): each cut copies what is left, so it is amortised."""
+_encode_into = msgspec.json.Encoder().encode_into
+_decode_traits = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_traits_list = msgspec.json.Decoder(list[dict[str, Any]]).decode
+_DECODED_AT_ONCE = 4_096
+"""The fold decodes a run of messages' traits in one call: one JSON array of this many."""
+
+
+class _Columns:
+    """A tenant's stored messages, one column per field, in arrival order.
+
+    A message is a position, not an object: a record and three index entries per
+    message cost 264 bytes before its contents (docs/benchmarks.md). Traits are kept as
+    JSON text, one after another in ``traits_text`` and each followed by a comma, message
+    ``i``'s from ``traits_bounds[i]`` to ``traits_bounds[i + 1] - 1`` (offsets counted from
+    ``text_base``): 27 bytes for ``{"plan":"free","visits":3}`` where the decoded object
+    took 237 and a bytes object 66. A run of messages' traits reads as one JSON array.
+    Positions are relative to the columns' front; ``base`` counts the messages cut from
+    it, so ``base + position`` never changes. A cut makes new lists, so a batch handed out
+    before it keeps reading the ones it was given.
+    """
+
+    __slots__ = (
+        "anonymous_ids",
+        "arrival",
+        "base",
+        "connector_names",
+        "connector_ordinals",
+        "connectors",
+        "engage",
+        "first_pending",
+        "front",
+        "group_ids",
+        "message_ids",
+        "received",
+        "received_sorted",
+        "seqs",
+        "state",
+        "text_base",
+        "timestamps",
+        "traits_bounds",
+        "traits_text",
+        "types",
+        "user_ids",
+    )
+
+    def __init__(self) -> None:
+        self.seqs = array("q")
+        self.message_ids: list[str] = []
+        self.types = bytearray()
+        self.anonymous_ids: list[str | None] = []
+        self.connectors = array("H")  # each message's connector, as an ordinal
+        self.connector_names: list[str] = []  # ordinal -> connector id
+        self.connector_ordinals: dict[str, int] = {}
+        self.user_ids: list[str | None] = []
+        self.group_ids: list[str | None] = []
+        self.engage: dict[int, str] = {}  # base + position -> Engage's marker (few have one)
+        self.traits_text = bytearray()
+        self.traits_bounds = array("Q", [0])
+        self.text_base = 0
+        self.timestamps: list[datetime] = []
+        self.received: list[datetime] = []
+        self.state = bytearray()
+        self.base = 0
+        self.first_pending = 0  # no message before this position is pending
+        self.front = 0  # the messages before this position are expired
+        # The dedup index's queue is the columns themselves: the next message (absolute
+        # position) whose first-arrival entry may be forgotten.
+        self.arrival = 0
+        self.received_sorted = True  # arrival order is received order (no clock moved back)
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def append(self, message: StoredMessage, anonymous_id: str | None) -> None:
+        """Add a message at the back (its traits first: nothing changes if they do not encode)."""
+        text = self.traits_text
+        end = len(text)
+        try:
+            _encode_into(message.traits, text, -1)
+        except BaseException:
+            del text[end:]
+            raise
+        text.append(0x2C)  # a comma: a run of traits reads as a JSON array
+        self.traits_bounds.append(self.text_base + len(text))
+        received = message.received_at
+        if self.received_sorted and self.received and received < self.received[-1]:
+            self.received_sorted = False
+        self.seqs.append(message.seq)
+        self.message_ids.append(message.message_id)
+        self.types.append(message.type == "group")
+        self.anonymous_ids.append(anonymous_id)
+        self.connectors.append(self.connector_ordinal(message.connector_id))
+        self.user_ids.append(message.user_id)
+        self.group_ids.append(message.group_id)
+        if message.engage is not None:
+            self.engage[self.base + len(self.state)] = message.engage
+        self.timestamps.append(message.timestamp)
+        self.received.append(received)
+        self.state.append(_PENDING)
+
+    def connector_ordinal(self, connector_id: str) -> int:
+        """The connector's ordinal in this tenant's columns (a new one for a new connector)."""
+        ordinal = self.connector_ordinals.get(connector_id)
+        if ordinal is None:
+            ordinal = self.connector_ordinals[connector_id] = len(self.connector_names)
+            self.connector_names.append(connector_id)
+            if ordinal > 0xFFFF and self.connectors.typecode == "H":
+                self.connectors = array("L", self.connectors)  # more than 65,536 connectors
+        return ordinal
+
+    def traits(self, position: int) -> dict[str, Any]:
+        """Message ``position``'s traits, decoded."""
+        bounds, base = self.traits_bounds, self.text_base
+        return _decode_traits(
+            self.traits_text[bounds[position] - base : bounds[position + 1] - base - 1]
+        )
+
+    def traits_run(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        """The traits of the messages from ``start`` to ``stop``, decoded a run at a time."""
+        bounds, base, text = self.traits_bounds, self.text_base, self.traits_text
+
+        def decode(first: int) -> list[dict[str, Any]]:
+            last = min(first + _DECODED_AT_ONCE, stop)
+            return _decode_traits_list(
+                b"[" + text[bounds[first] - base : bounds[last] - base - 1] + b"]"
+            )
+
+        # chained in C: no Python frame per message
+        return itertools.chain.from_iterable(map(decode, range(start, stop, _DECODED_AT_ONCE)))
+
+    def record(self, account_id: str, position: int) -> StoredMessage:
+        return StoredMessage(
+            account_id,
+            self.connector_names[self.connectors[position]],
+            self.message_ids[position],
+            _TYPES[self.types[position]],
+            self.anonymous_ids[position],
+            self.user_ids[position],
+            self.group_ids[position],
+            self.traits(position),
+            self.timestamps[position],
+            self.received[position],
+            self.seqs[position],
+            self.engage.get(self.base + position),
+        )
+
+    def snapshot(self) -> _Columns:
+        """The same lists under another name (a cut replaces this object's, not these)."""
+        copy = _Columns.__new__(_Columns)
+        for name in _Columns.__slots__:
+            setattr(copy, name, getattr(self, name))
+        return copy
+
+    def cut_front(self, count: int) -> None:
+        """Drop the first ``count`` positions (expired messages) from every column."""
+        for name in (
+            "seqs",
+            "message_ids",
+            "types",
+            "anonymous_ids",
+            "connectors",
+            "user_ids",
+            "group_ids",
+            "timestamps",
+            "received",
+            "state",
+        ):
+            setattr(self, name, getattr(self, name)[count:])
+        self.traits_bounds = self.traits_bounds[count:]
+        start = self.traits_bounds[0]
+        self.traits_text = self.traits_text[start - self.text_base :]
+        self.text_base = start
+        self.base += count
+        if self.engage:
+            self.engage = {key: value for key, value in self.engage.items() if key >= self.base}
+        self.first_pending = max(self.first_pending - count, 0)
+        self.front = max(self.front - count, 0)
+        self.arrival = max(self.arrival, self.base)
+
+
+class _PendingBatch(MessageBatch):
+    """The messages a refresh takes, as positions in a tenant's columns."""
+
+    def __init__(self, account_id: str, columns: _Columns, positions: range | array[int]) -> None:
+        self._account_id = account_id
+        self._columns = columns
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def message(self, index: int) -> StoredMessage:
+        return self._columns.record(self._account_id, self._positions[index])
+
+    def fold_rows(self) -> Iterator[FoldRow]:
+        columns, positions = self._columns, self._positions
+        traits: Iterator[dict[str, Any]]
+        if isinstance(positions, range):
+            start, stop = positions.start, positions.stop
+
+            def column(values: Sequence[Any]) -> Iterator[Any]:
+                return itertools.islice(values, start, stop)
+
+            traits = columns.traits_run(start, stop)
+        else:
+
+            def column(values: Sequence[Any]) -> Iterator[Any]:
+                return map(values.__getitem__, positions)
+
+            traits = map(columns.traits, positions)
+        return zip(
+            map(columns.connector_names.__getitem__, column(columns.connectors)),
+            column(columns.anonymous_ids),
+            map(_TYPES.__getitem__, column(columns.types)),
+            column(columns.group_ids),
+            traits,
+            column(columns.timestamps),
+            column(columns.message_ids),
+            strict=True,
+        )
+
+    def seqs(self) -> Sequence[int]:
+        positions, seqs = self._positions, self._columns.seqs
+        if isinstance(positions, range):
+            return seqs[positions.start : positions.stop]
+        return array("q", map(seqs.__getitem__, positions))
+
 
 @dataclass
 class _Tenant:
     account: Account
     connectors: dict[str, Connector] = field(default_factory=dict)
     api_key: ApiKeyRecord | None = None
-    messages: dict[int, StoredMessage] = field(default_factory=dict)
-    pending: dict[int, None] = field(default_factory=dict)  # insertion-ordered set
+    columns: _Columns = field(default_factory=_Columns)
     first_arrival: dict[str, datetime] = field(default_factory=dict)  # messageId -> first arrival
-    # The dedup index's entries in arrival order, consumed from ``arrival_head``: a dict
-    # deleted from the front keeps its dead slots there until it resizes, and finding its
-    # first live entry walked them all on every message (quadratic after a burst expired).
-    arrival_ids: list[str] = field(default_factory=list)
-    arrival_times: list[datetime] = field(default_factory=list)
-    arrival_head: int = 0
     # visitor -> its earliest sighting per anonymousId: the Sighting itself while there is
     # one (most visitors: a dict of one costs 232 bytes), a dict anon -> Sighting beyond.
     sightings: dict[str, Sighting | dict[str, Sighting]] = field(default_factory=dict)
@@ -191,48 +423,63 @@ class MemoryStore:
                 del arrivals[message_id]  # re-inserted at the back below
             self._seq += 1
             seq = message.seq = self._seq  # the store owns the message it was given
-            if message.anonymous_id is not None:
+            anonymous_id = message.anonymous_id
+            if anonymous_id is not None:
                 # One string per anonymousId, shared with its sightings and other messages
                 # (a profile's messages and its visitor's sighting: 60 bytes each).
-                message.anonymous_id = sys.intern(message.anonymous_id)
-            tenant.messages[seq] = message
-            tenant.pending[seq] = None
+                anonymous_id = sys.intern(anonymous_id)
+            columns = tenant.columns
+            columns.append(message, anonymous_id)
             tenant.input_version += 1
             arrivals[message_id] = received
-            tenant.arrival_ids.append(message_id)
-            tenant.arrival_times.append(received)
             # Most messages find nothing to forget: look at the oldest entry before walking.
-            if received - tenant.arrival_times[tenant.arrival_head] >= dedup_window:
+            oldest = columns.received[columns.arrival - columns.base]
+            if received - oldest >= dedup_window:
                 self._forget_old_arrivals(tenant, received - dedup_window)
             return seq
 
     @staticmethod
     def _forget_old_arrivals(tenant: _Tenant, horizon: datetime) -> None:
-        # Keep the dedup index bounded: entries are queued in arrival order, so the oldest
-        # sit at the head. An id stored again later has a newer entry further back.
-        ids, times, arrivals = tenant.arrival_ids, tenant.arrival_times, tenant.first_arrival
-        head, end = tenant.arrival_head, len(ids)
-        while head < end and times[head] <= horizon:
-            message_id = ids[head]
-            if arrivals.get(message_id) == times[head]:  # not stored again since
+        # Keep the dedup index bounded: the columns are in arrival order, so the oldest
+        # entries come first. An id stored again later has a newer entry further back.
+        columns, arrivals = tenant.columns, tenant.first_arrival
+        ids, times, base = columns.message_ids, columns.received, columns.base
+        position, end = columns.arrival - base, len(ids)
+        while position < end and times[position] <= horizon:
+            message_id = ids[position]
+            if arrivals.get(message_id) == times[position]:  # not stored again since
                 del arrivals[message_id]
-            head += 1
-        if head >= 4096 and head * 2 >= end:  # drop the consumed half: amortised O(1)
-            del ids[:head], times[:head]
-            head = 0
-        tenant.arrival_head = head
+            position += 1
+        columns.arrival = base + position
 
-    def pending_messages(self, account_id: str, cutoff: datetime) -> list[StoredMessage]:
+    def pending_messages(self, account_id: str, cutoff: datetime) -> MessageBatch:
         """Untaken messages received before the cutoff, in arrival order."""
         tenant = self._tenant(account_id)
         if tenant is None:
-            return []
-        found = []
-        for seq in tenant.pending:
-            message = tenant.messages[seq]
-            if message.received_at < cutoff:
-                found.append(message)
-        return found
+            return _PendingBatch(account_id, _Columns(), range(0))
+        with self._lock:
+            columns = tenant.columns
+            state, received = columns.state, columns.received
+            start = state.find(_PENDING, columns.first_pending)
+            if start < 0:
+                columns.first_pending = len(state)
+                return _PendingBatch(account_id, columns.snapshot(), range(0))
+            columns.first_pending = start
+            if columns.received_sorted:
+                stop = bisect.bisect_left(received, cutoff, start)
+                if state.find(_TAKEN, start, stop) < 0 and state.find(_EXPIRED, start, stop) < 0:
+                    return _PendingBatch(account_id, columns.snapshot(), range(start, stop))
+            else:
+                stop = len(state)
+            positions = array(
+                "q",
+                (
+                    position
+                    for position in range(start, stop)
+                    if state[position] == _PENDING and received[position] < cutoff
+                ),
+            )
+            return _PendingBatch(account_id, columns.snapshot(), positions)
 
     def messages_for(
         self, account_id: str, anonymous_ids: Collection[str]
@@ -242,10 +489,13 @@ class MemoryStore:
         if tenant is None:
             return []
         wanted = set(anonymous_ids)
+        with self._lock:
+            columns = tenant.columns.snapshot()
+            state = bytes(columns.state)
         return [
-            (message, seq not in tenant.pending)
-            for seq, message in tenant.messages.items()
-            if message.anonymous_id in wanted
+            (columns.record(account_id, position), state[position] == _TAKEN)
+            for position, anonymous_id in enumerate(columns.anonymous_ids[: len(state)])
+            if anonymous_id in wanted and state[position] != _EXPIRED
         ]
 
     # visitors
@@ -325,17 +575,8 @@ class MemoryStore:
             tenant = self._require(run.account_id)
             if tenant.refreshes and tenant.refreshes[-1].scheduled_for >= run.scheduled_for:
                 return False
-            for seq in taken:
-                tenant.pending.pop(seq, None)
-            horizon = run.cutoff - MESSAGE_RETENTION
-            expired = []
-            for seq, message in tenant.messages.items():
-                if message.received_at >= horizon:
-                    break  # messages are kept in arrival order: the rest are younger
-                if seq not in tenant.pending:
-                    expired.append(seq)
-            for seq in expired:
-                del tenant.messages[seq]
+            self._take(tenant.columns, taken)
+            self._expire(tenant, run.cutoff - MESSAGE_RETENTION)
             for profile in profiles:  # the store takes ownership of what it is given
                 tenant.profiles[(profile.connector_id, profile.anonymous_id)] = profile
             for group in groups:
@@ -348,6 +589,47 @@ class MemoryStore:
                 tenant.changes = [c for c in tenant.changes if c.scheduled_for >= change_horizon]
             tenant.changes.extend(changes)
             return True
+
+    @staticmethod
+    def _take(columns: _Columns, taken: Sequence[int]) -> None:
+        """Mark the messages with these sequence numbers (ascending) as taken."""
+        if not taken:
+            return
+        seqs, state = columns.seqs, columns.state
+        first = bisect.bisect_left(seqs, taken[0])
+        stop = first + len(taken)
+        wanted = taken if isinstance(taken, array) else array("q", taken)
+        if seqs[first:stop] == wanted and state.find(_EXPIRED, first, stop) < 0:
+            state[first:stop] = bytes(stop - first)  # a night's messages are one run: in C
+            return
+        position, end = first, len(seqs)
+        for seq in taken:
+            position = bisect.bisect_left(seqs, seq, position, end)
+            if position < end and seqs[position] == seq and state[position] == _PENDING:
+                state[position] = _TAKEN
+
+    @staticmethod
+    def _expire(tenant: _Tenant, horizon: datetime) -> None:
+        """Drop the taken messages received before ``horizon``, oldest first."""
+        columns = tenant.columns
+        state, received = columns.state, columns.received
+        position, end = columns.front, len(state)
+        while position < end and received[position] < horizon:
+            if state[position] == _TAKEN:
+                state[position] = _EXPIRED
+            position += 1  # kept in arrival order: the rest are younger
+        front = columns.front
+        while front < end and state[front] == _EXPIRED:
+            front += 1
+        columns.front = front
+        if front >= _COMPACT_AT and front * 2 >= end:
+            # A message dropped by retention (a week) left the dedup index (a day) long
+            # ago; only a clock moved far back leaves its entry, and it goes with it.
+            ids, arrivals = columns.message_ids, tenant.first_arrival
+            for position in range(columns.arrival - columns.base, front):
+                if arrivals.get(ids[position]) == received[position]:
+                    del arrivals[ids[position]]
+            columns.cut_front(front)
 
     def last_refresh(self, account_id: str) -> RefreshRun | None:
         """The latest run."""
@@ -423,7 +705,9 @@ class MemoryStore:
                 for tenant in self._tenants.values()
                 for instant in (
                     tenant.account.created_at,
-                    *(message.received_at for message in tenant.messages.values()),
+                    *itertools.compress(
+                        tenant.columns.received, map(_EXPIRED.__ne__, tenant.columns.state)
+                    ),
                     *(
                         sighting.seen_at
                         for by_anon in tenant.sightings.values()
