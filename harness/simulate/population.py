@@ -195,7 +195,7 @@ def _build(config: PopulationConfig, pools: _Pools) -> Population:
         anonymous_id = None
         visitors: tuple[str, ...] = ()
         if not server_only:
-            uuid = f"{bits(128) & UUID4_CLEAR | UUID4_SET:032x}"
+            uuid = (bits(128) & UUID4_CLEAR | UUID4_SET).to_bytes(16, "big").hex()
             anonymous_id = f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:]}"
             if rand() >= unmatched:
                 visitor = f"v{index:07d}"

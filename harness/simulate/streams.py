@@ -19,16 +19,17 @@ import msgspec
 from harness.core.clock import SIMULATION_START, parse_instant
 from harness.simulate.ids import uuid4_from_bits
 from harness.simulate.instants import (
+    MILLISECONDS,
     MS_PER_DAY,
     MS_PER_HOUR,
     MS_PER_MINUTE,
     MS_PER_SECOND,
+    SECONDS,
     IsoText,
     collector_paused,
     epoch_ms,
     instant,
     minutes_of_day,
-    seconds_of_minute,
 )
 from harness.simulate.population import Population
 
@@ -126,7 +127,7 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
     rand, bits = rng.random, rng.getrandbits
     formatter = IsoText()
     iso, date = formatter.text, formatter.date
-    minutes, seconds = minutes_of_day(), seconds_of_minute()
+    minutes, seconds, milliseconds = minutes_of_day(), SECONDS, MILLISECONDS
     start = epoch_ms(config.start)
     fraction = start % MS_PER_SECOND  # every call and sighting lies whole seconds after the start
     companies = {c.group_id: c for c in population.companies}
@@ -195,21 +196,26 @@ def _generate(population: Population, config: StreamConfig) -> list[Event]:
                 client_time = at + fraction + skew
                 day, in_day = divmod(client_time, MS_PER_DAY)
                 minute, in_minute = divmod(in_day, MS_PER_MINUTE)
-                prefix = day_texts[day] + minutes[minute]
+                day_text, minute_text = day_texts[day], minutes[minute]
+                whole, millisecond = divmod(in_minute, MS_PER_SECOND)
+                original = f"{day_text}{minute_text}{seconds[whole]}{milliseconds[millisecond]}"
                 sent_in_minute = in_minute + int(rand() * 2_000)
+                if sent_in_minute < MS_PER_MINUTE:
+                    whole, millisecond = divmod(sent_in_minute, MS_PER_SECOND)
+                    sent = f"{day_text}{minute_text}{seconds[whole]}{milliseconds[millisecond]}"
+                else:
+                    sent = iso(origin + client_time - in_minute + sent_in_minute)
                 message_id = bits(128)
                 append(
                     ClientCall(
                         hour_time + steps[second],
                         {
                             "type": kind,
-                            "messageId": f"ajs-{message_id:032x}"
+                            "messageId": "ajs-" + message_id.to_bytes(16, "big").hex()
                             if browser
                             else uuid4_from_bits(message_id),
-                            "originalTimestamp": prefix + seconds[in_minute],
-                            "sentAt": prefix + seconds[sent_in_minute]
-                            if sent_in_minute < MS_PER_MINUTE
-                            else iso(origin + client_time - in_minute + sent_in_minute),
+                            "originalTimestamp": original,
+                            "sentAt": sent,
                             "context": context,
                             "integrations": _NO_INTEGRATIONS,
                             **ids,
