@@ -36,11 +36,6 @@ MAX_TRAIT_DEPTH = 4
 """Nested trait objects are offered as criteria down to this depth (``address.geo.lat``)."""
 
 
-_trait_value = functools.partial(tuple.__new__, TraitValue)
-"""TraitValue(value, timestamp, message_id) without the named tuple's Python-level __new__:
-the refresh makes one per merged trait."""
-
-
 def merge_traits(
     target: dict[str, TraitValue], traits: dict[str, Any], timestamp: datetime, message_id: str
 ) -> None:
@@ -52,7 +47,7 @@ def merge_traits(
             or timestamp > current.timestamp
             or (timestamp == current.timestamp and message_id > current.message_id)
         ):
-            target[key] = _trait_value((value, timestamp, message_id))
+            target[key] = TraitValue(value, timestamp, message_id)
 
 
 def fold_messages(
@@ -85,7 +80,7 @@ def fold_messages(
     fresh_groups: dict[tuple[str, str], GroupProfile] = {}
     fresh_get, fresh_groups_get = fresh.get, fresh_groups.get
     profiles_get, groups_get = profiles.get, groups.get
-    make = _trait_value
+    make = TraitValue
     for connector, anonymous_id, kind, group_id, traits, when, message_id in fold_rows(messages):
         profile = None
         if anonymous_id is not None:
@@ -124,10 +119,10 @@ def fold_messages(
             current = target_get(name)
             if (
                 current is None
-                or when > current[1]
-                or (when == current[1] and message_id > current[2])
+                or when > current.timestamp
+                or (when == current.timestamp and message_id > current.message_id)
             ):
-                target[name] = make((value, when, message_id))
+                target[name] = make(value, when, message_id)
     return fresh.keys(), fresh_groups.keys()
 
 
@@ -189,7 +184,7 @@ def flatten_traits(
     """:func:`flatten_values` over a profile's (or a group's) merged traits."""
     pairs: list[tuple[TraitKey, JsonValue]] = []
     for key, trait in traits.items():
-        value = trait[0]
+        value = trait.value
         if value.__class__ in _SCALARS:  # the common case, without a generator
             pairs.append((top_key(source, key), value))
         elif value is not None:
@@ -315,7 +310,7 @@ def profile_traits(
     """A profile's activated traits: its identify traits, then its groups' (by group id)."""
     grouped: Grouped = {}
     for name, trait in profile.traits.items():
-        value = trait[0]
+        value = trait.value
         if value.__class__ in _SCALARS:  # a name is one key: nothing to merge with
             grouped[top_key("identify", name)] = (value,)
         elif value is not None:
@@ -343,14 +338,14 @@ def _scalar_traits(profile: Profile, connector: str, cohorts: CohortCount) -> Gr
         return None
     kinds = _KINDS
     for trait in profile.traits.values():
-        value = trait[0]
+        value = trait.value
         if value is not None and value.__class__ not in kinds:
             return None
     grouped: Grouped = {}
     known = _IDENTIFY_KEYS.get
     counted = cohorts.get
     for name, trait in profile.traits.items():
-        value = trait[0]
+        value = trait.value
         if value is None:
             continue
         key = known(name) or top_key("identify", name)
