@@ -83,6 +83,8 @@ class PostgresFaultRows:
 
     def update(self, changes: FaultChanges) -> FaultSettings:
         """Set only these switches' columns, in one upsert; the switches after."""
+        if not changes:
+            return self.settings()
         values = _columns(FaultSettings(**changes))
         changed = [column for name in changes for column in COLUMNS_OF[name]]
         with self._pool.connection() as db:
