@@ -20,12 +20,7 @@ from psycopg_pool import ConnectionPool
 from harness.segment.ratelimit import refill
 from harness.segment.scripted_faults import Counter, FaultChanges, FaultSettings, HeldMessage
 from harness.segment.store.postgres import PostgresLiveness, release_dead
-from harness.segment.store.sqlite_faults import settings_of
-
-SETTINGS = (
-    "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
-    " FROM segment_faults WHERE id = 1"
-)
+from harness.segment.store.sqlite_faults import SETTINGS, settings_of
 
 COLUMNS_OF = {
     "outage": ("outage_status", "outage_until"),
