@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -239,10 +240,18 @@ class Harness:
         # clock moves make them; the ticker still finds work that is due but was never done:
         # accepted by a server that died before its first attempt, or held by a worker that
         # was killed mid-attempt or mid-handover.
+        stopped = threading.Event()
+        running = threading.Lock()
+
+        def run() -> None:
+            with running:
+                if not stopped.is_set():
+                    self._run_due_work()
+
         async def tick() -> None:
             while True:
                 # In a thread: a delivery may wait on its destination for seconds.
-                await asyncio.to_thread(self._run_due_work)
+                await asyncio.to_thread(run)
                 await asyncio.sleep(SYSTEM_CLOCK_TICK_SECONDS)
 
         task = asyncio.create_task(tick())
@@ -252,3 +261,8 @@ class Harness:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            # A cancelled to_thread leaves its thread running: let a run in progress end
+            # (the stores close after the app) and start none after it.
+            stopped.set()
+            await asyncio.to_thread(running.acquire)
+            running.release()

@@ -20,12 +20,7 @@ from psycopg_pool import ConnectionPool
 from harness.segment.ratelimit import refill
 from harness.segment.scripted_faults import Counter, FaultChanges, FaultSettings, HeldMessage
 from harness.segment.store.postgres import PostgresLiveness, release_dead
-from harness.segment.store.sqlite_faults import settings_of
-
-SETTINGS = (
-    "SELECT outage_status, outage_until, duplicate_next, hold_next, hold_seconds"
-    " FROM segment_faults WHERE id = 1"
-)
+from harness.segment.store.sqlite_faults import SETTINGS, settings_of
 
 COLUMNS_OF = {
     "outage": ("outage_status", "outage_until"),
@@ -83,6 +78,8 @@ class PostgresFaultRows:
 
     def update(self, changes: FaultChanges) -> FaultSettings:
         """Set only these switches' columns, in one upsert; the switches after."""
+        if not changes:
+            return self.settings()
         values = _columns(FaultSettings(**changes))
         changed = [column for name in changes for column in COLUMNS_OF[name]]
         with self._pool.connection() as db:

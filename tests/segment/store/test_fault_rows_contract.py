@@ -74,6 +74,12 @@ def test_fault_rows_update_on_no_row_yet_starts_from_all_off(rows: FaultRows) ->
     assert rows.update({"duplicate_next": 4}) == FaultSettings(duplicate_next=4)
 
 
+def test_fault_rows_update_of_nothing_changes_nothing(rows: FaultRows) -> None:
+    assert rows.update({}) == FaultSettings()
+    rows.set(FaultSettings(duplicate_next=2))
+    assert rows.update({}) == FaultSettings(duplicate_next=2)
+
+
 def test_fault_rows_updates_at_once_of_different_fields_both_hold(rows: FaultRows) -> None:
     def change(index: int) -> None:
         if index % 2:
