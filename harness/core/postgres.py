@@ -6,10 +6,12 @@ statement borrows one connection and runs as its own transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg_pool import ConnectionPool
+if TYPE_CHECKING:  # psycopg is an extra: the shared stores import this module without it
+    import psycopg
+    from psycopg_pool import ConnectionPool
 
 
 class PostgresRows:
@@ -21,6 +23,10 @@ class PostgresRows:
 
     def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
         self._pool = pool
+
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A connection for several statements, committed together when the block ends."""
+        return self._pool.connection()
 
     def _all(self, sql: str, *args: Any) -> list[Any]:
         with self._pool.connection() as db:

@@ -23,6 +23,7 @@ from harness.abtasty.store import MemoryStore, SqliteStore, Store
 from harness.core.clock import ClockRows, NamedLocks, outermost
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
+from harness.core.postgres import PostgresRows
 from harness.core.sqlite import SqliteFile
 from harness.http.journal import JournalRows
 from harness.segment.engage import EngageStore, MemoryEngageStore
@@ -195,7 +196,7 @@ class SqliteSharedRows(SqliteFile, SharedRows):
             )
 
 
-class PostgresSharedRows(SharedRows):
+class PostgresSharedRows(PostgresRows, SharedRows):
     """Clocks and the journal in PostgreSQL.
 
     Args:
@@ -203,7 +204,7 @@ class PostgresSharedRows(SharedRows):
     """
 
     def __init__(self, pool: Any) -> None:
-        self._pool = pool
+        super().__init__(pool)
         self._moves = NamedLocks()
         self._depth: dict[str, int] = {}
 
@@ -217,7 +218,8 @@ class PostgresSharedRows(SharedRows):
         # session lock PostgreSQL releases should this worker die mid-move.
         import psycopg
 
-        with psycopg.connect(self._pool.conninfo, autocommit=True) as db:
+        conninfo = self._pool.conninfo
+        with psycopg.connect(conninfo() if callable(conninfo) else conninfo, autocommit=True) as db:
             db.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (CLOCK_LOCK_CLASS, name))
             try:
                 yield
@@ -226,74 +228,69 @@ class PostgresSharedRows(SharedRows):
 
     def read_clock(self, name: str) -> datetime | None:
         """The clock's time."""
-        with self._pool.connection() as db:
-            row = db.execute("SELECT now FROM clocks WHERE name = %s", (name,)).fetchone()
+        row = self._one("SELECT now FROM clocks WHERE name = %s", name)
         return row[0] if row else None
 
     def write_clock(self, name: str, when: datetime, *, forward_only: bool) -> datetime:
         """Set (or create) the clock in one statement, forward only if asked."""
         condition = " WHERE clocks.now <= EXCLUDED.now" if forward_only else ""
-        with self._pool.connection() as db:
+        with self._transaction() as db:
             row = db.execute(
                 "INSERT INTO clocks VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"  # noqa: S608 - a constant clause
                 f" SET now = EXCLUDED.now{condition} RETURNING now",
                 (name, when),
             ).fetchone()
-            if row is None:  # left alone: it is later than when
+            if row is None:  # left alone: it is later than when (and there, in this transaction)
                 row = db.execute("SELECT now FROM clocks WHERE name = %s", (name,)).fetchone()
+        assert row is not None
         now: datetime = row[0]
         return now
 
     def clock_names(self) -> list[tuple[str, datetime]]:
         """Every clock by name."""
-        with self._pool.connection() as db:
-            rows = db.execute("SELECT name, now FROM clocks ORDER BY name").fetchall()
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], r[1]) for r in self._all("SELECT name, now FROM clocks ORDER BY name")]
 
     def delete_clock(self, name: str) -> bool:
         """Forget a clock."""
-        with self._pool.connection() as db:
-            deleted: int = db.execute("DELETE FROM clocks WHERE name = %s", (name,)).rowcount
-        return deleted > 0
+        return self._run("DELETE FROM clocks WHERE name = %s", name) > 0
 
     def append_entry(self, fake: str, account_id: str | None, entry: bytes) -> None:
         """Add a journal entry."""
-        with self._pool.connection() as db:
-            db.execute(
-                "INSERT INTO journal (fake, account_id, entry) VALUES (%s, %s, %s)",
-                (fake, account_id, entry),
-            )
+        self._run(
+            "INSERT INTO journal (fake, account_id, entry) VALUES (%s, %s, %s)",
+            fake,
+            account_id,
+            entry,
+        )
 
     def read_entries(self, fake: str, account_id: str | None, limit: int | None) -> list[bytes]:
         """Entries oldest first (the last ``limit``)."""
         where, args = "fake = %s", [fake]
         if account_id is not None:
             where, args = "fake = %s AND account_id = %s", [fake, account_id]
-        with self._pool.connection() as db:
-            rows = db.execute(
-                f"SELECT entry FROM journal WHERE {where} ORDER BY seq DESC LIMIT %s",  # noqa: S608 - constant clauses
-                (*args, limit),
-            ).fetchall()
+        rows = self._all(
+            f"SELECT entry FROM journal WHERE {where} ORDER BY seq DESC LIMIT %s",  # noqa: S608 - constant clauses
+            *args,
+            limit,
+        )
         return [bytes(r[0]) for r in reversed(rows)]
 
     def delete_entries(self, fake: str, account_id: str | None) -> None:
         """Forget entries."""
-        with self._pool.connection() as db:
-            if account_id is None:
-                db.execute("DELETE FROM journal WHERE fake = %s", (fake,))
-            else:
-                db.execute(
-                    "DELETE FROM journal WHERE fake = %s AND account_id = %s", (fake, account_id)
-                )
+        if account_id is None:
+            self._run("DELETE FROM journal WHERE fake = %s", fake)
+        else:
+            self._run("DELETE FROM journal WHERE fake = %s AND account_id = %s", fake, account_id)
 
     def trim_entries(self, fake: str, keep: int) -> None:
         """Keep the newest ``keep`` entries."""
-        with self._pool.connection() as db:
-            db.execute(
-                "DELETE FROM journal WHERE fake = %s AND seq <= (SELECT seq FROM journal"
-                " WHERE fake = %s ORDER BY seq DESC LIMIT 1 OFFSET %s)",
-                (fake, fake, keep),
-            )
+        self._run(
+            "DELETE FROM journal WHERE fake = %s AND seq <= (SELECT seq FROM journal"
+            " WHERE fake = %s ORDER BY seq DESC LIMIT 1 OFFSET %s)",
+            fake,
+            fake,
+            keep,
+        )
 
 
 def open_stores(spec: str) -> Stores:

@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import psycopg
-from psycopg_pool import ConnectionPool
 
+from harness.core.postgres import PostgresRows
 from harness.segment.engage import Computation, same_state
 
 COLUMNS = "id, source_id, computation_class, key, name, level, created_at, deleted_at"
@@ -23,59 +22,50 @@ def _computation(row: Any) -> Computation:
     return Computation(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
 
 
-class PostgresEngageStore:
+class PostgresEngageStore(PostgresRows):
     """An :class:`~harness.segment.engage.EngageStore` in the shared PostgreSQL database.
 
     Args:
         pool: Connections to the migrated database (the fakes' other stores' pool).
     """
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
-        self._pool = pool
-
     def add(self, computation: Computation) -> bool:
         """Keep a new computation; False when a live one of the source has its key."""
-        with self._pool.connection() as db:
-            row = db.execute(
-                f"INSERT INTO engage_computations ({COLUMNS}) VALUES"  # noqa: S608 - ours
-                " (%s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT DO NOTHING RETURNING seq",
-                (
-                    computation.id,
-                    computation.source_id,
-                    computation.computation_class,
-                    computation.key,
-                    computation.name,
-                    computation.level,
-                    computation.created_at,
-                ),
-            ).fetchone()
+        row = self._one(
+            f"INSERT INTO engage_computations ({COLUMNS}) VALUES"  # noqa: S608 - ours
+            " (%s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT DO NOTHING RETURNING seq",
+            computation.id,
+            computation.source_id,
+            computation.computation_class,
+            computation.key,
+            computation.name,
+            computation.level,
+            computation.created_at,
+        )
         return row is not None
 
     def get(self, computation_id: str) -> Computation | None:
         """The computation, deleted ones included."""
-        with self._pool.connection() as db:
-            row = db.execute(
-                f"SELECT {COLUMNS} FROM engage_computations WHERE id = %s",  # noqa: S608 - ours
-                (computation_id,),
-            ).fetchone()
+        row = self._one(
+            f"SELECT {COLUMNS} FROM engage_computations WHERE id = %s",  # noqa: S608 - ours
+            computation_id,
+        )
         return _computation(row) if row is not None else None
 
     def mark_deleted(self, computation_id: str, at: datetime) -> None:
         """Mark a computation deleted."""
-        with self._pool.connection() as db:
-            db.execute(
-                "UPDATE engage_computations SET deleted_at = %s"
-                " WHERE id = %s AND deleted_at IS NULL",
-                (at, computation_id),
-            )
+        self._run(
+            "UPDATE engage_computations SET deleted_at = %s WHERE id = %s AND deleted_at IS NULL",
+            at,
+            computation_id,
+        )
 
     def computations(self, source_id: str) -> list[Computation]:
         """The source's computations, deleted ones included, oldest first."""
-        with self._pool.connection() as db:
-            rows = db.execute(
-                f"SELECT {COLUMNS} FROM engage_computations WHERE source_id = %s ORDER BY seq",  # noqa: S608 - ours
-                (source_id,),
-            ).fetchall()
+        rows = self._all(
+            f"SELECT {COLUMNS} FROM engage_computations WHERE source_id = %s ORDER BY seq",  # noqa: S608 - ours
+            source_id,
+        )
         return [_computation(row) for row in rows]
 
     def change_state(
@@ -83,7 +73,7 @@ class PostgresEngageStore:
     ) -> bool:
         """Set the subject's state unless it already is that (or is unknown, with only_if_known)."""
         encoded = msgspec.json.encode(value)
-        with self._pool.connection() as db:
+        with self._transaction() as db:
             if not only_if_known:
                 inserted = db.execute(
                     "INSERT INTO engage_states (computation_id, subject, value) VALUES (%s, %s, %s)"
@@ -107,16 +97,15 @@ class PostgresEngageStore:
 
     def states(self, computation_id: str) -> dict[str, Any]:
         """Every subject's state, in the order first set."""
-        with self._pool.connection() as db:
-            rows = db.execute(
-                "SELECT subject, value FROM engage_states WHERE computation_id = %s ORDER BY seq",
-                (computation_id,),
-            ).fetchall()
+        rows = self._all(
+            "SELECT subject, value FROM engage_states WHERE computation_id = %s ORDER BY seq",
+            computation_id,
+        )
         return {subject: msgspec.json.decode(bytes(value)) for subject, value in rows}
 
     def reset(self, source_id: str | None = None) -> None:
         """Forget everything, or one source's computations."""
-        with self._pool.connection() as db:
+        with self._transaction() as db:
             if source_id is None:
                 db.execute("DELETE FROM engage_states")
                 db.execute("DELETE FROM engage_computations")
