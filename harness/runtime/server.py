@@ -13,13 +13,15 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import uvicorn
 from litestar import Litestar
 
 if TYPE_CHECKING:
     import requests
+    import requests.adapters
+    from urllib3.util.retry import Retry
 
 from harness.core.codes import CommandCode
 from harness.core.errors import HarnessError
@@ -212,17 +214,29 @@ def wait_until_serving(
             time.sleep(0.02)
 
 
-def live_session() -> requests.Session:
+KEEP_ALIVE_REUSE_SECONDS = 1.0
+"""The longest a :func:`live_session` connection may sit idle and still be reused.
+
+uvicorn closes a connection idle for 5 s (``timeout_keep_alive``); reusing one idle for
+at most a fifth of that leaves a wide margin for a loaded machine."""
+
+
+def live_session(reuse_idle_seconds: float = KEEP_ALIVE_REUSE_SECONDS) -> requests.Session:
     """A ``requests`` session for a live ``harness serve``, safe on kept-alive connections.
 
     uvicorn closes a connection idle for 5 s; a request sent on it at that very instant is
     reset before the server reads it (``ConnectionResetError``, ``RemoteDisconnected``).
-    This session sends GET, HEAD, PUT, DELETE and OPTIONS again on a new connection, twice
-    at most: they are idempotent, so a copy changes nothing. It never sends a POST twice: a
-    Tracking API call, a webhook or a clock advance made twice would count twice.
+    This session never sends a request on a connection idle for more than
+    ``reuse_idle_seconds``: it opens a new one instead, so the server cannot be closing it.
+    Should a reset still come, it sends GET, HEAD, PUT, DELETE and OPTIONS again on a new
+    connection, twice at most: they are idempotent, so a copy changes nothing. It never
+    sends a POST twice: a Tracking API call, a webhook or a clock advance made twice would
+    count twice.
+
+    Args:
+        reuse_idle_seconds: How long a connection may sit idle and still be reused.
     """
     import requests
-    from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
     session = requests.Session()
@@ -236,10 +250,45 @@ def live_session() -> requests.Session:
         allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
         raise_on_status=False,
     )
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = _fresh_after_idle_adapter(reuse_idle_seconds, retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def _fresh_after_idle_adapter(
+    reuse_idle_seconds: float, retry: Retry
+) -> requests.adapters.HTTPAdapter:
+    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class FreshAfterIdle(HTTPConnectionPool):
+        """Closes a pooled connection idle too long before it is used (it reconnects)."""
+
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            conn = super()._get_conn(timeout)
+            idle_since = getattr(conn, "harness_idle_since", None)
+            if idle_since is not None and time.monotonic() - idle_since > reuse_idle_seconds:
+                conn.close()  # urllib3 opens a new connection on the next request
+            return conn
+
+        def _put_conn(self, conn: Any) -> None:
+            if conn is not None:
+                conn.harness_idle_since = time.monotonic()
+            super()._put_conn(conn)
+
+    class FreshAfterIdleTls(FreshAfterIdle, HTTPSConnectionPool):
+        """The same over TLS."""
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {
+                "http": FreshAfterIdle,
+                "https": FreshAfterIdleTls,
+            }
+
+    return Adapter(max_retries=retry)
 
 
 class ServeProcess:

@@ -92,3 +92,53 @@ def test_live_session_never_sends_a_post_twice() -> None:
         with pytest.raises(requests.ConnectionError):
             session.post(f"{url}/v1/identify", json={"messageId": "m-1"}, timeout=10)
     assert answered == [b"GET /first HTTP/1.1"]
+
+
+@contextmanager
+def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, bytes]]]]:
+    """Answers every request and keeps each connection open; yields its URL and, per
+    request answered, the number of the connection it came on and its request line."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    listener.settimeout(0.2)
+    answered: list[tuple[int, bytes]] = []
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def serve_connection(number: int, conn: socket.socket) -> None:
+        with conn:
+            while head := _read_request(conn):
+                answered.append((number, head.split(b"\r\n")[0]))
+                conn.sendall(OK)
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = listener.accept()
+                conn.settimeout(10)
+                thread = threading.Thread(target=serve_connection, args=(len(threads), conn))
+                threads.append(thread)
+                thread.start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", answered
+    finally:
+        stop.set()
+        acceptor.join(15)
+        listener.close()
+
+
+def test_live_session_sends_on_a_new_connection_after_an_idle_pause() -> None:
+    with keep_alive_server() as (url, answered):
+        session = live_session(reuse_idle_seconds=0.05)
+        session.get(f"{url}/first", timeout=10).raise_for_status()
+        session.get(f"{url}/at-once", timeout=10).raise_for_status()
+        threading.Event().wait(0.2)  # longer idle than the session reuses a connection
+        session.post(f"{url}/v1/track", json={"messageId": "m-1"}, timeout=10).raise_for_status()
+        session.close()
+    assert answered == [
+        (0, b"GET /first HTTP/1.1"),
+        (0, b"GET /at-once HTTP/1.1"),
+        (1, b"POST /v1/track HTTP/1.1"),
+    ]
