@@ -256,6 +256,26 @@ def live_session(reuse_idle_seconds: float = KEEP_ALIVE_REUSE_SECONDS) -> reques
     return session
 
 
+def fresh_session(reuse_idle_seconds: float = KEEP_ALIVE_REUSE_SECONDS) -> requests.Session:
+    """A ``requests`` session that never sends on a connection idle for more than ``reuse_idle_seconds``.
+
+    It opens a new connection instead, so a server closing idle connections (uvicorn after
+    5 s) cannot reset the request as it arrives. It resends nothing: what a plain session
+    would raise, it raises (the fake Segment's deliveries report it as a failed attempt).
+
+    Args:
+        reuse_idle_seconds: How long a connection may sit idle and still be reused.
+    """
+    import requests
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    adapter = _fresh_after_idle_adapter(reuse_idle_seconds, Retry(0, read=False))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def _fresh_after_idle_adapter(
     reuse_idle_seconds: float, retry: Retry
 ) -> requests.adapters.HTTPAdapter:

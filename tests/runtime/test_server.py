@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from harness.runtime.server import free_port, live_session
+from harness.runtime.server import free_port, fresh_session, live_session
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 
@@ -142,3 +142,12 @@ def test_live_session_sends_on_a_new_connection_after_an_idle_pause() -> None:
         (0, b"GET /at-once HTTP/1.1"),
         (1, b"POST /v1/track HTTP/1.1"),
     ]
+
+
+def test_fresh_session_never_sends_twice_on_a_reset_kept_alive_connection() -> None:
+    with closing_as_the_second_request_arrives() as (url, answered):
+        session = fresh_session()
+        assert session.get(f"{url}/first", timeout=10).text == "ok"
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"{url}/again", timeout=10)
+    assert answered == [b"GET /first HTTP/1.1"]
