@@ -1,4 +1,4 @@
-"""Fixtures of the runtime tests."""
+"""Fixtures the runtime tests share."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A ``--store`` value that several processes (workers, killed holders) can share."""
+    """A ``--store`` value that several processes (workers, servers) can share."""
     if request.param == "sqlite":
         return f"sqlite:{tmp_path / 'harness.sqlite'}"
     url: str = request.getfixturevalue("postgres_url")
