@@ -98,6 +98,45 @@ def space_of(source_id: str) -> str:
     return f"spa_{source_id.removeprefix('src_')}"
 
 
+COMPUTATION_COLUMNS = "id, source_id, computation_class, key, name, level, created_at, deleted_at"
+"""The columns of ``engage_computations`` (SQLite and PostgreSQL), in a computation's field order."""
+
+
+def _same(when: Any) -> Any:
+    return when
+
+
+def new_computation_row(
+    computation: Computation, instant: Callable[[datetime], Any] = _same
+) -> tuple[Any, ...]:
+    """A new computation's columns but ``deleted_at`` (a store writes NULL there).
+
+    Args:
+        computation: The computation to keep.
+        instant: How the store keeps a time (unchanged by default).
+    """
+    return (
+        computation.id,
+        computation.source_id,
+        computation.computation_class,
+        computation.key,
+        computation.name,
+        computation.level,
+        instant(computation.created_at),
+    )
+
+
+def computation_of(row: Any, instant: Callable[[Any], datetime] = _same) -> Computation:
+    """The computation in a row of :data:`COMPUTATION_COLUMNS`.
+
+    Args:
+        row: The row's values.
+        instant: How the store's time is read back (unchanged by default).
+    """
+    deleted_at = instant(row[7]) if row[7] is not None else None
+    return Computation(row[0], row[1], row[2], row[3], row[4], row[5], instant(row[6]), deleted_at)
+
+
 class EngageStore(Protocol):
     """Where an Engage space keeps its computations and each subject's current state.
 

@@ -147,14 +147,6 @@ with stores.shared.lock_clock("tenant-c"):
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:{tmp_path / 'harness.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 def _try_lock(rows: ClockRows, got: threading.Event) -> None:
     with rows.lock_clock("tenant-c"):
         got.set()

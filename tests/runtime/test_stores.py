@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from harness.runtime.stores import open_stores
 from harness.segment.ratelimit import RateLimiter
 from harness.segment.scripted_faults import FaultRows, HeldMessage
@@ -68,15 +66,6 @@ def _take_held(rows: FaultRows, within: float = 30.0) -> HeldMessage | None:
             if held is not None or time.monotonic() > deadline:
                 return held
         time.sleep(0.05)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A ``--store`` value that several processes can share."""
-    if request.param == "sqlite":
-        return f"sqlite:{tmp_path / 'harness.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 def test_open_stores_held_message_of_a_process_killed_mid_handover_is_handed_over_again(

@@ -39,15 +39,6 @@ from tests.runtime.fleet import (
 from tests.support import t
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A ``--store`` value that several workers can share."""
-    if request.param == "sqlite":
-        return f"sqlite:{tmp_path / 'harness.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 def _fleet(store: str, workers: int = 3, ports: tuple[int, int] | None = None) -> Any:
     return serving("--store", store, "--workers", str(workers), *FLEET_ARGS, ports=ports)
 
@@ -200,8 +191,8 @@ def test_two_workers_fed_one_stream_show_what_one_process_shows(fleet: ServeProc
     assert tenant.shown() == _in_process_view(messages)
 
 
-def test_kill_9_one_worker_then_all_loses_and_doubles_nothing(shared_store: str) -> None:
-    outcome = kill_9_mid_stream(shared_store, workers=3, messages=150)
+def test_kill_9_one_worker_then_all_loses_and_doubles_nothing(store_spec: str) -> None:
+    outcome = kill_9_mid_stream(store_spec, workers=3, messages=150)
     assert 150 * 2 // 3 <= len(outcome.acknowledged) < 150, "the kill did not land mid-stream"
     print(
         f"\n{outcome.store}: {len(outcome.acknowledged)} of 150 acknowledged before kill -9,"
@@ -222,8 +213,8 @@ def test_kill_9_one_worker_then_all_loses_and_doubles_nothing(shared_store: str)
     assert outcome.receiver_accepted == outcome.to_receiver  # each delivery made once
 
 
-def test_workers_share_engage_state_and_keep_it_across_kill_9(shared_store: str) -> None:
-    server = ServeProcess("--store", shared_store, "--workers", "2", *FLEET_ARGS).start(60)
+def test_workers_share_engage_state_and_keep_it_across_kill_9(store_spec: str) -> None:
+    server = ServeProcess("--store", store_spec, "--workers", "2", *FLEET_ARGS).start(60)
     try:
         tenant = Pipeline(server.url, server.segment_url)
         base = f"{server.segment_url}/_segment/sources/{tenant.source}"
@@ -254,7 +245,7 @@ def test_workers_share_engage_state_and_keep_it_across_kill_9(shared_store: str)
         kill_all(server)
     finally:
         server.stop()
-    with _fleet(shared_store, workers=2, ports=(server.port, server.segment_port)) as again:
+    with _fleet(store_spec, workers=2, ports=(server.port, server.segment_port)) as again:
         base = f"{again.segment_url}/_segment/sources/{tenant.source}"
         listed = requests.get(f"{base}/engage", timeout=10).json()
         assert [a["key"] for a in listed["audiences"]] == ["vip_users"]
@@ -302,8 +293,8 @@ def _faults_seen(server: ServeProcess) -> set[tuple[int, int, int]]:
     return seen
 
 
-def test_workers_share_scripted_faults(shared_store: str) -> None:
-    with _fleet(shared_store, workers=2) as server:
+def test_workers_share_scripted_faults(store_spec: str) -> None:
+    with _fleet(store_spec, workers=2) as server:
         tenant = Pipeline(server.url, server.segment_url)
 
         def track(index: int) -> bool:  # a fresh connection each: both workers deliver some
@@ -341,10 +332,10 @@ def test_workers_share_scripted_faults(shared_store: str) -> None:
 
 
 def test_workers_hand_over_a_held_message_whose_worker_was_killed_mid_handover(
-    shared_store: str,
+    store_spec: str,
 ) -> None:
     held = {"type": "identify", "messageId": "m-held", "anonymousId": "a", "traits": {}}
-    with Receiver(hang="m-held") as receiver, _fleet(shared_store, workers=2) as server:
+    with Receiver(hang="m-held") as receiver, _fleet(store_spec, workers=2) as server:
         assert server.process is not None
         receiver.accept = True
         tenant = Pipeline(server.url, server.segment_url, endpoints=(receiver.url,))
@@ -381,11 +372,11 @@ def test_workers_hand_over_a_held_message_whose_worker_was_killed_mid_handover(
 PUT_ROUNDS = 100
 
 
-def test_workers_keep_both_of_two_concurrent_fault_changes(shared_store: str) -> None:
+def test_workers_keep_both_of_two_concurrent_fault_changes(store_spec: str) -> None:
     # Two PUTs at once, each setting its own field, through fresh connections (either worker
     # answers each): after every round both changes are in force, none overwritten by the
     # other's stale copy of the switches.
-    with _fleet(shared_store, workers=2) as server:
+    with _fleet(store_spec, workers=2) as server:
         faults = f"{server.segment_url}/_harness/faults"
         barrier = threading.Barrier(2)
 
@@ -403,10 +394,10 @@ def test_workers_keep_both_of_two_concurrent_fault_changes(shared_store: str) ->
     assert lost == []
 
 
-def test_workers_share_one_rate_limit(shared_store: str) -> None:
+def test_workers_share_one_rate_limit(store_spec: str) -> None:
     rate = 5
     with serving(
-        "--store", shared_store, "--workers", "2", "--segment-rate-limit", str(rate), *FLEET_ARGS
+        "--store", store_spec, "--workers", "2", "--segment-rate-limit", str(rate), *FLEET_ARGS
     ) as server:
         tenant = Pipeline(server.url, server.segment_url)
 

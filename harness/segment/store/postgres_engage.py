@@ -13,13 +13,13 @@ from typing import Any
 import msgspec
 
 from harness.core.postgres import PostgresRows
-from harness.segment.engage import Computation, same_state
-
-COLUMNS = "id, source_id, computation_class, key, name, level, created_at, deleted_at"
-
-
-def _computation(row: Any) -> Computation:
-    return Computation(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+from harness.segment.engage import (
+    COMPUTATION_COLUMNS,
+    Computation,
+    computation_of,
+    new_computation_row,
+    same_state,
+)
 
 
 class PostgresEngageStore(PostgresRows):
@@ -32,25 +32,19 @@ class PostgresEngageStore(PostgresRows):
     def add(self, computation: Computation) -> bool:
         """Keep a new computation; False when a live one of the source has its key."""
         row = self._one(
-            f"INSERT INTO engage_computations ({COLUMNS}) VALUES"  # noqa: S608 - ours
+            f"INSERT INTO engage_computations ({COMPUTATION_COLUMNS}) VALUES"  # noqa: S608 - ours
             " (%s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT DO NOTHING RETURNING seq",
-            computation.id,
-            computation.source_id,
-            computation.computation_class,
-            computation.key,
-            computation.name,
-            computation.level,
-            computation.created_at,
+            *new_computation_row(computation),
         )
         return row is not None
 
     def get(self, computation_id: str) -> Computation | None:
         """The computation, deleted ones included."""
         row = self._one(
-            f"SELECT {COLUMNS} FROM engage_computations WHERE id = %s",  # noqa: S608 - ours
+            f"SELECT {COMPUTATION_COLUMNS} FROM engage_computations WHERE id = %s",  # noqa: S608 - ours
             computation_id,
         )
-        return _computation(row) if row is not None else None
+        return computation_of(row) if row is not None else None
 
     def mark_deleted(self, computation_id: str, at: datetime) -> None:
         """Mark a computation deleted."""
@@ -63,10 +57,10 @@ class PostgresEngageStore(PostgresRows):
     def computations(self, source_id: str) -> list[Computation]:
         """The source's computations, deleted ones included, oldest first."""
         rows = self._all(
-            f"SELECT {COLUMNS} FROM engage_computations WHERE source_id = %s ORDER BY seq",  # noqa: S608 - ours
+            f"SELECT {COMPUTATION_COLUMNS} FROM engage_computations WHERE source_id = %s ORDER BY seq",  # noqa: S608 - ours
             source_id,
         )
-        return [_computation(row) for row in rows]
+        return [computation_of(row) for row in rows]
 
     def change_state(
         self, computation_id: str, subject: str, value: Any, *, only_if_known: bool

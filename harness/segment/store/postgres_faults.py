@@ -17,6 +17,7 @@ import msgspec
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from harness.core.postgres import PostgresRows
 from harness.segment.ratelimit import refill
 from harness.segment.scripted_faults import Counter, FaultChanges, FaultSettings, HeldMessage
 from harness.segment.store.postgres import PostgresLiveness, release_dead
@@ -45,7 +46,7 @@ def _columns(settings: FaultSettings) -> tuple[Any, ...]:
 _RELEASE_DEAD_HELD = release_dead("segment_held")
 
 
-class PostgresFaultRows:
+class PostgresFaultRows(PostgresRows):
     """:class:`~harness.segment.scripted_faults.FaultRows` in PostgreSQL.
 
     Args:
@@ -57,24 +58,22 @@ class PostgresFaultRows:
     def __init__(
         self, pool: ConnectionPool[psycopg.Connection[Any]], liveness: PostgresLiveness
     ) -> None:
-        self._pool = pool
+        super().__init__(pool)
         self._liveness = liveness
 
     def settings(self) -> FaultSettings:
         """The switches in force."""
-        with self._pool.connection() as db:
-            return settings_of(db.execute(SETTINGS).fetchone())
+        return settings_of(self._one(SETTINGS))
 
     def set(self, settings: FaultSettings) -> None:
         """Replace the switches."""
-        with self._pool.connection() as db:
-            db.execute(
-                "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"
-                " UPDATE SET outage_status = EXCLUDED.outage_status, outage_until ="
-                " EXCLUDED.outage_until, duplicate_next = EXCLUDED.duplicate_next, hold_next ="
-                " EXCLUDED.hold_next, hold_seconds = EXCLUDED.hold_seconds",
-                _columns(settings),
-            )
+        self._run(
+            "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"
+            " UPDATE SET outage_status = EXCLUDED.outage_status, outage_until ="
+            " EXCLUDED.outage_until, duplicate_next = EXCLUDED.duplicate_next, hold_next ="
+            " EXCLUDED.hold_next, hold_seconds = EXCLUDED.hold_seconds",
+            *_columns(settings),
+        )
 
     def update(self, changes: FaultChanges) -> FaultSettings:
         """Set only these switches' columns, in one upsert; the switches after."""
@@ -82,23 +81,21 @@ class PostgresFaultRows:
             return self.settings()
         values = _columns(FaultSettings(**changes))
         changed = [column for name in changes for column in COLUMNS_OF[name]]
-        with self._pool.connection() as db:
-            row = db.execute(
-                "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"  # noqa: S608 - constant column names
-                f" UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in changed)}"
-                " RETURNING outage_status, outage_until, duplicate_next, hold_next, hold_seconds",
-                values,
-            ).fetchone()
+        row = self._one(
+            "INSERT INTO segment_faults VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO"  # noqa: S608 - constant column names
+            f" UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in changed)}"
+            " RETURNING outage_status, outage_until, duplicate_next, hold_next, hold_seconds",
+            *values,
+        )
         return settings_of(row)
 
     def take(self, counter: Counter) -> FaultSettings | None:
         """Count one off ``counter`` when above zero; the settings before, or None."""
-        with self._pool.connection() as db:
-            row = db.execute(
-                f"UPDATE segment_faults SET {counter} = {counter} - 1"  # noqa: S608 - a Literal
-                f" WHERE id = 1 AND {counter} > 0 RETURNING outage_status, outage_until,"
-                " duplicate_next, hold_next, hold_seconds"
-            ).fetchone()
+        row = self._one(
+            f"UPDATE segment_faults SET {counter} = {counter} - 1"  # noqa: S608 - a Literal
+            f" WHERE id = 1 AND {counter} > 0 RETURNING outage_status, outage_until,"
+            " duplicate_next, hold_next, hold_seconds"
+        )
         if row is None:
             return None
         after = settings_of(row)
@@ -113,31 +110,30 @@ class PostgresFaultRows:
 
     def end_outage(self, until: datetime) -> None:
         """Switch the outage off if it is still the one ending at ``until``."""
-        with self._pool.connection() as db:
-            db.execute(
-                "UPDATE segment_faults SET outage_status = NULL, outage_until = NULL"
-                " WHERE id = 1 AND outage_until = %s",
-                (until,),
-            )
+        self._run(
+            "UPDATE segment_faults SET outage_status = NULL, outage_until = NULL"
+            " WHERE id = 1 AND outage_until = %s",
+            until,
+        )
 
     def hold(self, message: HeldMessage) -> None:
         """Keep a held message."""
-        with self._pool.connection() as db:
-            db.execute(
-                "INSERT INTO segment_held (due, url, headers, body) VALUES (%s, %s, %s, %s)",
-                (message.due, message.url, msgspec.json.encode(message.headers), message.body),
-            )
+        self._run(
+            "INSERT INTO segment_held (due, url, headers, body) VALUES (%s, %s, %s, %s)",
+            message.due,
+            message.url,
+            msgspec.json.encode(message.headers),
+            message.body,
+        )
 
     def held_count(self) -> int:
         """How many messages are held."""
-        with self._pool.connection() as db:
-            row = db.execute("SELECT COUNT(*) FROM segment_held").fetchone()
+        row = self._one("SELECT COUNT(*) FROM segment_held")
         return int(row[0]) if row else 0
 
     def next_held(self) -> datetime | None:
         """When the earliest held message falls due."""
-        with self._pool.connection() as db:
-            row = db.execute("SELECT MIN(due) FROM segment_held").fetchone()
+        row = self._one("SELECT MIN(due) FROM segment_held")
         return row[0] if row else None
 
     @contextmanager
@@ -149,7 +145,7 @@ class PostgresFaultRows:
         ends.
         """
         holder = self._liveness.ensure()
-        with self._pool.connection() as db:
+        with self._transaction() as db:  # dead holders' claims freed before this one is made
             db.execute(_RELEASE_DEAD_HELD, (holder,))
             row = db.execute(
                 "UPDATE segment_held SET held_by = %s WHERE seq = (SELECT seq FROM segment_held"
@@ -163,35 +159,31 @@ class PostgresFaultRows:
         try:
             yield HeldMessage(row[1], row[2], msgspec.json.decode(bytes(row[3])), bytes(row[4]))
         except BaseException:
-            with self._pool.connection() as db:
-                db.execute(
-                    "UPDATE segment_held SET held_by = NULL WHERE seq = %s AND held_by = %s",
-                    (row[0], holder),
-                )
+            self._run(
+                "UPDATE segment_held SET held_by = NULL WHERE seq = %s AND held_by = %s",
+                row[0],
+                holder,
+            )
             raise
-        with self._pool.connection() as db:
-            db.execute("DELETE FROM segment_held WHERE seq = %s AND held_by = %s", (row[0], holder))
+        self._run("DELETE FROM segment_held WHERE seq = %s AND held_by = %s", row[0], holder)
 
     def clear(self) -> None:
         """Switch everything off and drop held messages."""
-        with self._pool.connection() as db:
+        with self._transaction() as db:
             db.execute("DELETE FROM segment_faults")
             db.execute("DELETE FROM segment_held")
 
 
-class PostgresRateBucket:
+class PostgresRateBucket(PostgresRows):
     """The rate limit's token bucket in PostgreSQL, on the database server's clock.
 
     Args:
         pool: Connections to the migrated database.
     """
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
-        self._pool = pool
-
     def take(self, name: str, rate: float) -> float:
         """Take a token: 0 when admitted, else the seconds until one is free."""
-        with self._pool.connection() as db:
+        with self._transaction() as db:  # the row stays locked from read to write
             db.execute(
                 "INSERT INTO rate_buckets VALUES (%s, %s, 0) ON CONFLICT (name) DO NOTHING",
                 (name, rate),

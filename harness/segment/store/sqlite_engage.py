@@ -16,7 +16,13 @@ import msgspec
 
 from harness.core.clock import format_instant, parse_instant
 from harness.core.sqlite import SqliteFile, Synchronous
-from harness.segment.engage import Computation, same_state
+from harness.segment.engage import (
+    COMPUTATION_COLUMNS,
+    Computation,
+    computation_of,
+    new_computation_row,
+    same_state,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS engage_computations (
@@ -29,20 +35,6 @@ CREATE TABLE IF NOT EXISTS engage_states (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, computation_id TEXT NOT NULL, subject TEXT NOT NULL,
     value BLOB NOT NULL, UNIQUE (computation_id, subject));
 """
-COLUMNS = "id, source_id, computation_class, key, name, level, created_at, deleted_at"
-
-
-def _computation(row: Any) -> Computation:
-    return Computation(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        parse_instant(row[6]),
-        parse_instant(row[7]) if row[7] is not None else None,
-    )
 
 
 class SqliteEngageStore(SqliteFile):
@@ -61,17 +53,9 @@ class SqliteEngageStore(SqliteFile):
         try:
             with self._tx() as db:
                 db.execute(
-                    f"INSERT INTO engage_computations ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - ours
-                    (
-                        computation.id,
-                        computation.source_id,
-                        computation.computation_class,
-                        computation.key,
-                        computation.name,
-                        computation.level,
-                        format_instant(computation.created_at),
-                        None,
-                    ),
+                    f"INSERT INTO engage_computations ({COMPUTATION_COLUMNS})"  # noqa: S608 - ours
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                    new_computation_row(computation, format_instant),
                 )
         except sqlite3.IntegrityError:
             return False
@@ -79,12 +63,11 @@ class SqliteEngageStore(SqliteFile):
 
     def get(self, computation_id: str) -> Computation | None:
         """The computation, deleted ones included."""
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {COLUMNS} FROM engage_computations WHERE id = ?",  # noqa: S608 - ours
-                (computation_id,),
-            ).fetchone()
-        return _computation(row) if row is not None else None
+        row = self._one(
+            f"SELECT {COMPUTATION_COLUMNS} FROM engage_computations WHERE id = ?",  # noqa: S608 - ours
+            computation_id,
+        )
+        return computation_of(row, parse_instant) if row is not None else None
 
     def mark_deleted(self, computation_id: str, at: datetime) -> None:
         """Mark a computation deleted."""
@@ -96,12 +79,11 @@ class SqliteEngageStore(SqliteFile):
 
     def computations(self, source_id: str) -> list[Computation]:
         """The source's computations, deleted ones included, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {COLUMNS} FROM engage_computations WHERE source_id = ? ORDER BY seq",  # noqa: S608 - ours
-                (source_id,),
-            ).fetchall()
-        return [_computation(row) for row in rows]
+        rows = self._all(
+            f"SELECT {COMPUTATION_COLUMNS} FROM engage_computations WHERE source_id = ? ORDER BY seq",  # noqa: S608 - ours
+            source_id,
+        )
+        return [computation_of(row, parse_instant) for row in rows]
 
     def change_state(
         self, computation_id: str, subject: str, value: Any, *, only_if_known: bool
@@ -130,11 +112,10 @@ class SqliteEngageStore(SqliteFile):
 
     def states(self, computation_id: str) -> dict[str, Any]:
         """Every subject's state, in the order first set."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT subject, value FROM engage_states WHERE computation_id = ? ORDER BY seq",
-                (computation_id,),
-            ).fetchall()
+        rows = self._all(
+            "SELECT subject, value FROM engage_states WHERE computation_id = ? ORDER BY seq",
+            computation_id,
+        )
         return {subject: msgspec.json.decode(value) for subject, value in rows}
 
     def reset(self, source_id: str | None = None) -> None:
