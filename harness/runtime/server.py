@@ -70,12 +70,25 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+PORT_RACE_RELAUNCHES = 2
+"""How many times :meth:`ServeProcess.start` launches again after losing a port it picked."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def free_port_besides(taken: int, host: str = "127.0.0.1") -> int:
+    """A free TCP port on ``host`` other than ``taken`` (picked, not yet bound)."""
+    for _ in range(100):
+        port = free_port(host)
+        if port != taken:
+            return port
+    raise RuntimeError(f"no free port on {host} besides {taken}")  # pragma: no cover
 
 
 class ServerGroup:
@@ -323,9 +336,20 @@ class ServeProcess:
     def __init__(
         self, *args: str, port: int | None = None, segment_port: int | None = None
     ) -> None:
-        self.port = port or free_port()
-        self.segment_port = segment_port or free_port()
-        self.args = [
+        self._given = (port, segment_port)
+        self._extra = args
+        self.port, self.segment_port = self._pick_ports()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _pick_ports(self) -> tuple[int, int]:
+        port, segment_port = self._given
+        chosen = port or free_port()
+        return chosen, segment_port or free_port_besides(chosen)
+
+    @property
+    def args(self) -> list[str]:
+        """The command line that launches it."""
+        return [
             sys.executable,
             "-m",
             "harness.cli",
@@ -334,9 +358,8 @@ class ServeProcess:
             str(self.port),
             "--segment-port",
             str(self.segment_port),
-            *args,
+            *self._extra,
         ]
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -349,17 +372,42 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.segment_port}"
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
-        """Launch it and wait until it answers health checks."""
+        """Launch it and wait until it answers health checks.
+
+        A port it picked itself was free when picked, not necessarily when the server binds
+        it: anything on the machine may take it meanwhile (another server, or the local end
+        of an outgoing connection). A server that exits because its picked port is taken
+        is launched again on newly picked ports, at most twice; ports given are never
+        changed.
+        """
+        for attempt in range(1 + PORT_RACE_RELAUNCHES):
+            self._launch()
+            try:
+                wait_until_serving(f"{self.url}/_harness/health", timeout, self.process)
+            except RuntimeError:
+                errors = self.stop()
+                if attempt < PORT_RACE_RELAUNCHES and self._lost_a_picked_port(errors):
+                    self.port, self.segment_port = self._pick_ports()
+                    continue
+                raise RuntimeError(f"harness serve did not start: {errors}") from None
+            return self
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _launch(self) -> None:
         # Its own process group, so that kill() and stop() reach every worker, even one the
         # supervisor restarted a moment before it died (an orphan would hold stderr open).
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
             self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
-        try:
-            wait_until_serving(f"{self.url}/_harness/health", timeout, self.process)
-        except RuntimeError:
-            raise RuntimeError(f"harness serve did not start: {self.stop()}") from None
-        return self
+
+    def _lost_a_picked_port(self, errors: str) -> bool:
+        # harness serve's own check and uvicorn's bind say it alike, in two cases.
+        assert self.process is not None
+        return (
+            self.process.returncode not in (None, 0)
+            and "address already in use" in errors.lower()
+            and None in self._given
+        )
 
     def kill(self) -> None:
         """SIGKILL to every process of the server at once: no cleanup, no flush (crash tests)."""

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from harness.runtime.server import free_port, fresh_session, live_session
+from harness.runtime import server
+from harness.runtime.server import ServeProcess, free_port, fresh_session, live_session
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 
@@ -151,3 +152,25 @@ def test_fresh_session_never_sends_twice_on_a_reset_kept_alive_connection() -> N
         with pytest.raises(requests.ConnectionError):
             session.get(f"{url}/again", timeout=10)
     assert answered == [b"GET /first HTTP/1.1"]
+
+
+def test_serve_process_relaunches_on_new_ports_when_a_picked_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        taken = squatter.getsockname()[1]
+        picks = iter([taken])  # picked free, then taken before harness serve binds it
+        pick = server.free_port
+        monkeypatch.setattr(
+            server, "free_port", lambda host="127.0.0.1": next(picks, 0) or pick(host)
+        )
+        with ServeProcess() as served:
+            assert taken not in (served.port, served.segment_port)
+            assert requests.get(f"{served.url}/_harness/health", timeout=10).ok
+
+
+def test_serve_process_never_moves_a_given_port_that_is_taken() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        taken = squatter.getsockname()[1]
+        with pytest.raises(RuntimeError, match="already in use"):
+            ServeProcess(port=taken).start()
