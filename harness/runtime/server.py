@@ -208,23 +208,70 @@ class LiveServer(ServerGroup):
 
 
 def wait_until_serving(
-    url: str, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+    url: str,
+    timeout: float = 20.0,
+    process: subprocess.Popen[bytes] | None = None,
+    longest: float | None = None,
 ) -> None:
     """Block until ``url`` answers HTTP (any status), or raise after ``timeout`` seconds.
 
-    With ``process``, give up as soon as that process has exited.
+    With ``process``, give up as soon as that process has exited; and past ``timeout``,
+    wait on while it (or its process group, when it leads one) keeps using CPU, up to
+    ``longest`` seconds in all (four times ``timeout`` by default): a server starting on
+    a loaded machine is slow, not stuck. One stuck (on a lock, say) uses no CPU: the error
+    says how much it used, to tell the two apart.
     """
     import requests
 
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
+    last_limit = started + (4 * timeout if longest is None else longest)
+    cpu = None if process is None else process_cpu_seconds(process.pid)
     while True:
         try:
             requests.get(url, timeout=1)
             return
         except (requests.ConnectionError, requests.Timeout):  # workers may still be starting
-            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
-                raise RuntimeError(f"nothing is serving {url}") from None
+            now = time.monotonic()
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"nothing is serving {url}: the server exited") from None
+            if now > deadline:
+                used = None if process is None else process_cpu_seconds(process.pid)
+                if used is not None and cpu is not None and used > cpu and now < last_limit:
+                    cpu, deadline = used, min(now + 1.0, last_limit)  # busy: one more second
+                    continue
+                busy = "" if used is None else f" (it used {used:.1f} s of CPU)"
+                raise RuntimeError(
+                    f"nothing is serving {url} after {now - started:.0f} s{busy}"
+                ) from None
             time.sleep(0.02)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds used by process ``pid`` and the processes of the group it leads.
+
+    None where ``/proc`` cannot tell (not Linux, or the process is gone).
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                text = stat.read()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        # After "pid (comm) ": state, ppid, pgrp, ..., utime and stime (fields 14 and 15).
+        fields = text[text.rindex(b")") + 2 :].split()
+        if int(entry) == pid or int(fields[2]) == pid:
+            found = True
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total if found else None
 
 
 KEEP_ALIVE_REUSE_SECONDS = 1.0

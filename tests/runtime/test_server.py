@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +15,14 @@ import pytest
 import requests
 
 from harness.runtime import server
-from harness.runtime.server import ServeProcess, free_port, fresh_session, live_session
+from harness.runtime.server import (
+    ServeProcess,
+    free_port,
+    fresh_session,
+    live_session,
+    process_cpu_seconds,
+    wait_until_serving,
+)
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 
@@ -174,3 +183,29 @@ def test_serve_process_never_moves_a_given_port_that_is_taken() -> None:
         taken = squatter.getsockname()[1]
         with pytest.raises(RuntimeError, match="already in use"):
             ServeProcess(port=taken).start()
+
+
+SLOW_STARTER = """
+import sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+began = time.process_time()
+while time.process_time() - began < 1.0:  # a long start-up that keeps the CPU busy
+    pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), BaseHTTPRequestHandler).handle_request()
+"""
+
+
+def test_wait_until_serving_waits_past_its_timeout_for_a_server_busy_starting() -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", SLOW_STARTER, str(port)])
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/", 0.2, process, longest=120)
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_process_cpu_seconds_of_a_finished_process_is_unknown() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(30)
+    assert process_cpu_seconds(process.pid) is None
