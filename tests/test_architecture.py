@@ -201,3 +201,14 @@ def _module_level_imports(path: Path) -> list[str]:
 def test_architecture_plugin_entry_point_imports_runtime_and_scenarios_lazily(entry: str) -> None:
     for module in _module_level_imports(PACKAGE / entry):
         assert not any(_within(module, heavy) for heavy in HEAVY), f"{entry} imports {module}"
+
+
+def test_architecture_testing_never_imports_simulate() -> None:
+    """Testing stands on the runtime and scenarios (DESIGN.md: "may import runtime, scenarios").
+
+    So a test suite that uses the plugin, handles or strategies never loads Faker and the
+    simulation. What strategies and the simulation share
+    (:class:`~harness.runtime.people.SyntheticUser`) lives in the runtime, below both.
+    """
+    for found in _of("testing"):
+        assert not _within(found.module, "harness.simulate"), str(found)

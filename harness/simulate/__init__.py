@@ -1,10 +1,10 @@
 """A simulated Segment: synthetic users, their calls over simulated time, Segment-like delivery."""
 
+from harness.runtime.people import SyntheticUser
 from harness.simulate.population import (
     Company,
     Population,
     PopulationConfig,
-    SyntheticUser,
     build_population,
 )
 from harness.simulate.random_faults import FaultConfig, FaultyTransport

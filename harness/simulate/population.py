@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from faker import Faker
 
+from harness.runtime.people import SyntheticUser
 from harness.simulate.ids import UUID4_CLEAR, UUID4_SET
 from harness.simulate.instants import (
     MS_PER_DAY,
@@ -60,28 +61,6 @@ class Company(msgspec.Struct, frozen=True):
 
     group_id: str
     traits: dict[str, Any]
-
-
-class SyntheticUser(msgspec.Struct, frozen=True):
-    """One person as Segment and the AB Tasty tag know them.
-
-    A frozen msgspec struct: made in one C call, where a frozen dataclass's ``__init__`` set
-    its seven fields through ``object.__setattr__`` (a sixth of the population's time).
-
-    Attributes:
-        anonymous_id: The ajs_anonymous_id (None for server-side-only users).
-        visitor_ids: AB Tasty visitor ids the tag sees this anonymousId on (empty: never seen).
-        identify_day: The day (0-based) of the first identify; later than the first visit for
-            anonymous users who identify later.
-    """
-
-    index: int
-    anonymous_id: str | None
-    user_id: str | None
-    traits: dict[str, Any]
-    company_id: str | None
-    visitor_ids: tuple[str, ...]
-    identify_day: int
 
 
 @dataclass(frozen=True, slots=True)

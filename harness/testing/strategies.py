@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from harness.core.clock import format_instant
 from harness.core.codes import ErrorCode
-from harness.simulate.population import SyntheticUser
+from harness.runtime.people import SyntheticUser
 
 _KEY = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20

@@ -10,7 +10,7 @@ from hypothesis import given
 
 from harness.abtasty.spec import parse_webhook_message
 from harness.core.errors import HarnessError
-from harness.simulate.population import SyntheticUser
+from harness.runtime.people import SyntheticUser
 from harness.testing.strategies import (
     group_messages,
     identify_messages,
