@@ -11,6 +11,7 @@ from harness.core.codes import status_of
 from harness.core.errors import HarnessError
 from harness.core.protocol import ABTASTY_WEBHOOK_PATH
 from harness.http.journal import RequestJournal, record_call
+from harness.runtime.server import fresh_session
 from harness.segment.delivery import Transport, TransportResponse
 
 INPROCESS_ABTASTY = "inprocess://abtasty" + ABTASTY_WEBHOOK_PATH
@@ -65,12 +66,14 @@ class RequestsTransport:
 
     Args:
         timeout: Seconds before a destination counts as timed out (Segment retries those).
-        session: A session to reuse; a new one by default.
+        session: A session to reuse; by default a :func:`~harness.runtime.server.fresh_session`.
     """
 
     def __init__(self, timeout: float = 10.0, session: requests.Session | None = None) -> None:
         self.timeout = timeout
-        self.session = session or requests.Session()
+        # A new connection after an idle pause: the fake AB Tasty (uvicorn) closes one idle
+        # for 5 s, and a delivery sent on it at that instant would fail for no reason.
+        self.session = session or fresh_session()
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> TransportResponse:
         """POST and report the answer; timeouts and refused connections are ``status=None``."""

@@ -12,7 +12,7 @@ from segment.analytics import Client
 from segment.analytics.request import APIError
 
 from harness import ManualClock
-from harness.runtime.server import ServerGroup, free_port
+from harness.runtime.server import ServerGroup, free_port, live_session
 from harness.runtime.stack import Harness
 from tests.support import t
 
@@ -58,7 +58,7 @@ def live() -> Iterator[Live]:
         [(harness.abtasty_app(), "127.0.0.1", port), (harness.segment_app(), "127.0.0.1", 0)]
     ) as servers:
         abtasty, segment = servers.urls
-        http = requests.Session()
+        http = live_session()
         account = http.post(f"{abtasty}/api/accounts", json={"name": "Shop"}).json()["id"]
         connector = http.post(
             f"{abtasty}/api/accounts/{account}/integrations/pull/segment", json={"name": "Segment"}

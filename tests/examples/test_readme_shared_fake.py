@@ -1,11 +1,12 @@
 import requests
 
+from harness.runtime.server import live_session
 from harness.testing.handles import basic_auth
 
 
 def test_one_pipeline_on_the_shared_fake(shared_fake):
     ab, seg = shared_fake.url, shared_fake.segment_url
-    http = requests.Session()
+    http = live_session()  # never sends on a connection the server is closing after 5 s idle
     http.headers["Authorization"] = f"Bearer {shared_fake.admin_token}"
     clock = f"{ab}/_harness/clocks/pipeline-42"
     http.put(clock, json={"now": "2026-03-02T12:00:00Z"}).raise_for_status()

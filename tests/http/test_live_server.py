@@ -13,7 +13,7 @@ from harness import ManualClock
 from harness.abtasty import AbTasty
 from harness.abtasty.store import MemoryStore
 from harness.http import create_abtasty_app
-from harness.runtime.server import LiveServer
+from harness.runtime.server import LiveServer, live_session
 from tests.support import START, basic, message
 
 
@@ -25,7 +25,7 @@ def server() -> Iterator[LiveServer]:
 
 
 def test_live_server_full_flow_with_manual_clock(server: LiveServer) -> None:
-    http = requests.Session()
+    http = live_session()
     url = server.url
     account = http.post(f"{url}/api/accounts", json={"name": "Live"}).json()["id"]
     base = f"{url}/api/accounts/{account}"

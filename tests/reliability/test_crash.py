@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from harness import ManualClock
+from harness.runtime.server import live_session
 from harness.runtime.stack import Harness
 from harness.testing.handles import AccountHandle, basic_auth
 from tests.reliability.process import ServeProcess
@@ -83,12 +84,12 @@ def test_kill_9_mid_stream_loses_no_acknowledged_message(tmp_path: Path) -> None
         "--store", f"sqlite:{database}", "--clock", "manual", "--now", START
     ).start()
     try:
-        http = requests.Session()
+        http = live_session()
         account, key = _setup(http, server.url)
         killed = threading.Event()
 
         def stream() -> None:
-            sender = requests.Session()
+            sender = live_session()
             for message in messages:
                 try:
                     if _post(sender, server.url, key, message) == "accepted":
@@ -110,7 +111,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_message(tmp_path: Path) -> None
     with ServeProcess(
         "--store", f"sqlite:{database}", "--clock", "manual", "--now", START
     ) as restarted:
-        http = requests.Session()
+        http = live_session()
         clock = http.get(f"{restarted.url}/_harness/clock").json()["now"]
         assert clock >= START  # resumed from the latest stored time, never earlier
         # Segment retries everything it did not see acknowledged; we resend it all.
@@ -137,7 +138,7 @@ def test_file_store_clock_resumes_from_latest_stored_time(tmp_path: Path) -> Non
     with ServeProcess(
         "--store", f"sqlite:{database}", "--clock", "manual", "--now", START
     ) as server:
-        http = requests.Session()
+        http = live_session()
         http.put(f"{server.url}/_harness/clock", json={"now": "2026-03-05T10:00:00Z"})
         http.post(f"{server.url}/api/accounts", json={"name": "Late"}).raise_for_status()
     with ServeProcess(

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from harness.runtime.server import ServeProcess
+from harness.runtime.server import ServeProcess, live_session
 from harness.testing.handles import basic_auth
 
 START = "2026-03-02T08:00:00Z"
@@ -24,7 +24,7 @@ class Tenant:
     """An account wired to the fake AB Tasty and a Segment source delivering to it."""
 
     def __init__(self, url: str, segment_url: str) -> None:
-        http = requests.Session()
+        http = live_session()
         self.account = http.post(f"{url}/api/accounts", json={"name": "Durable"}).json()["id"]
         http.post(
             f"{url}/api/accounts/{self.account}/integrations/pull/segment", json={"name": "Segment"}
@@ -84,7 +84,7 @@ def test_segment_restart_after_sigterm_keeps_sources_counts_and_retry_schedule(
     with _serve(database) as server:
         tenant = Tenant(server.url, server.segment_url)
         _outage(server.segment_url, "2026-03-02T09:00:00Z")
-        http = requests.Session()
+        http = live_session()
         assert all(_send(http, server.segment_url, tenant.write_key, i) for i in range(3))
         before = _overview(server.segment_url, tenant.source)
     # leaving the block sent SIGTERM
@@ -122,7 +122,7 @@ def test_segment_kill_9_mid_stream_delivers_every_acknowledged_message_once(
         _outage(server.segment_url, "2026-03-02T09:00:00Z")
 
         def stream() -> None:
-            sender = requests.Session()
+            sender = live_session()
             for index in range(MESSAGES):
                 try:
                     if _send(sender, server.segment_url, tenant.write_key, index):
@@ -143,7 +143,7 @@ def test_segment_kill_9_mid_stream_delivers_every_acknowledged_message_once(
     print(f"\nsegment crash: {len(acknowledged)} of {MESSAGES} Tracking API calls acknowledged")
 
     with _serve(database) as restarted:
-        http = requests.Session()
+        http = live_session()
         # The destination is back (the scripted outage outlived the crash, as faults do).
         requests.delete(f"{restarted.segment_url}/_harness/faults", timeout=10).raise_for_status()
         # The client resends what it never saw acknowledged, as Segment's libraries do.

@@ -327,14 +327,14 @@ def kill_9_mid_stream(store: str, *, workers: int = 3, messages: int = 150) -> C
             progress = threading.Event()
 
             def stream(offset: int) -> None:
-                http = requests.Session()
+                http = live_session()
                 for index in range(offset, messages, 3):
                     try:
                         if tenant.track(http, stream_message(index)):
                             with lock:
                                 acknowledged.add(index)
                     except requests.RequestException:
-                        http = requests.Session()  # its worker died; the next call goes to another
+                        http = live_session()  # its worker died; the next call goes to another
                     progress.set()
 
             senders = [threading.Thread(target=stream, args=(i,)) for i in range(3)]
@@ -355,7 +355,7 @@ def kill_9_mid_stream(store: str, *, workers: int = 3, messages: int = 150) -> C
         with serving(
             "--store", store, "--workers", str(workers), *FLEET_ARGS, ports=ports
         ) as again:
-            http = requests.Session()
+            http = live_session()
             for index in sorted(set(range(messages)) - before_kill):  # what the clients resend
                 assert tenant.track(http, stream_message(index))
             receiver.accept = True

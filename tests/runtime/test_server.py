@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +14,15 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from harness.runtime.server import free_port, live_session
+from harness.runtime import server
+from harness.runtime.server import (
+    ServeProcess,
+    free_port,
+    fresh_session,
+    live_session,
+    process_cpu_seconds,
+    wait_until_serving,
+)
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 
@@ -92,3 +102,110 @@ def test_live_session_never_sends_a_post_twice() -> None:
         with pytest.raises(requests.ConnectionError):
             session.post(f"{url}/v1/identify", json={"messageId": "m-1"}, timeout=10)
     assert answered == [b"GET /first HTTP/1.1"]
+
+
+@contextmanager
+def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, bytes]]]]:
+    """Answers every request and keeps each connection open; yields its URL and, per
+    request answered, the number of the connection it came on and its request line."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    listener.settimeout(0.2)
+    answered: list[tuple[int, bytes]] = []
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def serve_connection(number: int, conn: socket.socket) -> None:
+        with conn:
+            while head := _read_request(conn):
+                answered.append((number, head.split(b"\r\n")[0]))
+                conn.sendall(OK)
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = listener.accept()
+                conn.settimeout(10)
+                thread = threading.Thread(target=serve_connection, args=(len(threads), conn))
+                threads.append(thread)
+                thread.start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", answered
+    finally:
+        stop.set()
+        acceptor.join(15)
+        listener.close()
+
+
+def test_live_session_sends_on_a_new_connection_after_an_idle_pause() -> None:
+    with keep_alive_server() as (url, answered):
+        session = live_session(reuse_idle_seconds=0.05)
+        session.get(f"{url}/first", timeout=10).raise_for_status()
+        session.get(f"{url}/at-once", timeout=10).raise_for_status()
+        threading.Event().wait(0.2)  # longer idle than the session reuses a connection
+        session.post(f"{url}/v1/track", json={"messageId": "m-1"}, timeout=10).raise_for_status()
+        session.close()
+    assert answered == [
+        (0, b"GET /first HTTP/1.1"),
+        (0, b"GET /at-once HTTP/1.1"),
+        (1, b"POST /v1/track HTTP/1.1"),
+    ]
+
+
+def test_fresh_session_never_sends_twice_on_a_reset_kept_alive_connection() -> None:
+    with closing_as_the_second_request_arrives() as (url, answered):
+        session = fresh_session()
+        assert session.get(f"{url}/first", timeout=10).text == "ok"
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"{url}/again", timeout=10)
+    assert answered == [b"GET /first HTTP/1.1"]
+
+
+def test_serve_process_relaunches_on_new_ports_when_a_picked_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        taken = squatter.getsockname()[1]
+        picks = iter([taken])  # picked free, then taken before harness serve binds it
+        pick = server.free_port
+        monkeypatch.setattr(
+            server, "free_port", lambda host="127.0.0.1": next(picks, 0) or pick(host)
+        )
+        with ServeProcess() as served:
+            assert taken not in (served.port, served.segment_port)
+            assert requests.get(f"{served.url}/_harness/health", timeout=10).ok
+
+
+def test_serve_process_never_moves_a_given_port_that_is_taken() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        taken = squatter.getsockname()[1]
+        with pytest.raises(RuntimeError, match="already in use"):
+            ServeProcess(port=taken).start()
+
+
+SLOW_STARTER = """
+import sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+began = time.process_time()
+while time.process_time() - began < 1.0:  # a long start-up that keeps the CPU busy
+    pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), BaseHTTPRequestHandler).handle_request()
+"""
+
+
+def test_wait_until_serving_waits_past_its_timeout_for_a_server_busy_starting() -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", SLOW_STARTER, str(port)])
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/", 0.2, process, longest=120)
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_process_cpu_seconds_of_a_finished_process_is_unknown() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(30)
+    assert process_cpu_seconds(process.pid) is None

@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from harness.core.clock import format_instant, parse_instant
+from harness.runtime.server import live_session
 from tests.runtime.fleet import Pipeline, Receiver, serving
 
 PIPELINES = 4
@@ -18,7 +19,7 @@ def _pipeline(server: Any, receiver: Receiver, index: int) -> dict[str, Any]:
     """One CI pipeline: its own clock, account and source; it moves only its own time."""
     name = f"pipeline-{index}"
     t0 = parse_instant("2026-03-02T08:00:00Z") + timedelta(days=3 * index, minutes=index)
-    http = requests.Session()
+    http = live_session()
 
     def move(when: Any) -> None:
         answer = http.put(

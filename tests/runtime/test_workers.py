@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from harness.core.clock import ManualClock
-from harness.runtime.server import ServeProcess
+from harness.runtime.server import ServeProcess, live_session
 from harness.runtime.stack import Harness
 from harness.testing.handles import AccountHandle, basic_auth
 from tests.conftest import empty_schema_url
@@ -120,7 +120,7 @@ def test_workers_catch_up_each_night_once_under_thirty_parallel_requests(
     server = fleet
     _tenant_clock(server, "catch-up")
     tenant = Pipeline(server.url, server.segment_url, clock="catch-up")
-    http = requests.Session()
+    http = live_session()
     for index in range(20):
         tenant.webhook(
             http,
@@ -176,7 +176,7 @@ def test_two_workers_fed_one_stream_show_what_one_process_shows(fleet: ServeProc
         ).raise_for_status()
 
     def send(chunk: list[dict[str, Any]]) -> list[str]:
-        http = requests.Session()
+        http = live_session()
         return [tenant.webhook(http, m).json()["status"] for m in chunk]
 
     with ThreadPoolExecutor(4) as pool:
@@ -424,7 +424,7 @@ def test_two_serve_processes_on_one_database_act_as_one(postgres_url: str) -> No
         tenant = Pipeline(first.url, first.segment_url)
         message = {"type": "identify", "messageId": "m-1", "anonymousId": "a", "traits": {}}
         via_second = tenant.via(second.url, second.segment_url)
-        http = requests.Session()
+        http = live_session()
         assert tenant.webhook(http, message).json()["status"] == "accepted"
         assert via_second.webhook(http, message).json()["status"] == "duplicate"  # one window
         requests.put(
