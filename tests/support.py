@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -59,3 +63,22 @@ class ScriptedDestination:
         if status is None:
             return self._response(None, "", "timeout")
         return self._response(status, json.dumps({"status": status}))
+
+
+@contextmanager
+def socket_server(serve: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A raw TCP server on a free loopback port, for what an HTTP server will not do (reset
+    a connection with a request unread, never answer). ``serve(listener, stop)`` runs in a
+    thread; the listener's accept times out every 0.2 s, so ``serve`` can look at ``stop``,
+    which is set when the block ends. Yields ``http://127.0.0.1:PORT``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(listener, stop), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(15)
+        listener.close()

@@ -23,6 +23,7 @@ from harness.runtime.server import (
     process_cpu_seconds,
     wait_until_serving,
 )
+from tests.support import socket_server
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 
@@ -50,20 +51,17 @@ def closing_as_the_second_request_arrives() -> Iterator[tuple[str, list[bytes]]]
     """Answers one request on a connection, then resets it as the next one arrives unread
     (what uvicorn's keep-alive timeout does at the wrong instant); later connections are
     answered. Yields its URL and the request lines it answered."""
-    listener = socket.create_server(("127.0.0.1", free_port()))
-    listener.settimeout(0.2)
     answered: list[bytes] = []
-    stop = threading.Event()
 
-    def next_connection() -> socket.socket | None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                conn, _ = listener.accept()
-                conn.settimeout(10)
-                return conn
-        return None
+    def serve(listener: socket.socket, stop: threading.Event) -> None:
+        def next_connection() -> socket.socket | None:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    conn, _ = listener.accept()
+                    conn.settimeout(10)
+                    return conn
+            return None
 
-    def serve() -> None:
         conn = next_connection()
         if conn is None:
             return
@@ -77,14 +75,8 @@ def closing_as_the_second_request_arrives() -> Iterator[tuple[str, list[bytes]]]
             conn.sendall(OK)
             conn.close()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", answered
-    finally:
-        stop.set()
-        thread.join(15)
-        listener.close()
+    with socket_server(serve) as url:
+        yield url, answered
 
 
 def test_live_session_sends_an_idempotent_request_again_on_a_reset_kept_alive_connection() -> None:
@@ -108,10 +100,7 @@ def test_live_session_never_sends_a_post_twice() -> None:
 def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, bytes]]]]:
     """Answers every request and keeps each connection open; yields its URL and, per
     request answered, the number of the connection it came on and its request line."""
-    listener = socket.create_server(("127.0.0.1", free_port()))
-    listener.settimeout(0.2)
     answered: list[tuple[int, bytes]] = []
-    stop = threading.Event()
     threads: list[threading.Thread] = []
 
     def serve_connection(number: int, conn: socket.socket) -> None:
@@ -120,7 +109,7 @@ def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, bytes]]]]:
                 answered.append((number, head.split(b"\r\n")[0]))
                 conn.sendall(OK)
 
-    def accept() -> None:
+    def accept(listener: socket.socket, stop: threading.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 conn, _ = listener.accept()
@@ -129,14 +118,8 @@ def keep_alive_server() -> Iterator[tuple[str, list[tuple[int, bytes]]]]:
                 threads.append(thread)
                 thread.start()
 
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", answered
-    finally:
-        stop.set()
-        acceptor.join(15)
-        listener.close()
+    with socket_server(accept) as url:
+        yield url, answered
 
 
 def test_live_session_sends_on_a_new_connection_after_an_idle_pause() -> None:

@@ -15,6 +15,7 @@ import pytest
 from harness.runtime.server import free_port
 from harness.simulate.sender import KeepAliveSender, read_answer
 from tests.cli.receivers import serving
+from tests.support import socket_server
 
 HEADERS = {"Authorization": "Basic a2V5Og==", "Content-Type": "application/json"}
 
@@ -49,12 +50,9 @@ def keep_alive_receiver() -> Iterator[dict[str, Any]]:
 def raw_server(script: str) -> Iterator[tuple[str, list[int]]]:
     """A socket server: ``close`` answers each request then closes without a word;
     ``silent`` reads the request and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[int] = []
-    stop = threading.Event()
 
-    def serve() -> None:
-        listener.settimeout(0.2)
+    def serve(listener: socket.socket, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
@@ -70,14 +68,8 @@ def raw_server(script: str) -> Iterator[tuple[str, list[int]]]:
                 else:
                     stop.wait(2)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook", accepted
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    with socket_server(serve) as url:
+        yield f"{url}/hook", accepted
 
 
 def test_sender_keeps_one_connection_for_many_posts() -> None:
