@@ -14,7 +14,6 @@ from collections import ChainMap
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from harness.abtasty.records import (
     Activation,
@@ -34,20 +33,6 @@ from harness.abtasty.records import (
 
 MAX_TRAIT_DEPTH = 4
 """Nested trait objects are offered as criteria down to this depth (``address.geo.lat``)."""
-
-
-def merge_traits(
-    target: dict[str, TraitValue], traits: dict[str, Any], timestamp: datetime, message_id: str
-) -> None:
-    """Merge top-level ``traits`` into ``target``; a value only replaces an older one."""
-    for key, value in traits.items():
-        current = target.get(key)
-        if (
-            current is None
-            or timestamp > current.timestamp
-            or (timestamp == current.timestamp and message_id > current.message_id)
-        ):
-            target[key] = TraitValue(value, timestamp, message_id)
 
 
 def fold_messages(
@@ -74,7 +59,7 @@ def fold_messages(
     Returns:
         The keys of the profiles and of the groups that changed, in the order first changed.
     """
-    # The hot loop of the refresh (one pass per message): merge_traits inlined, and one
+    # The hot loop of the refresh (one pass per message): each trait merged inline, and one
     # dict lookup finds a profile already copied this night.
     fresh: dict[tuple[str, str], Profile] = {}
     fresh_groups: dict[tuple[str, str], GroupProfile] = {}
