@@ -89,8 +89,14 @@ def _int_query(request: AnyRequest, name: str) -> int | None:
     return int(text)
 
 
-def _paging(request: AnyRequest) -> tuple[int, int]:
-    return views.paging(_int_query(request, "page"), _int_query(request, "per_page"))
+def _paging(
+    request: AnyRequest, prefix: str = "", default: int = views.PER_PAGE
+) -> tuple[int, int]:
+    """The checked ``{prefix}page`` and ``{prefix}per_page`` of the query."""
+    names = (f"{prefix}page", f"{prefix}per_page")
+    return views.paging(
+        _int_query(request, names[0]), _int_query(request, names[1]), default=default, names=names
+    )
 
 
 def _html(request: AnyRequest, template: str, status: int = 200, **values: Any) -> Response[bytes]:
@@ -178,12 +184,7 @@ def builder(request: AnyRequest, ctx: Ctx, account_id: FromPath[str]) -> Respons
     """The segment builder as AB Tasty shows it, and the cohorts it hides."""
 
     def build() -> views.BuilderView:
-        values_page, values_per_page = views.paging(
-            _int_query(request, "values_page"),
-            _int_query(request, "values_per_page"),
-            default=views.VALUES_PER_TRAIT,
-            names=("values_page", "values_per_page"),
-        )
+        values_page, values_per_page = _paging(request, "values_", views.VALUES_PER_TRAIT)
         return views.builder_view(
             ctx,
             account_id,
@@ -360,17 +361,8 @@ def clock(request: AnyRequest, ctx: Ctx) -> Response[Any]:
     """
 
     def build() -> views.ClocksView:
-        page, per_page = views.paging(
-            _int_query(request, "page"),
-            _int_query(request, "per_page"),
-            default=views.CLOCKS_PER_PAGE,
-        )
-        accounts_page, accounts_per_page = views.paging(
-            _int_query(request, "accounts_page"),
-            _int_query(request, "accounts_per_page"),
-            default=views.ACCOUNTS_PER_CLOCK,
-            names=("accounts_page", "accounts_per_page"),
-        )
+        page, per_page = _paging(request, default=views.CLOCKS_PER_PAGE)
+        accounts_page, accounts_per_page = _paging(request, "accounts_", views.ACCOUNTS_PER_CLOCK)
         return views.clocks_view(
             ctx,
             page,
