@@ -239,7 +239,12 @@ class _PendingBatch(MessageBatch):
             start, stop = positions.start, positions.stop
 
             def column(values: Sequence[Any]) -> Iterator[Any]:
-                return itertools.islice(values, start, stop)
+                # A list's, array's or bytearray's iterator starts at an index in O(1):
+                # islice(values, start, stop) stepped over the `start` taken messages one
+                # by one (a 1% night after a million profiles spent most of its fold there).
+                iterator: Any = iter(values)
+                iterator.__setstate__(start)
+                return itertools.islice(iterator, stop - start)
 
             traits = columns.traits_run(start, stop)
         else:
