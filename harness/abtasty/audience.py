@@ -316,28 +316,130 @@ CohortCount = dict[tuple[str, TraitKey, str, JsonValue], int]
 _IDENTIFY_KEYS = _TOP_KEYS["identify"]
 
 
-def _scalar_traits(profile: Profile, connector: str, cohorts: CohortCount) -> Grouped | None:
-    """:func:`profile_traits` and :func:`_count_cohorts` in one pass, for the common profile:
-    no group, only scalar (or null) traits. None for any other profile (nothing counted)."""
+Entry = Profile | VisitorTraits
+"""A visitor's activated traits as kept: its one profile (see :class:`ActivatedVisitors`), or
+the traits themselves."""
+
+
+def _is_plain(profile: Profile) -> bool:
+    """True when the profile's activated traits are exactly its scalar identify traits."""
     if profile.groups:
-        return None
+        return False
     kinds = _KINDS
     for trait in profile.traits.values():
         value = trait.value
         if value is not None and value.__class__ not in kinds:
-            return None
-    grouped: Grouped = {}
+            return False
+    return True
+
+
+def _plain_traits(profile: Profile) -> VisitorTraits:
     known = _IDENTIFY_KEYS.get
-    counted = cohorts.get
+    return {
+        profile.connector_id: {
+            known(name) or top_key("identify", name): (trait.value,)
+            for name, trait in profile.traits.items()
+            if trait.value is not None
+        }
+    }
+
+
+def _traits(entry: Entry) -> VisitorTraits:
+    return _plain_traits(entry) if isinstance(entry, Profile) else entry
+
+
+class ActivatedVisitors(Mapping[str, VisitorTraits]):
+    """visitor id -> activated traits, as :attr:`Activation.visitors` holds them.
+
+    Most visitors are matched to one profile without groups or nested values: such a
+    visitor keeps that profile (a record no one edits) and its traits are built when
+    asked for. The traits dicts of a million visitors weighed 540 bytes each and were a
+    third of the night's time (docs/benchmarks.md); most are only ever counted.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[str, Entry] | None = None) -> None:
+        self._entries: dict[str, Entry] = {} if entries is None else entries
+
+    def __getitem__(self, visitor_id: str) -> VisitorTraits:
+        return _traits(self._entries[visitor_id])
+
+    def __contains__(self, visitor_id: object) -> bool:
+        return visitor_id in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"ActivatedVisitors({len(self._entries)} visitors)"
+
+    def entries(self) -> dict[str, Entry]:
+        """visitor id -> its profile or its traits (the kept form; do not edit)."""
+        return self._entries
+
+
+def entries_of(visitors: Mapping[str, VisitorTraits]) -> Mapping[str, Entry]:
+    """The kept form of any activation's visitors (a store may give a plain dict)."""
+    return visitors.entries() if isinstance(visitors, ActivatedVisitors) else visitors
+
+
+def _count_entry(entry: Entry) -> int:
+    if isinstance(entry, Profile):
+        count = len(entry.traits)
+        for trait in entry.traits.values():
+            if trait.value is None:
+                count -= 1
+        return count
+    return _count(entry)
+
+
+def _scalar_values(profile: Profile) -> dict[str, JsonValue]:
+    return {name: trait.value for name, trait in profile.traits.items() if trait.value is not None}
+
+
+def _same(was: Entry | None, now: Entry | None) -> bool:
+    """Whether two kept entries activate the same traits."""
+    if was is now:
+        return True
+    if was is None or now is None:
+        return False
+    if isinstance(was, Profile) and isinstance(now, Profile):
+        return was.connector_id == now.connector_id and _scalar_values(was) == _scalar_values(now)
+    return _traits(was) == _traits(now)
+
+
+def _count_profile(
+    cohorts: CohortCount,
+    connector: str,
+    profile: Profile,
+    group_pairs: Mapping[ProfileKey, list[tuple[TraitKey, JsonValue]]],
+    step: int,
+) -> Grouped | None:
+    """Count a matched profile's cohorts ``step`` times (1 in, -1 out).
+
+    Returns the activated traits it built, or None for a plain profile (see
+    :class:`ActivatedVisitors`): its cohorts are counted from its traits directly.
+    """
+    if not _is_plain(profile):  # nested values, lists or groups: the general way
+        grouped = profile_traits(profile, group_pairs)
+        _count_cohorts(cohorts, connector, grouped, step)
+        return grouped
+    kinds, known, counted = _KINDS, _IDENTIFY_KEYS.get, cohorts.get
     for name, trait in profile.traits.items():
         value = trait.value
-        if value is None:
-            continue
-        key = known(name) or top_key("identify", name)
-        grouped[key] = (value,)
-        cohort = (connector, key, kinds[value.__class__], value)
-        cohorts[cohort] = counted(cohort, 0) + 1
-    return grouped
+        if value is not None:
+            key = known(name) or top_key("identify", name)
+            cohort = (connector, key, kinds[value.__class__], value)
+            count = counted(cohort, 0) + step
+            if count:
+                cohorts[cohort] = count
+            else:
+                del cohorts[cohort]
+    return None
 
 
 def _count_cohorts(cohorts: CohortCount, connector: str, grouped: Grouped, step: int) -> None:
@@ -394,13 +496,23 @@ def activate(
     anonymous_ids_of: dict[str, Ids] = {}
     deferred: dict[tuple[str, str], datetime] = {}
     for sighting in sightings:
-        _see(sighting, scheduled_for, visitors_of, anonymous_ids_of, deferred)
+        visitor, anonymous_id = sighting.visitor_id, sighting.anonymous_id
+        if (
+            sighting.seen_at <= scheduled_for
+            and visitor not in anonymous_ids_of
+            and anonymous_id not in visitors_of
+            and (not deferred or (visitor, anonymous_id) not in deferred)
+        ):  # the common sighting, as _see counts it: one visitor, one anonymousId
+            anonymous_ids_of[visitor] = anonymous_id
+            visitors_of[anonymous_id] = visitor
+        else:
+            _see(sighting, scheduled_for, visitors_of, anonymous_ids_of, deferred)
     group_pairs = {key: flatten_traits(group.traits, "group") for key, group in groups.items()}
     members: dict[ProfileKey, set[str]] = {}
-    visitors: dict[str, VisitorTraits] = {}
+    entries: dict[str, Entry] = {}
     cohorts: CohortCount = {}
-    matched: set[ProfileKey] = set()
-    shared: dict[str, list[ProfileKey]] = {}
+    matched: list[ProfileKey] = []
+    shared: dict[str, None] = {}
     live_profiles = 0
     for key, profile in profiles.items():
         connector = key[0]
@@ -412,16 +524,14 @@ def activate(
         seen_by = visitors_of.get(key[1])
         if seen_by is None:
             continue
-        matched.add(key)
-        grouped = _scalar_traits(profile, connector, cohorts)
-        if grouped is None:  # nested values, lists or groups: the general way
-            grouped = profile_traits(profile, group_pairs)
-            _count_cohorts(cohorts, connector, grouped, 1)
+        matched.append(key)
+        grouped = _count_profile(cohorts, connector, profile, group_pairs, 1)
+        entry: Entry = profile if grouped is None else {connector: grouped}
         for visitor_id in _ids(seen_by):
-            if visitor_id in visitors:
-                shared.setdefault(visitor_id, []).append(key)
+            if visitor_id in entries:
+                shared[visitor_id] = None
             else:
-                visitors[visitor_id] = {connector: grouped}
+                entries[visitor_id] = entry
     state = NightState(
         None,
         version,
@@ -435,10 +545,10 @@ def activate(
         deferred,
         cohorts,
         live_profiles,
-        Activation(account_id, scheduled_for, visitors, frozenset(matched)),
+        Activation(account_id, scheduled_for, ActivatedVisitors(entries), frozenset(matched)),
     )
     for visitor_id in shared:  # a shared device: merge its profiles in a fixed order
-        visitors[visitor_id] = _visitor_traits(state, visitor_id) or {}
+        entries[visitor_id] = _visitor_entry(state, visitor_id) or {}
     return ActivationResult(state.activation, len(matched), len(cohorts)), state
 
 
@@ -467,8 +577,9 @@ def _see(
     return True
 
 
-def _visitor_traits(state: NightState, visitor_id: str) -> VisitorTraits | None:
-    """A visitor's activated traits from the state's profiles; None when none is matched."""
+def _visitor_entry(state: NightState, visitor_id: str) -> Entry | None:
+    """A visitor's activated traits, as kept, from the state's profiles; None when none is
+    matched."""
     profiles = state.profiles
     keys = [
         (connector, anonymous_id)
@@ -478,10 +589,12 @@ def _visitor_traits(state: NightState, visitor_id: str) -> VisitorTraits | None:
     ]
     if not keys:
         return None
-    traits_of = {key: profile_traits(profiles[key], state.group_pairs) for key in keys}
     if len(keys) == 1:
-        ((connector, _),) = keys
-        return {connector: traits_of[keys[0]]}
+        profile = profiles[keys[0]]
+        if _is_plain(profile):
+            return profile
+        return {keys[0][0]: profile_traits(profile, state.group_pairs)}
+    traits_of = {key: profile_traits(profiles[key], state.group_pairs) for key in keys}
     return _merge_visitor(keys, traits_of)
 
 
@@ -554,27 +667,26 @@ def advance_night(
         if key in was_matched:
             old = replaced[key] if key in replaced else state.profiles[key]
             if old is not None:
-                _count_cohorts(state.cohorts, connector, profile_traits(old, old_lookup), -1)
+                _count_profile(state.cohorts, connector, old, old_lookup, -1)
             lost.add(key)
         seen_by = state.visitors_of.get(anonymous_id)
         if seen_by is not None:
             lost.discard(key)
             if key not in was_matched:
                 gained.add(key)
-            grouped = profile_traits(state.profiles[key], state.group_pairs)
-            _count_cohorts(state.cohorts, connector, grouped, 1)
+            _count_profile(state.cohorts, connector, state.profiles[key], state.group_pairs, 1)
             visitors.update(_ids(seen_by))
-    activated = dict(state.activation.visitors)
+    activated = dict(entries_of(state.activation.visitors))
     for visitor_id in visitors:
-        traits = _visitor_traits(state, visitor_id)
-        if traits is None:
+        entry = _visitor_entry(state, visitor_id)
+        if entry is None:
             activated.pop(visitor_id, None)
         else:
-            activated[visitor_id] = traits
+            activated[visitor_id] = entry
     state.activation = Activation(
         state.activation.account_id,
         scheduled_for,
-        activated,
+        ActivatedVisitors(activated),
         was_matched.difference(lost).union(gained) if gained or lost else was_matched,
     )
     state.version = version
@@ -590,12 +702,20 @@ CohortKey = tuple[str, TraitKey, tuple[str, JsonValue]]
 """(connector id, trait, value identity): one cohort."""
 
 
-def _memberships(traits: VisitorTraits | None) -> dict[CohortKey, JsonValue]:
-    if not traits:
+def _memberships(entry: Entry | None) -> dict[CohortKey, JsonValue]:
+    """A visitor's cohorts (as kept: a plain profile's without building its traits)."""
+    if not entry:
         return {}
+    if isinstance(entry, Profile):
+        connector, known = entry.connector_id, _IDENTIFY_KEYS.get
+        return {
+            (connector, known(name) or top_key("identify", name), value_key(value)): value
+            for name, trait in entry.traits.items()
+            if (value := trait.value) is not None
+        }
     return {
         (connector, key, value_key(value)): value
-        for connector, by_key in traits.items()
+        for connector, by_key in entry.items()
         for key, values in by_key.items()
         for value in values
     }
@@ -639,40 +759,41 @@ def diff_cohorts(
         keep: How many changes to keep (all are counted).
         candidates: The only visitors whose traits may differ (None: any of them).
     """
-    old = before.visitors if before is not None else {}
-    new = after.visitors
+    old = entries_of(before.visitors) if before is not None else {}
+    new = entries_of(after.visitors)
     entered = left = 0
     changed: list[str] = []
+    pairs: dict[str, tuple[Entry, Entry]] = {}  # a changed visitor's entries, before and after
     if candidates is None:
-        for visitor_id, traits in new.items():
+        for visitor_id, entry in new.items():
             was = old.get(visitor_id)
             if was is None:
-                entered += _count(traits)
+                entered += _count_entry(entry)
                 changed.append(visitor_id)
-            elif was != traits:
+            elif not _same(was, entry):
                 changed.append(visitor_id)
+                pairs[visitor_id] = (was, entry)
         for visitor_id, was in old.items():
             if visitor_id not in new:
-                left += _count(was)
+                left += _count_entry(was)
                 changed.append(visitor_id)
     else:
         for visitor_id in candidates:
             was, now = old.get(visitor_id), new.get(visitor_id)
-            if was == now:
+            if _same(was, now):
                 continue
             changed.append(visitor_id)
             if was is None:
-                entered += _count(now or {})
+                entered += _count_entry(now) if now is not None else 0
             elif now is None:
-                left += _count(was)
+                left += _count_entry(was)
+            else:
+                pairs[visitor_id] = (was, now)
     kept = sorted(changed) if len(changed) <= keep else heapq.nsmallest(keep, changed)
     changes: list[CohortChange] = []
     wanted = set(kept)
     built: dict[str, tuple[dict[CohortKey, JsonValue], dict[CohortKey, JsonValue]]] = {}
-    for visitor_id in changed:
-        was, now = old.get(visitor_id), new.get(visitor_id)
-        if was is None or now is None:
-            continue  # counted above
+    for visitor_id, (was, now) in pairs.items():  # who came or went is counted above
         previous, current = _memberships(was), _memberships(now)
         entered += sum(1 for key in current if key not in previous)
         left += sum(1 for key in previous if key not in current)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, overload
@@ -334,7 +334,7 @@ class Activation:
 
     account_id: str
     scheduled_for: datetime
-    visitors: dict[str, VisitorTraits]
+    visitors: Mapping[str, VisitorTraits]
     matched: frozenset[tuple[str, str]]
 
 

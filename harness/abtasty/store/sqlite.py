@@ -9,7 +9,7 @@ SQL's text order is time order.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,7 @@ def _traits_of(blob: bytes) -> dict[str, TraitValue]:
     return {k: TraitValue(v, _instant(ts), mid) for k, (v, ts, mid) in _decode(blob).items()}
 
 
-def _visitors_json(visitors: dict[str, VisitorTraits]) -> dict[str, dict[str, list[Any]]]:
+def _visitors_json(visitors: Mapping[str, VisitorTraits]) -> dict[str, dict[str, list[Any]]]:
     """Activated traits as JSON: per connector, a list of [source, path, values]."""
     return {
         visitor: {
