@@ -702,8 +702,9 @@ CohortKey = tuple[str, TraitKey, tuple[str, JsonValue]]
 """(connector id, trait, value identity): one cohort."""
 
 
-def _memberships(entry: Entry | None) -> dict[CohortKey, JsonValue]:
-    """A visitor's cohorts (as kept: a plain profile's without building its traits)."""
+def memberships(entry: Entry | None) -> dict[CohortKey, JsonValue]:
+    """A visitor's cohorts, each with its value, from its kept entry (see :func:`entries_of`):
+    a plain profile's without building its traits."""
     if not entry:
         return {}
     if isinstance(entry, Profile):
@@ -794,7 +795,7 @@ def diff_cohorts(
     wanted = set(kept)
     built: dict[str, tuple[dict[CohortKey, JsonValue], dict[CohortKey, JsonValue]]] = {}
     for visitor_id, (was, now) in pairs.items():  # who came or went is counted above
-        previous, current = _memberships(was), _memberships(now)
+        previous, current = memberships(was), memberships(now)
         entered += sum(1 for key in current if key not in previous)
         left += sum(1 for key in previous if key not in current)
         if visitor_id in wanted:
@@ -803,8 +804,8 @@ def diff_cohorts(
         if len(changes) >= keep:
             break
         previous, current = built.get(visitor_id) or (
-            _memberships(old.get(visitor_id)),
-            _memberships(new.get(visitor_id)),
+            memberships(old.get(visitor_id)),
+            memberships(new.get(visitor_id)),
         )
         found = [(key, value, "entered") for key, value in current.items() if key not in previous]
         found += [(key, value, "left") for key, value in previous.items() if key not in current]

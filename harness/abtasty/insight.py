@@ -116,12 +116,8 @@ def shown_cohorts(
     shown: set[tuple[str, TraitKey, tuple[str, JsonValue]]] = set()
     if activation is None:
         return shown
-    value_key, add = audience.value_key, shown.add
-    for by_connector in activation.visitors.values():
-        for connector, traits in by_connector.items():
-            for key, values in traits.items():
-                for value in values:
-                    add((connector, key, value_key(value)))
+    for entry in audience.entries_of(activation.visitors).values():
+        shown.update(audience.memberships(entry))
     return shown
 
 

@@ -768,16 +768,20 @@ class AbTasty:
 
     def _count_criteria(self, account: Account) -> list[CriteriaItem]:
         activation = self.store.activation(account.id)
+        # connector -> trait -> value identity -> [the value, how many visitors hold it]
+        tally: dict[str, dict[TraitKey, dict[tuple[str, JsonValue], list[JsonValue]]]] = {}
+        if activation is not None:
+            for kept in audience.entries_of(activation.visitors).values():
+                for (connector_id, key, identity), value in audience.memberships(kept).items():
+                    by_value = tally.setdefault(connector_id, {}).setdefault(key, {})
+                    found = by_value.get(identity)
+                    if found is None:
+                        by_value[identity] = [value, 1]
+                    else:
+                        found[1] += 1
         items = []
         for connector in self.store.connectors(account.id):
-            counts: dict[TraitKey, dict[tuple[str, JsonValue], list[JsonValue]]] = {}
-            if activation is not None:
-                for visitor_traits in activation.visitors.values():
-                    for key, values in visitor_traits.get(connector.id, {}).items():
-                        by_value = counts.setdefault(key, {})
-                        for value in values:
-                            entry = by_value.setdefault(audience.value_key(value), [value, 0])
-                            entry[1] += 1
+            counts = tally.get(connector.id, {})
             traits = tuple(
                 CriterionTrait(
                     key.label,
