@@ -73,6 +73,7 @@ class _Columns:
         "message_ids",
         "received",
         "received_sorted",
+        "scratch",
         "seqs",
         "state",
         "text_base",
@@ -95,6 +96,10 @@ class _Columns:
         self.group_ids: list[str | None] = []
         self.engage: dict[int, str] = {}  # base + position -> Engage's marker (few have one)
         self.traits_text = bytearray()
+        # One message's traits are encoded here, then copied on: encoding straight onto the
+        # end of traits_text let msgspec grow it by half each time (measured: 1.63 bytes
+        # held a byte of text, against 1.09 when the bytearray grows itself).
+        self.scratch = bytearray()
         self.traits_bounds = array("Q", [0])
         self.text_base = 0
         self.timestamps: list[datetime] = []
@@ -113,13 +118,9 @@ class _Columns:
 
     def append(self, message: StoredMessage, anonymous_id: str | None) -> None:
         """Add a message at the back (its traits first: nothing changes if they do not encode)."""
-        text = self.traits_text
-        end = len(text)
-        try:
-            _encode_into(message.traits, text, -1)
-        except BaseException:
-            del text[end:]
-            raise
+        scratch, text = self.scratch, self.traits_text
+        _encode_into(message.traits, scratch)  # nothing is stored if the traits do not encode
+        text += scratch
         text.append(0x2C)  # a comma: a run of traits reads as a JSON array
         self.traits_bounds.append(self.text_base + len(text))
         received = message.received_at
