@@ -402,14 +402,25 @@ def _scalar_values(profile: Profile) -> dict[str, JsonValue]:
 
 
 def _same(was: Entry | None, now: Entry | None) -> bool:
-    """Whether two kept entries activate the same traits."""
+    """Whether two kept entries put the visitor in the same cohorts.
+
+    Python holds ``1 == True`` (and ``(1,) == (True,)``), but they are two cohorts (see
+    :func:`value_key`): comparing the traits with ``==`` missed a value turning from 1 to
+    true, so the cohort diff counted no change.
+    """
     if was is now:
         return True
     if was is None or now is None:
         return False
     if isinstance(was, Profile) and isinstance(now, Profile):
-        return was.connector_id == now.connector_id and _scalar_values(was) == _scalar_values(now)
-    return _traits(was) == _traits(now)
+        values, others = _scalar_values(was), _scalar_values(now)
+        if was.connector_id != now.connector_id or values != others:
+            return False
+        for name, value in values.items():  # the only scalars == confuses: a bool and a number
+            if (value.__class__ is bool) is not (others[name].__class__ is bool):
+                return False
+        return True
+    return memberships(was) == memberships(now)
 
 
 def _count_profile(

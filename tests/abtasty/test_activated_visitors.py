@@ -22,6 +22,7 @@ from harness.abtasty.records import (
     TraitKey,
     TraitValue,
 )
+from tests.support import World
 
 START = datetime(2026, 3, 2, 3, tzinfo=UTC)
 NIGHT = START + timedelta(days=1)
@@ -173,9 +174,52 @@ def test_the_diff_does_not_depend_on_the_form(
     old = _activate(list(old_profiles.values()), seen_before)
     new = _activate(new_records, seen_after)
     kept = audience.diff_cohorts(old, new, keep)
+
+    # The counts against the cohorts themselves: a value's identity keeps 1, 1.0 and true apart.
+    def cohorts(activation: Activation, visitor: str) -> set[Any]:
+        traits = activation.visitors.get(visitor, {})
+        return {
+            (connector, key, audience.value_key(value))
+            for connector, by_key in traits.items()
+            for key, values in by_key.items()
+            for value in values
+        }
+
+    everyone = set(old.visitors) | set(new.visitors)
+    assert kept.entered == sum(len(cohorts(new, v) - cohorts(old, v)) for v in everyone)
+    assert kept.left == sum(len(cohorts(old, v) - cohorts(new, v)) for v in everyone)
     for pair in ((_as_dict(old), new), (old, _as_dict(new)), (_as_dict(old), _as_dict(new))):
         assert audience.diff_cohorts(*pair, keep) == kept
     candidates = {visitor for visitor, _ in seen_before + seen_after}
     assert audience.diff_cohorts(_as_dict(old), new, keep, candidates) == kept
     assert audience.diff_cohorts(old, new, keep, candidates) == kept
     assert old.visitors == _as_dict(old).visitors and new.visitors == _as_dict(new).visitors
+
+
+def test_a_value_turning_from_one_to_true_moves_the_visitor_between_cohorts() -> None:
+    # 1 == True in Python, but the builder shows them as two values of the trait.
+    old = _activate([_profile("c0", "a0", n=1, tags=[1])], [("v0", "a0")])
+    new = _activate([_profile("c0", "a0", n=True, tags=[True])], [("v0", "a0")])
+    for before, after in ((old, new), (_as_dict(old), _as_dict(new))):
+        diff = audience.diff_cohorts(before, after, 10)
+        assert (diff.entered, diff.left) == (2, 2)
+        assert sorted((c.trait, c.value, c.change) for c in diff.changes) == [
+            ("n", True, "entered"),
+            ("n", 1, "left"),
+            ("tags", True, "entered"),
+            ("tags", 1, "left"),
+        ]
+
+
+def test_the_refresh_history_records_a_trait_turning_from_one_to_true() -> None:
+    world = World.build()
+    world.see("v0", "anon-1")
+    world.identify(beta=1)
+    world.at("2026-03-03T04:00:00Z")
+    world.identify(beta=True)
+    world.at("2026-03-04T04:00:00Z")
+    _, second = world.refreshes()
+    assert (second.entered, second.left) == (1, 1)
+    changes = world.service.cohort_changes(world.id, scheduled_for=second.scheduled_for)
+    assert sorted((c.value, c.change) for c in changes) == [(True, "entered"), (1, "left")]
+    assert world.shown()["beta"] == {True: 1}
