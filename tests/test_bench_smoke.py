@@ -59,3 +59,10 @@ def test_bench_refresh_runs_two_sizes_and_reports_growth() -> None:
     assert all(wanted <= n.keys() for n in nights)
     (growth,) = [f for f in figures if f["figure"] == "nightly_refresh_growth"]
     assert growth["scale"] == 2
+
+
+def test_bench_refresh_full_night_only_skips_the_changed_nights() -> None:
+    figures = _figures("bench.refresh", "--profiles", "300", "--full-night-only")
+    (night,) = [f for f in figures if f["figure"] == "nightly_refresh"]
+    assert (night["profiles"], night["messages"], night["cohorts"]) == (300, 1_500, 5)
+    assert not any(key.startswith("changed_night") for key in night)
