@@ -40,3 +40,12 @@ def test_readme_test_command_checks_the_format_of_every_python_file() -> None:
 def test_mypy_checks_the_benchmarks() -> None:
     files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
     assert "bench" in files
+
+
+def test_readme_quickstart_counts_the_shipped_stories() -> None:
+    # The first command plays scenarios/: the count it promises is the one it prints.
+    stated = re.search(
+        r"play the shipped scenarios \((\d+) stories", (ROOT / "README.md").read_text()
+    )
+    assert stated is not None
+    assert int(stated.group(1)) == len(list((ROOT / "scenarios").glob("*.yaml")))
