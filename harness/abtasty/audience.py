@@ -414,7 +414,9 @@ def _same(was: Entry | None, now: Entry | None) -> bool:
         return False
     if isinstance(was, Profile) and isinstance(now, Profile):
         values, others = _scalar_values(was), _scalar_values(now)
-        if was.connector_id != now.connector_id or values != others:
+        if was.connector_id != now.connector_id:  # cohorts are per connector: none, or others
+            return not values and not others
+        if values != others:
             return False
         for name, value in values.items():  # the only scalars == confuses: a bool and a number
             if (value.__class__ is bool) is not (others[name].__class__ is bool):

@@ -223,3 +223,18 @@ def test_the_refresh_history_records_a_trait_turning_from_one_to_true() -> None:
     changes = world.service.cohort_changes(world.id, scheduled_for=second.scheduled_for)
     assert sorted((c.value, c.change) for c in changes) == [(True, "entered"), (1, "left")]
     assert world.shown()["beta"] == {True: 1}
+
+
+def test_an_empty_profile_moved_to_another_connector_changes_no_cohort() -> None:
+    # A connector replaced: v0's profile had no trait before and has none after, so only v1
+    # changed, and it must get the one change kept whichever form the last night is in.
+    before = _activate(
+        [_profile("c0", "a0"), _profile("c0", "a1", plan="free")], [("v0", "a0"), ("v1", "a1")]
+    )
+    after = _activate(
+        [_profile("c1", "a0"), _profile("c1", "a1", plan="pro")], [("v0", "a0"), ("v1", "a1")]
+    )
+    for old in (before, _as_dict(before)):
+        diff = audience.diff_cohorts(old, after, 1)
+        assert [(c.visitor_id, c.value, c.change) for c in diff.changes] == [("v1", "free", "left")]
+        assert (diff.entered, diff.left) == (1, 1)

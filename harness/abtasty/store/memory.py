@@ -556,7 +556,8 @@ class MemoryStore:
         tenant = self._tenant(account_id)
         if tenant is None:
             return []
-        return [s for seen in tenant.sightings.values() for s in _records(seen)]
+        with self._lock:  # a sighting may be added meanwhile
+            return [s for seen in tenant.sightings.values() for s in _records(seen)]
 
     # nightly refresh
     def profiles(self, account_id: str) -> list[Profile]:
@@ -564,7 +565,8 @@ class MemoryStore:
         tenant = self._tenant(account_id)
         if tenant is None:
             return []
-        return [profile for by_anon in tenant.profiles.values() for profile in by_anon.values()]
+        with self._lock:  # a commit may add a connector or a profile meanwhile
+            return [profile for by_anon in tenant.profiles.values() for profile in by_anon.values()]
 
     def groups(self, account_id: str) -> list[GroupProfile]:
         """Every group profile (shared records, as for profiles)."""
