@@ -334,14 +334,8 @@ def _is_plain(profile: Profile) -> bool:
 
 
 def _plain_traits(profile: Profile) -> VisitorTraits:
-    known = _IDENTIFY_KEYS.get
-    return {
-        profile.connector_id: {
-            known(name) or top_key("identify", name): (trait.value,)
-            for name, trait in profile.traits.items()
-            if trait.value is not None
-        }
-    }
+    # A plain profile's flattened traits are its non-null values, one key a name.
+    return {profile.connector_id: {key: (value,) for key, value in flatten_traits(profile.traits)}}
 
 
 def _traits(entry: Entry) -> VisitorTraits:
@@ -721,11 +715,9 @@ def memberships(entry: Entry | None) -> dict[CohortKey, JsonValue]:
     if not entry:
         return {}
     if isinstance(entry, Profile):
-        connector, known = entry.connector_id, _IDENTIFY_KEYS.get
+        connector = entry.connector_id
         return {
-            (connector, known(name) or top_key("identify", name), value_key(value)): value
-            for name, trait in entry.traits.items()
-            if (value := trait.value) is not None
+            (connector, key, value_key(value)): value for key, value in flatten_traits(entry.traits)
         }
     return {
         (connector, key, value_key(value)): value
